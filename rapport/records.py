@@ -1,0 +1,472 @@
+"""The records Rapport keeps, and their ids.
+
+Every record carries `tenantId` (the partition) and a `schemaVersion`. Ids are deterministic where a
+source id exists (a contact from its normalized address, an interaction from its Graph id, ...), so
+capturing the same mail or event twice writes the same record instead of a second one.
+
+Each record also declares how the store finds it: `index_keys()` (equality keys such as
+"ct:<contact id>") and `sort_at()` (the time it sorts by). The store implementations index exactly
+these, so a new query need only add a key here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+
+Visibility = Literal["private", "team", "firm"]
+AccountKind = Literal["client", "prospect", "foreign_associate", "other"]
+DraftState = Literal["drafted", "approved", "sending", "sent", "failed", "dismissed", "snoozed"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def stable_id(prefix: str, *parts: str) -> str:
+    """A short deterministic id: the same source parts always give the same id."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+    return f"{prefix}_{digest}"
+
+
+def normalize_email(address: str) -> str:
+    """Lower-case, trimmed, without a mailto: prefix. Raises ValueError when it is no address."""
+    a = address.strip().lower()
+    if a.startswith("mailto:"):
+        a = a[7:]
+    local, sep, domain = a.rpartition("@")
+    if not sep or not local or "." not in domain or any(c.isspace() for c in a) or len(a) > 254:
+        raise ValueError("not an email address")
+    return a
+
+
+def email_domain(address: str) -> str:
+    return normalize_email(address).rpartition("@")[2]
+
+
+def contact_id(email: str) -> str:
+    return stable_id("ct", normalize_email(email))
+
+
+def account_id(domain: str) -> str:
+    return stable_id("ac", domain.strip().lower())
+
+
+def _iso(dt: datetime | None) -> str:
+    if dt is None:
+        return ""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Record(BaseModel):
+    """Base of every stored record. `etag` is the store's concurrency token, never part of the doc."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+    doc_type: ClassVar[str] = "record"
+    family: ClassVar[str] = "records"
+
+    id: str
+    tenantId: str
+    schemaVersion: int = SCHEMA_VERSION
+    etag: str | None = Field(default=None, exclude=True)
+
+    def index_keys(self) -> list[str]:
+        return []
+
+    def sort_at(self) -> str:
+        return ""
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = self.model_dump(mode="json")
+        doc["docType"] = self.doc_type
+        doc["ixKeys"] = self.index_keys()
+        doc["ixAt"] = self.sort_at()
+        return doc
+
+
+# --- the firm and its people -------------------------------------------------------------------
+
+
+class TenantSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    captureExcerpts: bool = False  # metadata only unless the firm turns excerpts on
+    actionableMessages: bool = False  # Outlook pop-up of briefs through Graph
+    briefLeadMinutes: int = 60
+
+
+class Tenant(Record):
+    doc_type: ClassVar[str] = "tenant"
+    family: ClassVar[str] = "tenants"
+    name: str
+    domains: list[str] = Field(default_factory=list)  # the firm's own mail domains (internal people)
+    partners: list[str] = Field(default_factory=list)  # UPNs whose mail and calendar are captured
+    allowed: bool = True
+    settings: TenantSettings = Field(default_factory=TenantSettings)
+    consentState: Literal["ok", "needs_admin_consent", "revoked"] = "ok"
+    wallsSyncedAt: datetime | None = None
+    createdAt: datetime = Field(default_factory=utcnow)
+
+
+class Person(Record):
+    """A lawyer or staff member of the firm (an Entra user). id = the user's object id (oid)."""
+
+    doc_type: ClassVar[str] = "person"
+    family: ClassVar[str] = "people"
+    oid: str
+    upn: str
+    name: str
+    title: str = ""
+    role: Literal["partner", "associate", "bd", "admin", "staff"] = "partner"
+    team: str = ""
+    delegates: list[str] = Field(default_factory=list)  # oids allowed to approve on this partner's behalf
+    conversationRef: dict[str, Any] | None = None  # for proactive Teams messages
+    channels: dict[str, bool] = Field(default_factory=lambda: {"teams": True, "outlook": False})
+    captured: bool = True
+
+    def index_keys(self) -> list[str]:
+        return [f"upn:{self.upn.lower()}"]
+
+
+# --- relationships -----------------------------------------------------------------------------
+
+
+class Owner(BaseModel):
+    """A partner who knows a contact, and how much of it colleagues may see."""
+
+    model_config = ConfigDict(extra="ignore")
+    oid: str
+    name: str
+    visibility: Visibility = "firm"
+    since: datetime | None = None
+    lastTouch: datetime | None = None
+
+
+class Contact(Record):
+    doc_type: ClassVar[str] = "contact"
+    family: ClassVar[str] = "contacts"
+    email: str
+    name: str = ""
+    title: str = ""
+    phone: str = ""
+    accountId: str | None = None
+    owners: list[Owner] = Field(default_factory=list)
+    firstSeen: datetime | None = None
+    lastSeen: datetime | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _normal(cls, v: str) -> str:
+        return normalize_email(v)
+
+    @classmethod
+    def new(cls, tenant_id: str, email: str, **kw: Any) -> Contact:
+        return cls(id=contact_id(email), tenantId=tenant_id, email=email, **kw)
+
+    def index_keys(self) -> list[str]:
+        return [f"acct:{self.accountId}"] if self.accountId else []
+
+    def sort_at(self) -> str:
+        return _iso(self.lastSeen)
+
+
+class Account(Record):
+    doc_type: ClassVar[str] = "account"
+    family: ClassVar[str] = "accounts"
+    domain: str
+    name: str
+    kind: AccountKind = "prospect"
+    country: str = ""
+
+    @classmethod
+    def new(cls, tenant_id: str, domain: str, **kw: Any) -> Account:
+        return cls(id=account_id(domain), tenantId=tenant_id, domain=domain.lower(), **kw)
+
+    def index_keys(self) -> list[str]:
+        return [f"kind:{self.kind}"]
+
+    def sort_at(self) -> str:
+        return self.name.lower()
+
+
+class Interaction(Record):
+    """One email, meeting, note or call. Metadata only: no body unless the firm enables excerpts."""
+
+    doc_type: ClassVar[str] = "interaction"
+    family: ClassVar[str] = "interactions"
+    channel: Literal["email", "meeting", "note", "call"]
+    at: datetime
+    subject: str = ""
+    direction: Literal["inbound", "outbound", "internal"] = "inbound"
+    ownerOid: str  # the partner whose mailbox or note this is
+    contactIds: list[str] = Field(default_factory=list)
+    accountIds: list[str] = Field(default_factory=list)
+    participants: list[str] = Field(default_factory=list)
+    source: str = ""
+    sourceId: str = ""
+    excerpt: str | None = None
+    text: str | None = None  # a partner's own note text
+
+    @classmethod
+    def id_for(cls, source: str, source_id: str) -> str:
+        return stable_id("ix", source, source_id)
+
+    def index_keys(self) -> list[str]:
+        keys = [f"ct:{c}" for c in self.contactIds] + [f"acct:{a}" for a in self.accountIds]
+        return keys + [f"owner:{self.ownerOid}"]
+
+    def sort_at(self) -> str:
+        return _iso(self.at)
+
+
+class Attendee(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    email: str
+    name: str = ""
+    type: Literal["required", "optional", "resource"] = "required"
+    response: str = "none"
+
+
+class Meeting(Record):
+    doc_type: ClassVar[str] = "meeting"
+    family: ClassVar[str] = "meetings"
+    eventId: str
+    organizerOid: str
+    organizerEmail: str = ""
+    subject: str = ""
+    start: datetime
+    end: datetime
+    attendees: list[Attendee] = Field(default_factory=list)
+    contactIds: list[str] = Field(default_factory=list)  # external attendees known as contacts
+    accountIds: list[str] = Field(default_factory=list)
+    isOnline: bool = False
+    isCancelled: bool = False
+    seriesMasterId: str | None = None
+    webLink: str = ""
+    briefsSent: dict[str, str] = Field(default_factory=dict)  # partner oid -> start time the brief showed
+
+    @classmethod
+    def id_for(cls, mailbox_oid: str, event_id: str) -> str:
+        return stable_id("mt", mailbox_oid, event_id)
+
+    @property
+    def external(self) -> bool:
+        return bool(self.contactIds)
+
+    def index_keys(self) -> list[str]:
+        return [f"org:{self.organizerOid}"] + [f"ct:{c}" for c in self.contactIds] + [
+            f"acct:{a}" for a in self.accountIds
+        ]
+
+    def sort_at(self) -> str:
+        return _iso(self.start)
+
+
+class Draft(Record):
+    """A BD action awaiting the owning partner's approval. Recipients are chosen by code."""
+
+    doc_type: ClassVar[str] = "draft"
+    family: ClassVar[str] = "drafts"
+    kind: Literal["followup", "enquiry_reply", "intro"] = "followup"
+    ownerOid: str
+    meetingId: str | None = None
+    accountIds: list[str] = Field(default_factory=list)
+    to: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    subject: str = ""
+    body: str = ""
+    version: int = 1
+    state: DraftState = "drafted"
+    drafter: str = "template"
+    flags: list[str] = Field(default_factory=list)
+    approvedBy: str | None = None
+    approvedAt: datetime | None = None
+    sentAt: datetime | None = None
+    snoozedUntil: datetime | None = None
+    failureReason: str | None = None
+    createdAt: datetime = Field(default_factory=utcnow)
+    updatedAt: datetime = Field(default_factory=utcnow)
+
+    def index_keys(self) -> list[str]:
+        return [f"state:{self.state}", f"owner:{self.ownerOid}", f"owner-state:{self.ownerOid}:{self.state}"] + (
+            [f"meeting:{self.meetingId}"] if self.meetingId else []
+        )
+
+    def sort_at(self) -> str:
+        return _iso(self.updatedAt)
+
+
+class Enquiry(Record):
+    doc_type: ClassVar[str] = "enquiry"
+    family: ClassVar[str] = "pipeline"
+    accountId: str | None = None
+    contactId: str | None = None
+    ownerOid: str | None = None
+    subject: str = ""
+    stage: Literal["new", "responded", "qualified", "won", "lost"] = "new"
+    receivedAt: datetime = Field(default_factory=utcnow)
+    firstResponseAt: datetime | None = None
+    followUpCount: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage in ("new", "responded", "qualified")
+
+    def index_keys(self) -> list[str]:
+        state = "open" if self.is_open else "closed"
+        return [f"acct:{self.accountId}:{state}", f"ct:{self.contactId}:{state}", f"pipeline:{state}"]
+
+    def sort_at(self) -> str:
+        return _iso(self.receivedAt)
+
+
+class Opportunity(Record):
+    doc_type: ClassVar[str] = "opportunity"
+    family: ClassVar[str] = "pipeline"
+    accountId: str | None = None
+    ownerOid: str | None = None
+    title: str = ""
+    stage: Literal["identified", "pitching", "proposal", "won", "lost"] = "identified"
+    value: int = 0
+    openedAt: datetime = Field(default_factory=utcnow)
+    followUpCount: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage not in ("won", "lost")
+
+    def index_keys(self) -> list[str]:
+        state = "open" if self.is_open else "closed"
+        return [f"acct:{self.accountId}:{state}", f"pipeline:{state}"]
+
+    def sort_at(self) -> str:
+        return _iso(self.openedAt)
+
+
+class Campaign(Record):
+    doc_type: ClassVar[str] = "campaign"
+    family: ClassVar[str] = "pipeline"
+    name: str
+    kind: Literal["conference", "newsletter"] = "conference"
+    startsAt: datetime | None = None
+    contactIds: list[str] = Field(default_factory=list)
+
+    def sort_at(self) -> str:
+        return _iso(self.startsAt)
+
+
+class Matter(Record):
+    doc_type: ClassVar[str] = "matter"
+    family: ClassVar[str] = "matters"
+    accountId: str
+    reference: str = ""
+    title: str
+    rights: list[str] = Field(default_factory=list)  # e.g. "EU trade mark 018234567"
+    jurisdiction: str = ""
+    responsibleOid: str | None = None
+    renewalDate: datetime | None = None
+    oppositionDeadline: datetime | None = None
+
+    def index_keys(self) -> list[str]:
+        return [f"acct:{self.accountId}"]
+
+    def sort_at(self) -> str:
+        dates = [d for d in (self.renewalDate, self.oppositionDeadline) if d]
+        return _iso(min(dates)) if dates else ""
+
+
+class Wall(Record):
+    """An ethical wall: the screened people must not see these accounts or matters at all."""
+
+    doc_type: ClassVar[str] = "wall"
+    family: ClassVar[str] = "walls"
+    name: str = ""
+    accountIds: list[str] = Field(default_factory=list)
+    matterIds: list[str] = Field(default_factory=list)
+    screenedOids: list[str] = Field(default_factory=list)
+    createdAt: datetime = Field(default_factory=utcnow)
+
+
+class Signal(Record):
+    """A counsel-move signal: a known contact now writes from another company or with a new title."""
+
+    doc_type: ClassVar[str] = "signal"
+    family: ClassVar[str] = "signals"
+    kind: Literal["counsel_move", "title_change"] = "counsel_move"
+    contactId: str
+    accountIds: list[str] = Field(default_factory=list)
+    summary: str = ""
+    fromValue: str = ""
+    toValue: str = ""
+    at: datetime = Field(default_factory=utcnow)
+
+    def index_keys(self) -> list[str]:
+        return [f"ct:{self.contactId}"] + [f"acct:{a}" for a in self.accountIds]
+
+    def sort_at(self) -> str:
+        return _iso(self.at)
+
+
+class AuditEvent(Record):
+    """Who did what, when. Hashes and lengths only: never a mail or draft body."""
+
+    doc_type: ClassVar[str] = "audit"
+    family: ClassVar[str] = "audit"
+    at: datetime = Field(default_factory=utcnow)
+    actorOid: str
+    action: str
+    targetId: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def index_keys(self) -> list[str]:
+        return [f"action:{self.action}", f"target:{self.targetId}"]
+
+    def sort_at(self) -> str:
+        return _iso(self.at)
+
+
+class WorkItem(Record):
+    """Slow work written before the answer and drained after it (DESIGN: work after the answer)."""
+
+    doc_type: ClassVar[str] = "work"
+    family: ClassVar[str] = "work"
+    kind: str
+    key: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    state: Literal["queued", "done", "dead"] = "queued"
+    attempts: int = 0
+    lastError: str | None = None
+    notBefore: datetime = Field(default_factory=utcnow)
+    createdAt: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def id_for(cls, kind: str, key: str) -> str:
+        return stable_id("wi", kind, key)
+
+    def index_keys(self) -> list[str]:
+        return [f"state:{self.state}", f"kind:{self.kind}:{self.state}"]
+
+    def sort_at(self) -> str:
+        return _iso(self.notBefore)
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    cls.doc_type: cls
+    for cls in (
+        Tenant, Person, Contact, Account, Interaction, Meeting, Draft, Enquiry, Opportunity,
+        Campaign, Matter, Wall, Signal, AuditEvent, WorkItem,
+    )
+}
+
+FAMILIES: tuple[str, ...] = tuple(sorted({cls.family for cls in RECORD_TYPES.values()}))
+
+
+def iso(dt: datetime | None) -> str:
+    """The sortable UTC text the stores index times by."""
+    return _iso(dt)

@@ -1,0 +1,154 @@
+"""Every setting Rapport reads, typed, from the environment. The one place for configuration.
+
+Nothing here does I/O at import time: `load_settings()` reads a mapping (the process environment by
+default) when a host starts, and fails with a message naming the setting that is missing or wrong.
+The names are the external interface of DESIGN.md; `SETTINGS` is the list the deployment
+consistency tests compare against local.settings.example.json and the Bicep app settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import urlparse
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed. The message names it; it never echoes a secret's value."""
+
+
+def _text(value: str) -> str:
+    return value.strip()
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true/false or 1/0")
+
+
+def _url(value: str) -> str:
+    v = value.strip().rstrip("/")
+    parsed = urlparse(v)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("expected an http(s) URL")
+    return v
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(sorted({p.strip().lower() for p in value.split(",") if p.strip()}))
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        v = value.strip().lower()
+        if v not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return v
+
+    return parse
+
+
+def _bot_app_type(value: str) -> str:
+    canonical = {"multitenant": "MultiTenant", "singletenant": "SingleTenant", "userassignedmsi": "UserAssignedMSI"}
+    v = canonical.get(value.strip().lower())
+    if v is None:
+        raise ValueError("expected SingleTenant, UserAssignedMSI or MultiTenant")
+    return v
+
+
+def _setting(env: str, parse: Callable[[str], Any] = _text, default: Any = None, secret: bool = False) -> Any:
+    return field(default=default, metadata={"env": env, "parse": parse, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str = _setting("RAPPORT_STORE", _choice("sqlite", "cosmos"), "sqlite")
+    sqlite_path: str = _setting("RAPPORT_SQLITE_PATH", _text, ".rapport/rapport.db")
+    cosmos_endpoint: str | None = _setting("COSMOS_ENDPOINT", _url)
+    cosmos_key: str | None = _setting("COSMOS_KEY", secret=True)
+    cosmos_database: str = _setting("COSMOS_DATABASE", _text, "rapport")
+    cosmos_verify_tls: bool = _setting("COSMOS_VERIFY_TLS", _bool, True)
+    public_url: str = _setting("RAPPORT_PUBLIC_URL", _url, "http://127.0.0.1:7071")
+    # botbuilder's own names: the bot's identity.
+    bot_app_id: str | None = _setting("MicrosoftAppId")
+    bot_app_password: str | None = _setting("MicrosoftAppPassword", secret=True)
+    bot_app_type: str = _setting("MicrosoftAppType", _bot_app_type, "SingleTenant")
+    bot_app_tenant_id: str | None = _setting("MicrosoftAppTenantId")
+    # The multi-tenant Entra app behind the add-in API and Graph.
+    client_id: str | None = _setting("RAPPORT_CLIENT_ID")
+    client_secret: str | None = _setting("RAPPORT_CLIENT_SECRET", secret=True)
+    api_audience_setting: str | None = _setting("RAPPORT_API_AUDIENCE")
+    allowed_tenants: tuple[str, ...] = _setting("RAPPORT_ALLOWED_TENANTS", _csv, ())
+    graph_base_url: str = _setting("GRAPH_BASE_URL", _url, "https://graph.microsoft.com/v1.0")
+    entra_authority_host: str = _setting("ENTRA_AUTHORITY_HOST", _url, "https://login.microsoftonline.com")
+    azure_openai_endpoint: str | None = _setting("AZURE_OPENAI_ENDPOINT", _url)
+    azure_openai_api_key: str | None = _setting("AZURE_OPENAI_API_KEY", secret=True)
+    azure_openai_deployment: str | None = _setting("AZURE_OPENAI_DEPLOYMENT")
+    openai_api_key: str | None = _setting("OPENAI_API_KEY", secret=True)
+    openai_base_url: str | None = _setting("OPENAI_BASE_URL", _url)
+    dev_auth: bool = _setting("RAPPORT_DEV_AUTH", _bool, False)
+
+    @property
+    def api_audience(self) -> str | None:
+        if self.api_audience_setting:
+            return self.api_audience_setting
+        return f"api://{self.client_id}" if self.client_id else None
+
+    @property
+    def drafting(self) -> str:
+        """Which drafter is configured: 'azure-openai', 'openai' or 'template' (nothing set)."""
+        if self.azure_openai_endpoint:
+            return "azure-openai"
+        if self.openai_api_key or self.openai_base_url:
+            return "openai"
+        return "template"
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings for a start-up log line: secrets shown only as set/unset."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.metadata["env"]] = ("<set>" if value else None) if f.metadata["secret"] else value
+        return out
+
+
+SETTINGS: tuple[str, ...] = tuple(f.metadata["env"] for f in fields(Settings))
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every setting. Raises SettingsError naming the first bad one."""
+    source = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        name = f.metadata["env"]
+        raw = source.get(name)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except ValueError as exc:
+            shown = "" if f.metadata["secret"] else f" (got {raw.strip()[:80]!r})"
+            raise SettingsError(f"setting {name} is malformed: {exc}{shown}") from None
+    settings = Settings(**values)
+    _check_combinations(settings)
+    return settings
+
+
+def _check_combinations(s: Settings) -> None:
+    if s.store == "cosmos" and not s.cosmos_endpoint:
+        raise SettingsError("setting COSMOS_ENDPOINT is required when RAPPORT_STORE=cosmos")
+    if s.azure_openai_endpoint and not s.azure_openai_deployment:
+        raise SettingsError("setting AZURE_OPENAI_DEPLOYMENT is required when AZURE_OPENAI_ENDPOINT is set")
+    if s.bot_app_type == "SingleTenant" and s.bot_app_id and not s.bot_app_tenant_id:
+        raise SettingsError("setting MicrosoftAppTenantId is required for a SingleTenant bot (MicrosoftAppId is set)")
+    if s.bot_app_type == "SingleTenant" and s.bot_app_id and not s.bot_app_password:
+        raise SettingsError("setting MicrosoftAppPassword is required for a SingleTenant bot (MicrosoftAppId is set)")
+    if s.dev_auth and urlparse(s.public_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        # Dev tokens are signed by a key anyone with the repo has: never with a public address.
+        raise SettingsError("setting RAPPORT_DEV_AUTH=1 is refused: RAPPORT_PUBLIC_URL is not a loopback address")

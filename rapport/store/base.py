@@ -1,0 +1,320 @@
+"""The Store: Rapport's domain operations over one of two backends (SQLite or Cosmos DB).
+
+A backend knows only a handful of primitives over JSON documents: read one, write one (optionally
+bound to an ETag), write many, and find by one of the record's index keys within a time range. The
+domain operations are written once here on top of them, so both backends behave the same and pass
+the same contract suite (tests/contract). Every primitive takes the tenant id first: there is no
+way to ask a backend for a document without naming its partition.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from rapport.records import (
+    Account, AuditEvent, Contact, Draft, Enquiry, Interaction, Matter, Meeting, Opportunity, Person,
+    Record, Signal, Tenant, Wall, WorkItem, account_id, contact_id, iso, utcnow,
+)
+from rapport.web import ApiError
+
+R = TypeVar("R", bound=Record)
+
+
+class StoreUnavailable(ApiError):
+    """The backend cannot be reached. Callers answer 503; nothing half-written is left behind."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(503, "Rapport's record store is unavailable right now; try again shortly")
+        self.detail = detail
+
+
+class Conflict(ApiError):
+    """An update was bound to an ETag that is no longer current (someone else wrote first)."""
+
+    def __init__(self, current: Record | None = None) -> None:
+        super().__init__(409, "this record was changed by someone else; reload and try again")
+        self.current = current
+
+
+class AlreadyExists(Exception):
+    """A create-only write found the document already there."""
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    cursor: str | None  # opaque; pass back for the next page, None when there is no more
+
+
+class Backend(abc.ABC):
+    """The primitives a storage engine provides. Documents are dicts as made by Record.to_doc()."""
+
+    name: str = "backend"
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    @abc.abstractmethod
+    async def ping(self) -> None: ...
+
+    @abc.abstractmethod
+    async def get_doc(self, tenant_id: str, family: str, doc_id: str) -> dict[str, Any] | None:
+        """The document with its `_etag`, or None."""
+
+    @abc.abstractmethod
+    async def put_doc(
+        self, tenant_id: str, family: str, doc: dict[str, Any], *, if_match: str | None = None,
+        create_only: bool = False,
+    ) -> str:
+        """Write one document, returning its new ETag. Raises Conflict / AlreadyExists."""
+
+    @abc.abstractmethod
+    async def put_docs(self, tenant_id: str, family: str, docs: Sequence[dict[str, Any]]) -> None:
+        """Upsert many documents of one tenant (last writer wins; for capture and seeding)."""
+
+    @abc.abstractmethod
+    async def delete_doc(self, tenant_id: str, family: str, doc_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def find_docs(
+        self, tenant_id: str, family: str, doc_type: str, *, key: str | None = None,
+        at_from: str | None = None, at_to: str | None = None, desc: bool = False, limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Documents of a type, optionally having `key` in ixKeys, with at_from <= ixAt < at_to,
+        ordered by ixAt (then id), one page at a time."""
+
+    @abc.abstractmethod
+    async def list_tenant_ids(self) -> list[str]:
+        """The onboarded tenants (a directory kept by put_tenant; system jobs iterate it)."""
+
+    @abc.abstractmethod
+    async def purge_tenant(self, tenant_id: str) -> int:
+        """Delete every document of a tenant (offboarding). Returns how many."""
+
+
+def _load(cls: type[R], doc: dict[str, Any] | None) -> R | None:
+    if doc is None:
+        return None
+    record = cls.model_validate(doc)
+    record.etag = doc.get("_etag")
+    return record
+
+
+class Store:
+    """Domain operations for system jobs (capture, timers). Request handlers use `scope()`."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    async def open(self) -> Store:
+        await self.backend.open()
+        return self
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    def scope(self, tenant_id: str, viewer_oid: str):  # -> ScopedStore (import cycle avoided)
+        from rapport.store.scope import ScopedStore
+
+        return ScopedStore(self, tenant_id, viewer_oid)
+
+    # --- generic ---------------------------------------------------------------------------
+
+    async def get(self, cls: type[R], tenant_id: str, record_id: str) -> R | None:
+        doc = await self.backend.get_doc(tenant_id, cls.family, record_id)
+        if doc is not None and doc.get("docType") != cls.doc_type:
+            return None
+        return _load(cls, doc)
+
+    async def put(self, record: R, *, if_match: str | None = None, create_only: bool = False) -> R:
+        """Write a record. With `if_match` the write lands only over that ETag, else Conflict."""
+        record.etag = await self.backend.put_doc(
+            record.tenantId, record.family, record.to_doc(), if_match=if_match, create_only=create_only
+        )
+        return record
+
+    async def put_many(self, records: Iterable[Record]) -> int:
+        """Bulk upsert, grouped by tenant and family. Returns how many were written."""
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in records:
+            groups.setdefault((r.tenantId, r.family), []).append(r.to_doc())
+        for (tenant_id, family), docs in groups.items():
+            await self.backend.put_docs(tenant_id, family, docs)
+        return sum(len(d) for d in groups.values())
+
+    async def update(
+        self, cls: type[R], tenant_id: str, record_id: str, change: Callable[[R], R | None],
+        *, attempts: int = 8,
+    ) -> R | None:
+        """Read, apply `change`, write bound to the ETag read; on a conflict re-read and re-apply.
+
+        `change` must be a pure function of the record it is given (it may run more than once).
+        Returns the stored result, or None if the record does not exist or `change` returned None.
+        """
+        for _ in range(attempts):
+            current = await self.get(cls, tenant_id, record_id)
+            if current is None:
+                return None
+            etag = current.etag
+            changed = change(current.model_copy(deep=True))
+            if changed is None:
+                return None
+            try:
+                return await self.put(changed, if_match=etag)
+            except Conflict:
+                continue
+        raise Conflict(await self.get(cls, tenant_id, record_id))
+
+    async def find(
+        self, cls: type[R], tenant_id: str, *, key: str | None = None, since: datetime | str | None = None,
+        until: datetime | str | None = None, newest_first: bool = False, limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        docs, nxt = await self.backend.find_docs(
+            tenant_id, cls.family, cls.doc_type, key=key,
+            at_from=since if isinstance(since, str) or since is None else iso(since),
+            at_to=until if isinstance(until, str) or until is None else iso(until),
+            desc=newest_first, limit=limit, cursor=cursor,
+        )
+        return Page([_load(cls, d) for d in docs], nxt)
+
+    async def find_all(self, cls: type[R], tenant_id: str, **kw: Any) -> list[R]:
+        """Every page of a find. Only for bounded sets (walls, people, a day's meetings)."""
+        out: list[R] = []
+        cursor = None
+        while True:
+            page = await self.find(cls, tenant_id, cursor=cursor, limit=500, **kw)
+            out.extend(page.items)
+            cursor = page.cursor
+            if cursor is None:
+                return out
+
+    async def delete(self, cls: type[Record], tenant_id: str, record_id: str) -> None:
+        await self.backend.delete_doc(tenant_id, cls.family, record_id)
+
+    async def ping(self) -> None:
+        await self.backend.ping()
+
+    # --- tenants and people ----------------------------------------------------------------
+
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        return await self.get(Tenant, tenant_id, tenant_id)
+
+    async def put_tenant(self, tenant: Tenant) -> Tenant:
+        return await self.put(tenant)
+
+    async def list_tenants(self) -> list[Tenant]:
+        out = []
+        for tid in await self.backend.list_tenant_ids():
+            t = await self.get_tenant(tid)
+            if t is not None:
+                out.append(t)
+        return out
+
+    async def get_person(self, tenant_id: str, oid: str) -> Person | None:
+        return await self.get(Person, tenant_id, oid)
+
+    async def person_by_upn(self, tenant_id: str, upn: str) -> Person | None:
+        page = await self.find(Person, tenant_id, key=f"upn:{upn.lower()}", limit=1)
+        return page.items[0] if page.items else None
+
+    async def people(self, tenant_id: str) -> list[Person]:
+        return await self.find_all(Person, tenant_id)
+
+    # --- relationships ---------------------------------------------------------------------
+
+    async def contact_by_email(self, tenant_id: str, email: str) -> Contact | None:
+        return await self.get(Contact, tenant_id, contact_id(email))
+
+    async def account_by_domain(self, tenant_id: str, domain: str) -> Account | None:
+        return await self.get(Account, tenant_id, account_id(domain))
+
+    async def contacts_of_account(self, tenant_id: str, acct_id: str, limit: int = 100) -> list[Contact]:
+        return (await self.find(Contact, tenant_id, key=f"acct:{acct_id}", newest_first=True, limit=limit)).items
+
+    async def interactions_for_contact(
+        self, tenant_id: str, cid: str, *, limit: int = 20, cursor: str | None = None
+    ) -> Page:
+        """A contact's interactions, newest first, a page at a time."""
+        return await self.find(Interaction, tenant_id, key=f"ct:{cid}", newest_first=True, limit=limit, cursor=cursor)
+
+    async def meetings_between(
+        self, tenant_id: str, start: datetime, end: datetime, *, organizer_oid: str | None = None,
+        contact: str | None = None,
+    ) -> list[Meeting]:
+        """Meetings starting in [start, end), earliest first."""
+        key = f"org:{organizer_oid}" if organizer_oid else (f"ct:{contact}" if contact else None)
+        return await self.find_all(Meeting, tenant_id, key=key, since=start, until=end)
+
+    async def drafts_by_state(self, tenant_id: str, state: str, *, owner_oid: str | None = None) -> list[Draft]:
+        key = f"owner-state:{owner_oid}:{state}" if owner_oid else f"state:{state}"
+        return await self.find_all(Draft, tenant_id, key=key)
+
+    async def matters_of_account(self, tenant_id: str, acct_id: str) -> list[Matter]:
+        return await self.find_all(Matter, tenant_id, key=f"acct:{acct_id}")
+
+    async def open_pipeline(self, tenant_id: str, acct_id: str) -> list[Enquiry | Opportunity]:
+        key = f"acct:{acct_id}:open"
+        enquiries = await self.find_all(Enquiry, tenant_id, key=key)
+        opportunities = await self.find_all(Opportunity, tenant_id, key=key)
+        return [*enquiries, *opportunities]
+
+    async def signals_for_contact(self, tenant_id: str, cid: str, limit: int = 10) -> list[Signal]:
+        return (await self.find(Signal, tenant_id, key=f"ct:{cid}", newest_first=True, limit=limit)).items
+
+    async def walls(self, tenant_id: str) -> list[Wall]:
+        return await self.find_all(Wall, tenant_id)
+
+    async def audit(self, event: AuditEvent) -> AuditEvent:
+        return await self.put(event, create_only=True)
+
+    # --- work after the answer -------------------------------------------------------------
+
+    async def enqueue(self, tenant_id: str, kind: str, key: str, payload: dict[str, Any]) -> WorkItem:
+        """Write a work item once per (kind, key): a second enqueue of the same key is a no-op."""
+        item = WorkItem(id=WorkItem.id_for(kind, key), tenantId=tenant_id, kind=kind, key=key, payload=payload)
+        try:
+            return await self.put(item, create_only=True)
+        except AlreadyExists:
+            existing = await self.get(WorkItem, tenant_id, item.id)
+            return existing or item
+
+    async def due_work(self, tenant_id: str, now: datetime | None = None, limit: int = 50) -> list[WorkItem]:
+        page = await self.find(WorkItem, tenant_id, key="state:queued", until=iso(now or utcnow()) + "~",
+                               limit=limit)
+        return page.items
+
+    async def settle_work(
+        self, item: WorkItem, *, error: str | None = None, retry_at: datetime | None = None, max_attempts: int = 5
+    ) -> WorkItem | None:
+        """Mark a work item done, or count a failed attempt; after max_attempts it is parked as dead."""
+
+        def change(w: WorkItem) -> WorkItem:
+            if error is None:
+                w.state = "done"
+                w.lastError = None
+                return w
+            w.attempts += 1
+            w.lastError = error[:500]
+            if w.attempts >= max_attempts:
+                w.state = "dead"
+            elif retry_at is not None:
+                w.notBefore = retry_at
+            return w
+
+        return await self.update(WorkItem, item.tenantId, item.id, change)
+
+
+AsyncFactory = Callable[[], Awaitable[Store]]

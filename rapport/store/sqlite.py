@@ -1,0 +1,263 @@
+"""The embedded default backend: SQLite from the standard library.
+
+One connection per store in WAL mode, guarded by a lock: requests of one process are served one
+statement at a time, each short (point reads and index range scans), so the event loop is never
+held for long and no request sees another's half-written transaction. Every multi-row write is one
+transaction, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rapport.store.base import AlreadyExists, Backend, Conflict, StoreUnavailable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+  tenant_id TEXT NOT NULL, family TEXT NOT NULL, id TEXT NOT NULL,
+  doc_type TEXT NOT NULL, at TEXT NOT NULL, etag TEXT NOT NULL, doc TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, family, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS docs_by_time ON docs (tenant_id, family, doc_type, at, id);
+CREATE TABLE IF NOT EXISTS doc_keys (
+  tenant_id TEXT NOT NULL, family TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL, id TEXT NOT NULL,
+  doc_type TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, family, key, at, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS doc_keys_by_id ON doc_keys (tenant_id, family, id);
+CREATE TABLE IF NOT EXISTS tenant_dir (id TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+
+
+def _cursor_out(at: str, doc_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([at, doc_id]).encode()).decode()
+
+
+def _cursor_in(cursor: str) -> tuple[str, str]:
+    try:
+        at, doc_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return str(at), str(doc_id)
+    except (ValueError, TypeError):
+        from rapport.web import ApiError
+
+        raise ApiError(400, "the paging cursor is not valid") from None
+
+
+class SqliteBackend(Backend):
+    name = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"sqlite open failed: {exc}") from None
+        self._conn = conn
+
+    async def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreUnavailable("sqlite store is not open")
+        return self._conn
+
+    def _run(self, fn):
+        with self._lock:
+            db = self._db()
+            try:
+                return fn(db)
+            except (Conflict, AlreadyExists):
+                raise
+            except sqlite3.OperationalError as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StoreUnavailable(f"sqlite: {exc}") from None
+            except Exception:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    async def ping(self) -> None:
+        self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+    async def get_doc(self, tenant_id: str, family: str, doc_id: str) -> dict[str, Any] | None:
+        row = self._run(
+            lambda db: db.execute(
+                "SELECT doc, etag FROM docs WHERE tenant_id=? AND family=? AND id=?", (tenant_id, family, doc_id)
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        doc = json.loads(row[0])
+        doc["_etag"] = row[1]
+        return doc
+
+    @staticmethod
+    def _write(db: sqlite3.Connection, tenant_id: str, family: str, doc: dict[str, Any], etag: str) -> None:
+        doc_id, doc_type, at = doc["id"], doc["docType"], doc.get("ixAt", "")
+        body = {k: v for k, v in doc.items() if k != "_etag"}
+        db.execute(
+            "INSERT INTO docs (tenant_id, family, id, doc_type, at, etag, doc) VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT (tenant_id, family, id) DO UPDATE SET doc_type=excluded.doc_type, at=excluded.at, "
+            "etag=excluded.etag, doc=excluded.doc",
+            (tenant_id, family, doc_id, doc_type, at, etag, json.dumps(body, separators=(",", ":"))),
+        )
+        db.execute("DELETE FROM doc_keys WHERE tenant_id=? AND family=? AND id=?", (tenant_id, family, doc_id))
+        if family == "tenants":
+            db.execute("INSERT OR IGNORE INTO tenant_dir (id) VALUES (?)", (tenant_id,))
+        keys = set(doc.get("ixKeys") or ())
+        if keys:
+            db.executemany(
+                "INSERT OR IGNORE INTO doc_keys (tenant_id, family, key, at, id, doc_type) VALUES (?,?,?,?,?,?)",
+                [(tenant_id, family, k, at, doc_id, doc_type) for k in keys],
+            )
+
+    async def put_doc(
+        self, tenant_id: str, family: str, doc: dict[str, Any], *, if_match: str | None = None,
+        create_only: bool = False,
+    ) -> str:
+        if doc.get("tenantId") != tenant_id:
+            raise ValueError("document tenantId does not match the partition it is written to")
+        etag = uuid.uuid4().hex
+
+        def tx(db: sqlite3.Connection) -> str:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute(
+                "SELECT etag FROM docs WHERE tenant_id=? AND family=? AND id=?", (tenant_id, family, doc["id"])
+            ).fetchone()
+            if create_only and row is not None:
+                db.execute("ROLLBACK")
+                raise AlreadyExists(doc["id"])
+            if if_match is not None and (row is None or row[0] != if_match):
+                db.execute("ROLLBACK")
+                raise Conflict()
+            self._write(db, tenant_id, family, doc, etag)
+            db.execute("COMMIT")
+            return etag
+
+        return self._run(tx)
+
+    async def put_docs(self, tenant_id: str, family: str, docs: Sequence[dict[str, Any]]) -> None:
+        for d in docs:
+            if d.get("tenantId") != tenant_id:
+                raise ValueError("document tenantId does not match the partition it is written to")
+
+        def tx(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            ids = [(tenant_id, family, d["id"]) for d in docs]
+            db.executemany(
+                "INSERT INTO docs (tenant_id, family, id, doc_type, at, etag, doc) VALUES (?,?,?,?,?,?,?) "
+                "ON CONFLICT (tenant_id, family, id) DO UPDATE SET doc_type=excluded.doc_type, at=excluded.at, "
+                "etag=excluded.etag, doc=excluded.doc",
+                [
+                    (tenant_id, family, d["id"], d["docType"], d.get("ixAt", ""), uuid.uuid4().hex,
+                     json.dumps({k: v for k, v in d.items() if k != "_etag"}, separators=(",", ":")))
+                    for d in docs
+                ],
+            )
+            db.executemany("DELETE FROM doc_keys WHERE tenant_id=? AND family=? AND id=?", ids)
+            db.executemany(
+                "INSERT OR IGNORE INTO doc_keys (tenant_id, family, key, at, id, doc_type) VALUES (?,?,?,?,?,?)",
+                [
+                    (tenant_id, family, k, d.get("ixAt", ""), d["id"], d["docType"])
+                    for d in docs
+                    for k in set(d.get("ixKeys") or ())
+                ],
+            )
+            if family == "tenants":
+                db.execute("INSERT OR IGNORE INTO tenant_dir (id) VALUES (?)", (tenant_id,))
+            db.execute("COMMIT")
+
+        self._run(tx)
+
+    async def delete_doc(self, tenant_id: str, family: str, doc_id: str) -> None:
+        def tx(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM docs WHERE tenant_id=? AND family=? AND id=?", (tenant_id, family, doc_id))
+            db.execute("DELETE FROM doc_keys WHERE tenant_id=? AND family=? AND id=?", (tenant_id, family, doc_id))
+            db.execute("COMMIT")
+
+        self._run(tx)
+
+    async def find_docs(
+        self, tenant_id: str, family: str, doc_type: str, *, key: str | None = None,
+        at_from: str | None = None, at_to: str | None = None, desc: bool = False, limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        limit = max(1, min(int(limit), 1000))
+        if key is not None:
+            src = "doc_keys k JOIN docs d ON d.tenant_id=k.tenant_id AND d.family=k.family AND d.id=k.id"
+            where = ["k.tenant_id=?", "k.family=?", "k.key=?", "k.doc_type=?"]
+            args: list[Any] = [tenant_id, family, key, doc_type]
+            t = "k"
+        else:
+            src = "docs d"
+            where = ["d.tenant_id=?", "d.family=?", "d.doc_type=?"]
+            args = [tenant_id, family, doc_type]
+            t = "d"
+        if at_from is not None:
+            where.append(f"{t}.at >= ?")
+            args.append(at_from)
+        if at_to is not None:
+            where.append(f"{t}.at < ?")
+            args.append(at_to)
+        if cursor:
+            c_at, c_id = _cursor_in(cursor)
+            where.append(f"({t}.at, {t}.id) {'<' if desc else '>'} (?, ?)")
+            args += [c_at, c_id]
+        order = "DESC" if desc else "ASC"
+        sql = (
+            f"SELECT d.doc, d.etag, {t}.at, {t}.id FROM {src} WHERE {' AND '.join(where)} "
+            f"ORDER BY {t}.at {order}, {t}.id {order} LIMIT ?"
+        )
+        args.append(limit + 1)
+        rows = self._run(lambda db: db.execute(sql, args).fetchall())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        out = []
+        for body, etag, _at, _id in rows:
+            doc = json.loads(body)
+            doc["_etag"] = etag
+            out.append(doc)
+        nxt = _cursor_out(rows[-1][2], rows[-1][3]) if more else None
+        return out, nxt
+
+    async def list_tenant_ids(self) -> list[str]:
+        rows = self._run(
+            lambda db: db.execute("SELECT id FROM tenant_dir ORDER BY id").fetchall()
+        )
+        return [r[0] for r in rows]
+
+    async def purge_tenant(self, tenant_id: str) -> int:
+        def tx(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            n = db.execute("DELETE FROM docs WHERE tenant_id=?", (tenant_id,)).rowcount
+            db.execute("DELETE FROM doc_keys WHERE tenant_id=?", (tenant_id,))
+            db.execute("DELETE FROM tenant_dir WHERE id=?", (tenant_id,))
+            db.execute("COMMIT")
+            return n
+
+        return self._run(tx)

@@ -1,0 +1,109 @@
+"""Framework-neutral pieces of an HTTP answer: errors with a correlation id, JSON bodies, limits.
+
+The triggers in function_app.py turn these into azure.functions.HttpResponse; keeping them here
+means the domain never imports azure.functions and every route fails the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_JSON_BODY = 256 * 1024  # the add-in and bot send small JSON; anything bigger is a mistake or an attack
+MAX_JSON_DEPTH = 32
+
+
+class ApiError(Exception):
+    """A request Rapport refuses, with a short message safe to show the caller."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass
+class Answer:
+    """What a handler returns: status, JSON-able body or text, headers."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    mimetype: str = "application/json"
+
+    def encoded(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str) and self.mimetype != "application/json":
+            return self.body.encode("utf-8")
+        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass
+class Request:
+    """An inbound HTTP request as the handlers see it, whichever host received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    params: dict[str, str]
+    body: bytes
+    correlation_id: str
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        return parse_json_body(self.body, self.header("content-type"))
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def error_answer(status: int, message: str, correlation_id: str, headers: dict[str, str] | None = None) -> Answer:
+    return Answer(
+        status=status,
+        body={"error": {"status": status, "message": message, "correlationId": correlation_id}},
+        headers={"x-correlation-id": correlation_id, **(headers or {})},
+    )
+
+
+def _depth(value: Any, limit: int) -> int:
+    # Iterative so a hostile body cannot blow the Python stack before we refuse it.
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, d + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, d + 1) for v in item)
+    return deepest
+
+
+def parse_json_body(raw: bytes, content_type: str | None, *, max_bytes: int = MAX_JSON_BODY) -> Any:
+    """Parse a JSON request body or raise ApiError 413/415/400 with a plain message."""
+    if len(raw) > max_bytes:
+        raise ApiError(413, f"request body is too large (limit {max_bytes // 1024} KB)")
+    if content_type is not None and "json" not in content_type.lower():
+        raise ApiError(415, "request body must be application/json")
+    if not raw:
+        raise ApiError(400, "request body is empty; expected a JSON object")
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "request body is not valid JSON") from None
+    except RecursionError:
+        raise ApiError(400, "request body is nested too deeply") from None
+    if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ApiError(400, "request body is nested too deeply")
+    return value
