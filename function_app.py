@@ -47,6 +47,6 @@ async def _http(req: func.HttpRequest, handler) -> func.HttpResponse:
 
 # --- probes ------------------------------------------------------------------------------------
 
-@app.route(route="health", methods=["GET"])
+@app.route(route="api/health", methods=["GET"])
 async def health(req: func.HttpRequest) -> func.HttpResponse:
     return await _http(req, runtime.health)

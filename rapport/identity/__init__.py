@@ -1,0 +1,14 @@
+"""Who is calling: Entra bearer tokens for the add-in API, dev tokens, Graph tokens.
+
+Public surface (the rest of Rapport imports only these names):
+- Caller: the proven identity (tenant id, user oid, display name) of an add-in API request.
+- authenticate_request(request) -> Caller, raising rapport.web.ApiError 401/403/503.
+- GraphTokens (rapport.identity.graph): app-only and on-behalf-of tokens per tenant.
+"""
+
+from __future__ import annotations
+
+from rapport.identity.caller import Caller
+from rapport.identity.tokens import authenticate_request
+
+__all__ = ["Caller", "authenticate_request"]

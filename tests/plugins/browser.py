@@ -1,0 +1,1 @@
+"""pytest fixtures: browser (see tests/conftest.py)."""

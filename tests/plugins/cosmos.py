@@ -1,0 +1,1 @@
+"""pytest fixtures: cosmos (see tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""pytest fixtures: devhost (see tests/conftest.py)."""

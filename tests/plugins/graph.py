@@ -1,0 +1,1 @@
+"""pytest fixtures: graph (see tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""pytest fixtures: identity (see tests/conftest.py)."""
