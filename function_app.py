@@ -50,3 +50,148 @@ async def _http(req: func.HttpRequest, handler) -> func.HttpResponse:
 @app.route(route="api/health", methods=["GET"])
 async def health(req: func.HttpRequest) -> func.HttpResponse:
     return await _http(req, runtime.health)
+
+
+# --- work after the answer ---------------------------------------------------------------------
+
+@app.timer_trigger(schedule="0 */1 * * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
+async def drain_work(timer: func.TimerRequest) -> None:
+    from rapport import work  # DESIGN "Work that happens after the answer": the same drain everywhere
+
+    await work.drain_timer(await runtime.store(), past_due=timer.past_due)
+
+
+# --- Outlook add-in (task pane API and its files) ------------------------------------------------
+
+@app.route(route="api/addin/context", methods=["GET"])
+async def addin_context(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.context import context
+
+    return await _http(req, context)
+
+
+@app.route(route="api/addin/notes", methods=["POST"])
+async def addin_notes(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.notes import add_note
+
+    return await _http(req, add_note)
+
+
+@app.route(route="addin/{*path}", methods=["GET", "HEAD"])
+async def addin_static(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.static import serve_static
+
+    return await _http(req, serve_static)
+
+
+# Preview outside Outlook: 404 unless RAPPORT_DEV_AUTH=1 on a loopback-bound local host.
+@app.route(route="dev/addin/token", methods=["GET"])
+async def dev_addin_token(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.preview import dev_token
+
+    return await _http(req, dev_token)
+
+
+@app.route(route="dev/addin/senders", methods=["GET"])
+async def dev_addin_senders(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.preview import dev_senders
+
+    return await _http(req, dev_senders)
+
+
+# --- Microsoft Graph: webhooks, subscription renewal, safety-net sync ----------------------------
+# Importing rapport.subscriptions registers the "sync-mailbox" and "graph-lifecycle" work handlers
+# with the drain above (cheap: msgraph itself loads only when a sync or renewal calls Graph).
+from rapport import subscriptions as _graph_work  # noqa: E402, F401
+
+
+@app.route(route="api/graph/notifications", methods=["POST"])
+async def graph_notifications(req: func.HttpRequest) -> func.HttpResponse:
+    from rapport.webhooks import notifications
+
+    return await _http(req, notifications)
+
+
+@app.route(route="api/graph/lifecycle", methods=["POST"])
+async def graph_lifecycle(req: func.HttpRequest) -> func.HttpResponse:
+    from rapport.webhooks import lifecycle
+
+    return await _http(req, lifecycle)
+
+
+@app.timer_trigger(schedule="0 7 */6 * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def graph_subscriptions(timer: func.TimerRequest) -> None:
+    from rapport.subscriptions import renewal_timer  # create, renew, recreate; past due: resync all
+
+    await renewal_timer(await runtime.store(), past_due=timer.past_due)
+
+
+@app.timer_trigger(schedule="0 37 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def graph_safety_sync(timer: func.TimerRequest) -> None:
+    from rapport.sync import safety_net_timer  # queue a delta sync of every captured mailbox
+
+    await safety_net_timer(await runtime.store(), past_due=timer.past_due)
+
+
+# --- Bot Framework (Teams, Outlook actionable messages) ------------------------------------------
+
+@app.route(route="api/messages", methods=["POST"])
+async def bot_messages(req: func.HttpRequest) -> func.HttpResponse:
+    from bot.routes import messages  # botbuilder loads only when the bot is called
+
+    return await _http(req, messages)
+
+
+# --- Meeting briefs (before the meeting: Teams, Outlook; on demand: task pane, bot) --------------
+# Importing rapport.brief_delivery registers the "brief-delivery" work handler with the drain above.
+# The Teams sender lives in bot/ (rapport/ never imports bot/): wired in here, loaded on first send.
+from rapport import brief_delivery as _brief_work  # noqa: E402
+
+
+def _brief_teams_sender(settings):
+    from bot.briefs import teams_sender
+
+    return teams_sender(settings)
+
+
+_brief_work.use_teams(_brief_teams_sender)
+
+
+@app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
+async def meeting_briefs(timer: func.TimerRequest) -> None:
+    await _brief_work.brief_timer(await runtime.store(), past_due=timer.past_due)
+
+
+@app.route(route="api/addin/brief", methods=["GET"])
+async def addin_brief(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.brief import brief
+
+    return await _http(req, brief)
+
+
+@app.route(route="dev/addin/meetings", methods=["GET"])
+async def dev_addin_meetings(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.brief import dev_meetings  # preview only: 404 unless dev auth on loopback
+
+    return await _http(req, dev_meetings)
+
+
+# --- Follow-ups (after the meeting: drafted, approved on a Teams card, sent exactly once) --------
+# Importing rapport.followups registers the "draft-followup", "followup-card" and "send-draft" work
+# handlers with the drain above. The Teams card delivery lives in bot/ and is wired in here; with no
+# bot configured the cards land in the local outbox (embedded default).
+from rapport import followups as _followup_work  # noqa: E402
+
+
+def _followup_teams_cards():
+    from bot.followups import teams_card_delivery
+
+    return teams_card_delivery()
+
+
+_followup_work.install_card_delivery_factory(_followup_teams_cards)
+
+
+@app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def followups_timer(timer: func.TimerRequest) -> None:
+    await _followup_work.timer_pass(await runtime.store(), past_due=timer.past_due)

@@ -45,6 +45,26 @@ def normalize_email(address: str) -> str:
     return a
 
 
+def person_name_key(name: str) -> str:
+    """A match key for a person's display name ("Doe, Jane" and "jane  DOE" give "jane doe"), or ""
+    when the name is not a full name (one word, an initial, an address): capture matches contacts by
+    it to spot a counsel move, and a weak name would match strangers."""
+    import unicodedata
+
+    n = name.strip().strip("'\"").strip()
+    if "@" in n:
+        return ""
+    if n.count(",") == 1:
+        last, first = (p.strip() for p in n.split(","))
+        n = f"{first} {last}"
+    n = "".join(c for c in unicodedata.normalize("NFKD", n) if not unicodedata.combining(c))
+    words = ["".join(c for c in w if c.isalpha() or c in "-'") for w in n.casefold().split()]
+    words = [w for w in words if w]
+    if len(words) < 2 or sum(len(w) >= 2 for w in words) < 2:
+        return ""
+    return " ".join(words)
+
+
 def email_domain(address: str) -> str:
     return normalize_email(address).rpartition("@")[2]
 
@@ -170,7 +190,9 @@ class Contact(Record):
         return cls(id=contact_id(email), tenantId=tenant_id, email=email, **kw)
 
     def index_keys(self) -> list[str]:
-        return [f"acct:{self.accountId}"] if self.accountId else []
+        keys = [f"acct:{self.accountId}"] if self.accountId else []
+        name_key = person_name_key(self.name)  # capture finds a counsel move by it
+        return keys + [f"name:{name_key}"] if name_key else keys
 
     def sort_at(self) -> str:
         return _iso(self.lastSeen)
@@ -290,6 +312,7 @@ class Draft(Record):
     sentAt: datetime | None = None
     snoozedUntil: datetime | None = None
     failureReason: str | None = None
+    cardActivityId: str | None = None  # the approval card's Teams activity, updated in place after a send
     createdAt: datetime = Field(default_factory=utcnow)
     updatedAt: datetime = Field(default_factory=utcnow)
 
@@ -456,11 +479,109 @@ class WorkItem(Record):
         return _iso(self.notBefore)
 
 
+class OutboxItem(Record):
+    """A delivery the embedded default made locally instead of through Graph or Teams (/dev/outbox).
+
+    The demo never mails anyone: mail and Teams messages land here, with the same idempotency key
+    the real senders use, so "sent exactly once" is observable locally too.
+    """
+
+    doc_type: ClassVar[str] = "outbox"
+    family: ClassVar[str] = "outbox"
+    channel: Literal["mail", "teams", "actionable-mail"]
+    idempotencyKey: str
+    fromOid: str = ""
+    to: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    subject: str = ""
+    body: str = ""
+    card: dict[str, Any] | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def id_for(cls, channel: str, key: str) -> str:
+        return stable_id("ob", channel, key)
+
+    def sort_at(self) -> str:
+        return _iso(self.at)
+
+
+class SyncState(Record):
+    """Where one mailbox folder's Graph delta sync stands: its latest deltaLink, per (partner, folder).
+
+    The deltaLink is the only cursor: a notification just says "look", the sync reads the truth back
+    from here. `folder` is "inbox", "sentitems" or "calendar" (the calendarView over `window*`).
+    """
+
+    doc_type: ClassVar[str] = "syncstate"
+    family: ClassVar[str] = "sync"
+    userOid: str
+    folder: Literal["inbox", "sentitems", "calendar"]
+    deltaLink: str | None = None
+    windowStart: datetime | None = None  # calendar only: the rolling window the deltaLink encodes
+    windowEnd: datetime | None = None
+    lastSyncAt: datetime | None = None
+    lastError: str | None = None
+    restarts: int = 0  # how often an expired/410 delta link made it start over
+    items: int = 0  # items read from Graph over the life of this state
+
+    @classmethod
+    def id_for(cls, user_oid: str, folder: str) -> str:
+        return stable_id("sy", user_oid, folder)
+
+    def index_keys(self) -> list[str]:
+        return [f"user:{self.userOid}"]
+
+
+class Subscription(Record):
+    """A Graph change-notification subscription for one partner's messages or events.
+
+    id = Graph's subscription id. The clientState secret is never stored: only its SHA-256.
+    """
+
+    doc_type: ClassVar[str] = "subscription"
+    family: ClassVar[str] = "sync"
+    userOid: str
+    kind: Literal["messages", "events"]
+    resource: str
+    expiresAt: datetime
+    clientStateHash: str
+    state: Literal["active", "removed"] = "active"
+    createdAt: datetime = Field(default_factory=utcnow)
+    renewedAt: datetime | None = None
+
+    def index_keys(self) -> list[str]:
+        return [f"user:{self.userOid}", f"sub-state:{self.state}"]
+
+    def sort_at(self) -> str:
+        return _iso(self.expiresAt)
+
+
+class SubscriptionRoute(Record):
+    """The webhook's routing table: Graph subscription id -> the firm it belongs to.
+
+    Stored in one fixed directory partition (ROUTES_PARTITION, not a tenant) because a notification
+    must be routed before any tenant is known, and a body's tenantId is never trusted. Immutable:
+    a recreated subscription gets a new id and a new route.
+    """
+
+    doc_type: ClassVar[str] = "subroute"
+    family: ClassVar[str] = "sync"
+    firmTenantId: str
+    userOid: str
+    kind: Literal["messages", "events"]
+    clientStateHash: str
+
+
+ROUTES_PARTITION = "_graph-routes"
+
+
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.doc_type: cls
     for cls in (
         Tenant, Person, Contact, Account, Interaction, Meeting, Draft, Enquiry, Opportunity,
-        Campaign, Matter, Wall, Signal, AuditEvent, WorkItem,
+        Campaign, Matter, Wall, Signal, AuditEvent, WorkItem, OutboxItem, SyncState, Subscription,
+        SubscriptionRoute,
     )
 }
 

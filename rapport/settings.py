@@ -80,6 +80,8 @@ class Settings:
     bot_app_password: str | None = _setting("MicrosoftAppPassword", secret=True)
     bot_app_type: str = _setting("MicrosoftAppType", _bot_app_type, "SingleTenant")
     bot_app_tenant_id: str | None = _setting("MicrosoftAppTenantId")
+    bot_openid_metadata: str = _setting("BotOpenIdMetadata", _url, "https://login.botframework.com/v1/.well-known/openidconfiguration")
+    am_originator: str | None = _setting("RAPPORT_AM_ORIGINATOR")  # Actionable Messages provider id (card `originator`)
     # The multi-tenant Entra app behind the add-in API and Graph.
     client_id: str | None = _setting("RAPPORT_CLIENT_ID")
     client_secret: str | None = _setting("RAPPORT_CLIENT_SECRET", secret=True)

@@ -10,14 +10,32 @@ way to ask a backend for a document without naming its partition.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from rapport.records import (
-    Account, AuditEvent, Contact, Draft, Enquiry, Interaction, Matter, Meeting, Opportunity, Person,
-    Record, Signal, Tenant, Wall, WorkItem, account_id, contact_id, iso, utcnow,
+    Account,
+    AuditEvent,
+    Contact,
+    Draft,
+    Enquiry,
+    Interaction,
+    Matter,
+    Meeting,
+    Opportunity,
+    Person,
+    Record,
+    Signal,
+    Tenant,
+    Wall,
+    WorkItem,
+    account_id,
+    contact_id,
+    iso,
+    utcnow,
 )
 from rapport.web import ApiError
 
@@ -50,10 +68,28 @@ class Page:
     cursor: str | None  # opaque; pass back for the next page, None when there is no more
 
 
+@dataclass(frozen=True)
+class Read:
+    """One read of a batch (Store.read_many): a point read by `record_id`, or a find by index `key`.
+
+    `every=True` pages to the end (bounded sets only: walls, people); otherwise one page of `limit`.
+    """
+
+    cls: type[Record]
+    record_id: str | None = None
+    key: str | None = None
+    since: str | None = None
+    until: str | None = None
+    newest_first: bool = False
+    limit: int = 100
+    every: bool = False
+
+
 class Backend(abc.ABC):
     """The primitives a storage engine provides. Documents are dicts as made by Record.to_doc()."""
 
     name: str = "backend"
+    concurrent_reads: bool = True  # Store.read_many issues a batch concurrently (a network backend)
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         pass
@@ -200,6 +236,23 @@ class Store:
             cursor = page.cursor
             if cursor is None:
                 return out
+
+    async def read_many(self, tenant_id: str, reads: Sequence[Read]) -> list[Any]:
+        """Several reads of one tenant issued together: one round trip's latency on a networked
+        backend (they run concurrently). Each result is the record or None (point read) or a list."""
+
+        async def one(r: Read) -> Any:
+            if r.record_id is not None:
+                return await self.get(r.cls, tenant_id, r.record_id)
+            if r.every:
+                return await self.find_all(r.cls, tenant_id, key=r.key, since=r.since, until=r.until)
+            page = await self.find(r.cls, tenant_id, key=r.key, since=r.since, until=r.until,
+                                   newest_first=r.newest_first, limit=r.limit)
+            return page.items
+
+        if not self.backend.concurrent_reads:
+            return [await one(r) for r in reads]
+        return list(await asyncio.gather(*(one(r) for r in reads)))
 
     async def delete(self, cls: type[Record], tenant_id: str, record_id: str) -> None:
         await self.backend.delete_doc(tenant_id, cls.family, record_id)

@@ -10,15 +10,27 @@ Scoping lives here and nowhere else:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from rapport.records import (
-    Account, Contact, Draft, Interaction, Matter, Meeting, Person, Record, Signal, Wall, account_id,
-    contact_id, email_domain,
+    Account,
+    Contact,
+    Draft,
+    Interaction,
+    Matter,
+    Meeting,
+    Person,
+    Record,
+    Signal,
+    Wall,
+    account_id,
+    contact_id,
+    email_domain,
 )
-from rapport.store.base import Page, Store
+from rapport.store.base import Page, Read, Store
 
 
 @dataclass
@@ -103,7 +115,26 @@ class ScopedStore:
     async def get(self, cls: type[Record], record_id: str) -> Any:
         self.calls += 1
         record = await self.store.get(cls, self.tenant_id, record_id)
-        return None if await self._hidden(record) else record
+        if await self._hidden(record) or not await self._details_visible(record):
+            return None
+        return record
+
+    async def _details_visible(self, record: Record) -> bool:
+        """Privacy for point reads: a contact in full only when fully visible (contact() gives the
+        restricted view); an interaction or signal only to its owner or through a contact the viewer
+        sees in full, as interactions_for_contact would show it."""
+        if isinstance(record, Contact):
+            return await self._fully_visible(record)
+        if not isinstance(record, Interaction | Signal):
+            return True
+        if getattr(record, "ownerOid", None) == self.viewer_oid:
+            return True
+        cids = record.contactIds if isinstance(record, Interaction) else [record.contactId]
+        for cid in cids:
+            contact = await self.store.get(Contact, self.tenant_id, cid)
+            if contact is None or await self._fully_visible(contact):
+                return True
+        return not cids
 
     async def contact(self, cid: str) -> ContactView | None:
         self.calls += 1
@@ -159,6 +190,49 @@ class ScopedStore:
             return []
         self.calls += 1
         return [s for s in await self.store.signals_for_contact(self.tenant_id, cid) if not await self._hidden(s)]
+
+    async def read_many(self, reads: Sequence[Read], *, people: bool = False) -> list[Any]:
+        """Several reads as ONE round trip (the sidebar's budget), under the same rules as the single
+        reads: a hidden record comes back None and is dropped from lists, a contact comes back as a
+        ContactView. The walls (and, with `people=True`, the people) this handle has not read yet
+        travel in the same batch, so the rules cost no extra trip."""
+        self.calls += 1
+        extra: list[Read] = []
+        if self._walls is None:
+            extra.append(Read(Wall, every=True))
+        if people and self._people is None:
+            extra.append(Read(Person, every=True))
+        results = await self.store.read_many(self.tenant_id, [*extra, *reads])
+        if self._walls is None:
+            walls: list[Wall] = results.pop(0)
+            accounts: set[str] = set()
+            matters: set[str] = set()
+            for w in walls:
+                if self.viewer_oid in w.screenedOids:
+                    accounts.update(w.accountIds)
+                    matters.update(w.matterIds)
+            self._walls = (frozenset(accounts), frozenset(matters))
+        if people and self._people is None:
+            self._people = {p.oid: p for p in results.pop(0)}
+        async def view(record: Any, point: bool) -> Any:
+            if await self._hidden(record):
+                return None
+            if isinstance(record, Contact):  # contacts only ever leave as views, in lists too
+                visible = await self._fully_visible(record)
+                return ContactView(record.email, record if visible else None, [o.name for o in record.owners])
+            if point and not await self._details_visible(record):
+                return None  # the same privacy as get() for a point read
+            return record
+
+        # Lists of interactions or signals are filtered by walls only: read them by the key of a
+        # contact this viewer sees in full (as rapport.sidebar does), never by owner or account.
+        out: list[Any] = []
+        for result in results:
+            if isinstance(result, list):
+                out.append([v for v in [await view(r, False) for r in result] if v is not None])
+            else:
+                out.append(await view(result, True))
+        return out
 
     async def draft(self, draft_id: str) -> Draft | None:
         return await self.get(Draft, draft_id)

@@ -1,1 +1,117 @@
-"""pytest fixtures: identity (see tests/conftest.py)."""
+"""pytest fixtures: identity (see tests/conftest.py).
+
+- `test_ca`: a session-wide throwaway CA + 127.0.0.1 certificate for HTTPS stand-ins.
+- `identity_server`: the Entra / Bot Framework stand-in (tests/doubles/identity_server.py), started
+  per test (cheap: the RSA keys are made once per session), trusted through SSL_CERT_FILE and
+  REQUESTS_CA_BUNDLE for the duration of the test.
+- `entra`: settings + an open SQLite store + the process-wide validator wired to the stand-in,
+  with three tenants: A (allowed by setting), B (onboarded record), C (onboarded, allowed=False).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rapport import devauth, runtime
+from rapport.identity import tokens
+from rapport.identity.keys import KeySet
+from rapport.records import Tenant
+from rapport.settings import Settings, load_settings
+from rapport.store import Store, make_store
+from tests.doubles.identity_server import IdentityServer
+from tests.doubles.tokens import EntraMinter, SigningKey, TestCA
+
+TENANT_A = "aaaaaaaa-0000-4000-8000-00000000000a"
+TENANT_B = "bbbbbbbb-0000-4000-8000-00000000000b"
+TENANT_C = "cccccccc-0000-4000-8000-00000000000c"
+TENANT_X = "eeeeeeee-0000-4000-8000-00000000000e"  # a real Entra tenant we never onboarded
+CLIENT_ID = "11111111-2222-4333-8444-555555555555"
+AUDIENCE = f"api://rapport.test/{CLIENT_ID}"
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    return TestCA.create(tmp_path_factory.mktemp("test-ca"))
+
+
+@pytest.fixture(scope="session")
+def identity_keys() -> tuple[SigningKey, SigningKey]:
+    return SigningKey.generate("entra-1"), SigningKey.generate("bot-1", ["msteams", "emulator"])
+
+
+@pytest.fixture
+async def identity_server(test_ca: TestCA, identity_keys, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[IdentityServer]:
+    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca.ca_path))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(test_ca.ca_path))
+    server = await IdentityServer(test_ca, entra_keys=[identity_keys[0]], bot_keys=[identity_keys[1]]).start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def identity_settings(server: IdentityServer, tmp_path: Path, **extra: str) -> Settings:
+    env = {
+        "RAPPORT_SQLITE_PATH": str(tmp_path / "rapport.db"),
+        "ENTRA_AUTHORITY_HOST": server.base_url,
+        "RAPPORT_CLIENT_ID": CLIENT_ID,
+        "RAPPORT_CLIENT_SECRET": "s3cret-for-tests",
+        "RAPPORT_API_AUDIENCE": AUDIENCE,
+        "RAPPORT_ALLOWED_TENANTS": TENANT_A,
+        **extra,
+    }
+    return load_settings(env)
+
+
+@dataclass
+class EntraWorld:
+    settings: Settings
+    server: IdentityServer
+    store: Store
+    minter: EntraMinter
+    clock: list[float]  # the validator's and key set's monotonic clock, advanced by tests
+
+    def now(self) -> float:
+        return self.clock[0]
+
+    def make_validator(self, **kw) -> tokens.EntraValidator:
+        keys = KeySet(tokens.entra_metadata_url(self.settings), clock=self.now)
+        v = tokens.EntraValidator(self.settings, keys, tokens._store_tenant_allowed,
+                                  dev_keys=devauth.accepted_dev_keys(self.settings), clock=self.now, **kw)
+        tokens.install(v)
+        return v
+
+
+async def open_world(server: IdentityServer, tmp_path: Path, **extra: str) -> EntraWorld:
+    settings = identity_settings(server, tmp_path, **extra)
+    store = make_store(settings)
+    await store.open()
+    await store.put_tenant(Tenant(id=TENANT_B, tenantId=TENANT_B, name="Firm B", domains=["b.test"]))
+    await store.put_tenant(Tenant(id=TENANT_C, tenantId=TENANT_C, name="Firm C", allowed=False))
+    runtime.configure(settings, store)
+    world = EntraWorld(settings, server, store, server.minter(AUDIENCE), [1000.0])
+    world.make_validator()
+    return world
+
+
+@pytest.fixture
+async def entra(identity_server: IdentityServer, tmp_path: Path) -> AsyncIterator[EntraWorld]:
+    saved = runtime._settings
+    world = await open_world(identity_server, tmp_path)
+    try:
+        yield world
+    finally:
+        tokens.install(None)
+        devauth.reset_bind()
+        await world.store.close()
+        runtime.configure(None, None)
+        runtime._settings = saved
+
+
+def new_oid() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,217 @@
+"""Benchmark: follow-ups (prints figures; not pass/fail).
+
+1. The approve click: `adaptiveCard/action` invokes (verb followup.approve) POSTed over HTTP to
+   /api/messages on function_app's real triggers (DevHost, 127.0.0.1), each with a Bot Framework
+   token from the identity stand-in (full JWT validation), each approving a different draft.
+   Latency is from request to the invoke answer (budget p95 < 100 ms). Sending happens after the
+   answer: the kicked drain delivers the mail to the local outbox in the same process meanwhile,
+   so its cost shows up as contention, as it would on a real host.
+2. A timer pass after a busy day: --partners partners x --meetings external meetings each, all
+   ended in the last day; the follow-ups timer queues them and the work drain drafts them
+   (template drafter, the embedded default) and delivers each card to the local outbox.
+   Figure: drafts per second, end to end.
+
+Run: .venv/bin/python bench/followups.py [--approvals 300] [--partners 100] [--meetings 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+
+from rapport.records import (  # noqa: E402
+    Account,
+    Attendee,
+    Contact,
+    Draft,
+    Meeting,
+    Person,
+    Tenant,
+    account_id,
+    contact_id,
+    utcnow,
+)
+from rapport.settings import load_settings  # noqa: E402
+from rapport.store.base import Store  # noqa: E402
+from rapport.store.sqlite import SqliteBackend  # noqa: E402
+
+TENANT = "aaaaaaaa-0000-4000-8000-00000000000a"
+OWNER = "0a0a0a0a-1111-4222-8333-444444444444"
+BOT_APP_ID = "b0b0b0b0-1111-4222-8333-444444444444"
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def bench_approve(n: int, concurrency: int) -> None:
+    from bot import routes
+    from rapport import followups, sender, work
+    from rapport.devhost import DevHost
+    from rapport.identity.keys import KeySet
+    from tests.doubles.connector import ConnectorServer
+    from tests.doubles.identity_server import IdentityServer
+    from tests.doubles.tokens import TestCA
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ca = TestCA.create(Path(tmp))
+        os.environ["SSL_CERT_FILE"] = str(ca.ca_path)
+        os.environ["REQUESTS_CA_BUNDLE"] = str(ca.ca_path)
+        identity = await IdentityServer(ca).start()
+        connector = await ConnectorServer().start()
+        path = str(Path(tmp) / "bench.db")
+        settings = load_settings({
+            "RAPPORT_SQLITE_PATH": path, "ENTRA_AUTHORITY_HOST": identity.base_url,
+            "BotOpenIdMetadata": identity.bot_metadata_url, "MicrosoftAppId": BOT_APP_ID,
+            "MicrosoftAppPassword": "bot-secret", "MicrosoftAppType": "SingleTenant",
+            "MicrosoftAppTenantId": TENANT, "RAPPORT_ALLOWED_TENANTS": TENANT,
+        })
+        store = await Store(SqliteBackend(path)).open()
+        await store.put_tenant(Tenant(id=TENANT, tenantId=TENANT, name="Bench firm", domains=["firm.test"]))
+        await store.put(Person(id=OWNER, tenantId=TENANT, oid=OWNER, upn="ada@firm.test", name="Ada Partner"))
+        total = n + 20
+        drafts = [Draft(id=f"df_bench{i:08d}", tenantId=TENANT, ownerOid=OWNER, to=[f"c{i}@acme.example"],
+                        subject=f"Following our meeting {i}", body="Dear Jane,\n\nThank you.\n\nAda") for i in range(total)]
+        await store.put_many(drafts)
+        sender.install_transport(sender.LocalOutboxTransport())
+        sender.install_rate_limiter(sender.RateLimiter(10_000))  # the bench measures the answer, not Exchange's limit
+        host = await DevHost(settings, store=store).start()
+        routes.install(settings, keys=KeySet(settings.bot_openid_metadata))
+        token = identity.bot_token(BOT_APP_ID, connector.base_url)
+
+        def invoke(i: int) -> dict:
+            return {
+                "type": "invoke", "name": "adaptiveCard/action", "id": uuid.uuid4().hex, "channelId": "msteams",
+                "serviceUrl": connector.base_url,
+                "from": {"id": "29:ada", "aadObjectId": OWNER}, "recipient": {"id": f"28:{BOT_APP_ID}"},
+                "conversation": {"id": "a:chat", "conversationType": "personal", "tenantId": TENANT},
+                "channelData": {"tenant": {"id": TENANT}},
+                "value": {"action": {"type": "Action.Execute", "verb": "followup.approve",
+                                     "data": {"draftId": drafts[i].id, "version": 1}}, "trigger": "manual"},
+            }
+
+        latencies: list[float] = []
+        errors = 0
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+            url = host.base_url + "/api/messages"
+
+            async def one(i: int) -> None:
+                nonlocal errors
+                t0 = time.perf_counter()
+                async with http.post(url, json=invoke(i)) as resp:
+                    body = await resp.json()
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if resp.status != 200 or body.get("statusCode") != 200:
+                    errors += 1
+
+            for i in range(n, total):  # warm-up: adapter, msal token, imports
+                await one(i)
+            latencies.clear()
+            started = time.perf_counter()
+            sem = asyncio.Semaphore(concurrency)
+
+            async def limited(i: int) -> None:
+                async with sem:
+                    await one(i)
+
+            await asyncio.gather(*(limited(i) for i in range(n)))
+            wall = time.perf_counter() - started
+        while work._kicks:
+            await asyncio.gather(*list(work._kicks), return_exceptions=True)
+        await work.drain(store)
+        sent = len(await store.drafts_by_state(TENANT, "sent"))
+        print(f"approve invoke over HTTP ({n} drafts, {concurrency} in flight): "
+              f"p50 {statistics.median(latencies):.1f} ms, p95 {pct(latencies, 95):.1f} ms, "
+              f"p99 {pct(latencies, 99):.1f} ms, max {max(latencies):.1f} ms; {n / wall:.0f} approvals/s; "
+              f"errors {errors}; budget p95 < 100 ms")
+        print(f"  then sent: {sent} of {total} drafts (each exactly once through the local outbox)")
+        routes.reset()
+        await host.stop()
+        sender.install_transport(None)
+        sender.install_rate_limiter(None)
+        followups.install_card_delivery(None)
+        await connector.stop()
+        await identity.stop()
+        await store.close()
+
+
+async def bench_timer_pass(partners: int, meetings: int) -> None:
+    from rapport import followups, runtime, work
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "day.db")
+        store = await Store(SqliteBackend(path)).open()
+        runtime.configure(load_settings({"RAPPORT_SQLITE_PATH": path}), store)
+        now = utcnow()
+        await store.put_tenant(Tenant(id=TENANT, tenantId=TENANT, name="Busy firm", domains=["firm.test"]))
+        records: list = []
+        for p in range(partners):
+            oid = str(uuid.UUID(int=p + 1))
+            records.append(Person(id=oid, tenantId=TENANT, oid=oid, upn=f"p{p}@firm.test", name=f"Partner {p}"))
+            for m in range(meetings):
+                dom = f"client{(p * meetings + m) % 300}.example"
+                emails = [f"a{p}.{m}@{dom}", f"b{p}.{m}@{dom}"]
+                records.append(Account.new(TENANT, dom, name=f"Client {dom}", kind="client"))
+                for e in emails:
+                    records.append(Contact.new(TENANT, e, name=f"Person {e.split('@')[0]}", accountId=account_id(dom)))
+                end = now - timedelta(hours=1 + (m * 3) % 20, minutes=p % 60)
+                records.append(Meeting(
+                    id=Meeting.id_for(oid, f"ev{m}"), tenantId=TENANT, eventId=f"ev{m}", organizerOid=oid,
+                    organizerEmail=f"p{p}@firm.test", subject=f"Portfolio review {m}", start=end - timedelta(hours=1),
+                    end=end, attendees=[Attendee(email=f"p{p}@firm.test"), *(Attendee(email=e) for e in emails)],
+                    contactIds=[contact_id(e) for e in emails], accountIds=[account_id(dom)]))
+        await store.put_many(records)
+        expected = partners * meetings
+        t0 = time.perf_counter()
+        report = await followups.timer_pass(store, now, kick=False)
+        t1 = time.perf_counter()
+        await work.drain(store, max_items=10 * expected)
+        t2 = time.perf_counter()
+        made = len(await store.drafts_by_state(TENANT, "drafted"))
+        print(f"timer pass after a busy day ({partners} partners x {meetings} meetings = {expected}): "
+              f"queued {report.queued} in {t1 - t0:.2f} s; drafted {made} and delivered their cards in "
+              f"{t2 - t1:.2f} s -> {made / (t2 - t0):.0f} drafts/s end to end (template drafter, SQLite)")
+        t3 = time.perf_counter()
+        again = await followups.timer_pass(store, now, kick=False)
+        await work.drain(store)
+        print(f"  rerun of the pass: {again.queued} re-queued (idempotent), "
+              f"{len(await store.drafts_by_state(TENANT, 'drafted'))} drafts, {time.perf_counter() - t3:.2f} s")
+        await store.close()
+        runtime.configure(None, None)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--approvals", type=int, default=300)
+    ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--partners", type=int, default=100)
+    ap.add_argument("--meetings", type=int, default=5)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+
+    async def run() -> None:
+        await bench_approve(args.approvals, 1)
+        if args.concurrency > 1:
+            await bench_approve(args.approvals, args.concurrency)
+        await bench_timer_pass(args.partners, args.meetings)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Follow-ups in Teams: the approval card's verbs, the "my follow-ups" / "follow up <name>" commands,
+and the proactive card delivery (new card, then the same activity updated after the send).
+
+Every verb acts as the activity's user in the activity's proven tenant (bot/verbs.py); the card's
+data carries only {draftId, version}. The state changes themselves live in rapport.followups; this
+module maps their outcomes to Universal Actions answers:
+- ok / already / stale / bad state -> the updated card (with a one-line notice where useful);
+- another partner -> 403 and nothing changes; another tenant, a wall or a bad id -> 404, the same
+  answer as for a draft that does not exist.
+Approve answers at once: the send is a work item the drain runs after the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
+
+from bot import verbs
+from rapport import followups, runtime
+from rapport.cards.common import plain
+from rapport.cards.followup import (
+    BODY_INPUT,
+    SUBJECT_INPUT,
+    VERB_APPROVE,
+    VERB_EDIT,
+    VERB_REFRESH,
+    VERB_RETRY,
+    VERB_SAVE,
+    VERB_SKIP,
+    VERB_SNOOZE_LATER,
+    VERB_SNOOZE_TOMORROW,
+)
+from rapport.records import Draft, Person, utcnow
+from rapport.store.base import Store
+
+log = logging.getLogger("rapport.bot")
+
+NOT_FOUND = "This draft was not found."
+REFUSED = "Only the partner who owns this draft, or a delegate they named, can act on it."
+LIST_LIMIT = 5  # cards per "my follow-ups" answer: Teams allows 7 messages a second per thread
+_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+_MINE = re.compile(r"^(?:show\s+)?my\s+follow[\s-]?ups?\W*$", re.IGNORECASE)
+_FOLLOW_UP = re.compile(r"^follow[\s-]?up\s+(?:with\s+)?(.+)$", re.IGNORECASE | re.DOTALL)
+
+
+# --- verbs ---------------------------------------------------------------------------------------
+
+async def _answer(store: Store, out: followups.Outcome, *, notice: str | None = None) -> InvokeResponse:
+    if out.status == "not_found" or out.draft is None and out.status != "refused":
+        return verbs.error_response(404, NOT_FOUND, "NotFound")
+    if out.status == "refused":
+        return verbs.error_response(403, REFUSED, "Forbidden")
+    message = notice if out.status == "ok" else (out.message or None)
+    card = await followups.card_for(store, out.draft, notice=message, editing=out.editing)
+    return verbs.card_response(card)
+
+
+def _act(kind: str):
+    async def handle(turn_context: TurnContext, tenant_id: str, data: dict[str, Any]) -> InvokeResponse:
+        oid = verbs.viewer(turn_context)
+        if oid is None:
+            return verbs.error_response(403, REFUSED, "Forbidden")
+        store = await runtime.store()
+        draft_id, version = data.get("draftId"), data.get("version")
+        now = utcnow()
+        notice = None
+        if kind == "approve":
+            out = await followups.approve(store, tenant_id, oid, draft_id, version, now=now)
+        elif kind == "edit":
+            out = await followups.view(store, tenant_id, oid, draft_id)
+            if out.status == "ok" and out.draft is not None:
+                stale = followups._version(version) != out.draft.version
+                out.editing = not stale and out.draft.state in followups.PENDING_STATES
+                if stale:
+                    out.status, out.message = "stale", f"This draft changed; this is version {out.draft.version}."
+        elif kind == "save":
+            out = await followups.edit(store, tenant_id, oid, draft_id, version, data.get(SUBJECT_INPUT),
+                                       data.get(BODY_INPUT), now=now)
+            notice = out.message
+        elif kind in ("later", "tomorrow"):
+            out = await followups.snooze(store, tenant_id, oid, draft_id, version, kind, now=now)
+        elif kind == "skip":
+            out = await followups.skip(store, tenant_id, oid, draft_id, version, now=now)
+        elif kind == "retry":
+            out = await followups.retry(store, tenant_id, oid, draft_id, version, now=now)
+        else:
+            out = await followups.view(store, tenant_id, oid, draft_id)
+        return await _answer(store, out, notice=notice)
+
+    return handle
+
+
+for _verb, _kind in ((VERB_APPROVE, "approve"), (VERB_EDIT, "edit"), (VERB_SAVE, "save"),
+                     (VERB_SNOOZE_LATER, "later"), (VERB_SNOOZE_TOMORROW, "tomorrow"), (VERB_SKIP, "skip"),
+                     (VERB_RETRY, "retry"), (VERB_REFRESH, "refresh")):
+    verbs.register(_verb, _act(_kind))
+
+
+# --- text commands -------------------------------------------------------------------------------
+
+def parse_command(text: str | None) -> tuple[str, str] | None:
+    """("mine", "") or ("follow", name), or None when the text is not a follow-up command."""
+    t = " ".join(_MENTION.sub(" ", text or "").split())
+    if _MINE.match(t):
+        return ("mine", "")
+    m = _FOLLOW_UP.match(t)
+    if m:
+        return ("follow", m.group(1).strip().rstrip(".!?")[:100])
+    return None
+
+
+async def on_text(turn_context: TurnContext, tenant_id: str) -> bool:
+    """Answer "my follow-ups" or "follow up <name>"; False when the text is neither."""
+    command = parse_command(turn_context.activity.text)
+    if command is None:
+        return False
+    oid = verbs.viewer(turn_context)
+    if oid is None:
+        await turn_context.send_activity("I couldn't tell who you are, so I can't show follow-ups.")
+        return True
+    store = await runtime.store()
+    kind, name = command
+    if kind == "follow":
+        meeting = await followups.request_followup(store, tenant_id, oid, name)
+        if meeting is None:
+            await turn_context.send_activity(
+                f"I found no meeting of yours with \u201c{plain(name, 60)}\u201d in the last 14 days.")
+        else:
+            await turn_context.send_activity(
+                f"Drafting the follow-up to \u201c{plain(meeting.subject, 80)}\u201d; the card will be here shortly.")
+        return True
+    drafts = await followups.pending(store, tenant_id, oid)
+    if not drafts:
+        await turn_context.send_activity("You have no follow-ups waiting for you.")
+        return True
+    more = len(drafts) - LIST_LIMIT
+    await turn_context.send_activity(
+        f"{len(drafts)} follow-up{'s' if len(drafts) != 1 else ''} waiting for you" +
+        (f"; here are the newest {LIST_LIMIT}." if more > 0 else "."))
+    for d in drafts[:LIST_LIMIT]:
+        card = await followups.card_for(store, d)
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+    return True
+
+
+# --- proactive delivery ----------------------------------------------------------------------------
+
+class TeamsCardDelivery:
+    """Posts the card to the partner's personal chat, then updates that same activity in place."""
+
+    def __init__(self, adapter: Any, auth: Any, app_id: str, pacer: Any = None) -> None:
+        self.adapter = adapter
+        self.auth = auth
+        self.app_id = app_id
+        self.pacer = pacer  # Teams' per-thread and per-tenant windows, shared with the briefs' sends
+
+    async def deliver(self, store: Store, person: Person, draft: Draft, card: dict[str, Any]) -> str | None:
+        from botbuilder.schema import ConversationReference
+
+        if not person.conversationRef:
+            log.info("follow-up card not delivered: the partner has not installed the bot",
+                     extra={"tenant_id": draft.tenantId})
+            return None  # the draft waits; "my follow-ups" lists it
+        ref = ConversationReference().deserialize(person.conversationRef)
+        conv = ref.conversation
+        if conv is None or not conv.id or not ref.service_url:
+            return None
+        if (getattr(conv, "tenant_id", None) or draft.tenantId).lower() != draft.tenantId.lower():
+            raise PermissionError("the stored conversation belongs to another tenant")  # never cross firms
+        if self.auth is not None:
+            await self.auth.warm_outbound_token()  # msal in a thread, not on the event loop
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
+        activity.summary = plain(f"Follow-up to approve: {draft.subject}", 120)
+        result: dict[str, Any] = {}
+        if self.pacer is not None:
+            await self.pacer.acquire(draft.tenantId, conv.id)
+
+        async def turn(context: TurnContext) -> None:
+            try:
+                if draft.cardActivityId:
+                    activity.id = draft.cardActivityId
+                    await context.update_activity(activity)
+                    result["id"] = draft.cardActivityId
+                else:
+                    sent = await context.send_activity(activity)
+                    result["id"] = getattr(sent, "id", None)
+            except Exception as exc:  # noqa: BLE001 - raised below, outside the turn (no apology message)
+                result["error"] = exc
+
+        await self.adapter.continue_conversation(ref, turn, self.app_id)
+        if "error" in result:
+            raise RuntimeError(f"Teams refused the follow-up card ({type(result['error']).__name__})")
+        return result.get("id")
+
+
+def teams_card_delivery() -> TeamsCardDelivery | None:
+    """The process's Teams delivery when the bot is configured (else the local outbox is used)."""
+    settings = runtime.settings()
+    if not settings.bot_app_id:
+        return None
+    from bot import briefs, routes
+
+    b = routes.current()
+    return TeamsCardDelivery(b.adapter, b.auth, settings.bot_app_id, pacer=getattr(briefs, "_shared_pacer", None))

@@ -1,0 +1,436 @@
+"""Briefs popped up before the meeting: the 5-minute timer and the delivery work it queues.
+
+The timer (`brief_timer`, "0 */5 * * * *" in function_app.py) looks, per onboarded firm, at the
+meetings starting within the firm's lead time (Tenant.settings.briefLeadMinutes, default 60) and
+queues one work item per (meeting, partner, start time shown) for each onboarded partner's meeting
+with people outside the firm. The drain (rapport.work) delivers it. Exactly once, by construction:
+
+- the work key is `meeting:partner:start`, so a timer pass that sees the meeting again before the
+  drain ran queues nothing new, and `Meeting.briefsSent[partner] = start` after delivery makes every
+  later pass skip it;
+- a meeting moved after its brief went out has another start: a new key, delivered as an *updated*
+  brief (it names the old time), never a second copy of the first;
+- cancelled, already started, internal-only (no external contacts) or walled meetings get none; a
+  recurring meeting's occurrences are separate events, so each gets its own brief;
+- each channel the item delivered is written into the item before the next, so a retry after a
+  crash repeats only what had not gone out. The local outbox and the Outlook mail are idempotent
+  on the key themselves; Teams' POST is not, which is why the item remembers it first.
+
+Channels: a proactive Teams message through botbuilder (bot/briefs.py, wired in by function_app so
+rapport/ never imports bot/), paced within Teams' limits (`TeamsPacer`: per thread 7/1 s, 8/2 s,
+60/30 s, 1,800/h; per tenant 30/s) with jittered backoff on 429/412/502/504; and where the firm
+turned actionableMessages on, an Outlook actionable message through Graph (the card in a
+<script type="application/adaptivecard+json"> with `originator`; created with the idempotency key,
+then sent, the key looked up before every send, as rapport.sender does for follow-ups). On the embedded default (no bot
+identity / no Graph app configured) both land in the local outbox shown at /dev/outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from rapport import briefs, outbox_local, work
+from rapport.cards.brief import brief_card
+from rapport.cards.common import plain
+from rapport.records import Meeting, Person, Tenant, WorkItem, iso, utcnow
+from rapport.store.base import AlreadyExists, Store
+
+log = logging.getLogger("rapport.briefs")
+
+KIND = "brief-delivery"
+DEFAULT_LEAD = 60
+SNOOZE_MINUTES = 15
+SNOOZE_BEFORE_START = timedelta(minutes=5)
+
+
+def work_key(meeting_id: str, partner_oid: str, start: str, *, snooze: bool = False) -> str:
+    return f"{meeting_id}:{partner_oid}:{start}" + (":snooze" if snooze else "")
+
+
+def lead_time(tenant: Tenant) -> timedelta:
+    minutes = tenant.settings.briefLeadMinutes or DEFAULT_LEAD
+    return timedelta(minutes=max(5, min(24 * 60, minutes)))
+
+
+def user_ids_for(person: Person) -> list[str]:
+    """Who the card auto-refreshes for: the partner's Teams id from the stored reference, else the
+    MRI form of their Entra object id."""
+    ref = person.conversationRef or {}
+    uid = (ref.get("user") or {}).get("id") if isinstance(ref.get("user"), dict) else None
+    return [uid] if uid else [f"8:orgid:{person.oid}"]
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _onboarded_partners(tenant: Tenant, people: list[Person]) -> dict[str, Person]:
+    listed = {u.lower() for u in tenant.partners}
+    return {p.oid: p for p in people
+            if p.captured and (p.upn.lower() in listed or (not listed and p.role == "partner"))}
+
+
+# --- the timer ---------------------------------------------------------------------------------
+
+@dataclass
+class PassReport:
+    tenants: int = 0
+    considered: int = 0
+    queued: list[str] = field(default_factory=list)
+    queued_tenants: set[str] = field(default_factory=set)
+
+    def summary(self) -> str:
+        return f"{self.tenants} firms, {self.considered} meetings in the lead time, {len(self.queued)} briefs queued"
+
+
+async def _queue(store: Store, tenant_id: str, key: str, payload: dict[str, Any], not_before: datetime) -> bool:
+    """Write the work item once per key (create-only). True when this call created it."""
+    item = WorkItem(id=WorkItem.id_for(KIND, key), tenantId=tenant_id, kind=KIND, key=key, payload=payload,
+                    notBefore=not_before, createdAt=not_before)
+    try:
+        await store.put(item, create_only=True)
+        return True
+    except AlreadyExists:
+        return False
+
+
+async def timer_pass(store: Store, now: datetime | None = None, *, tenant_ids: list[str] | None = None) -> PassReport:
+    """Queue the briefs due now. Cheap: one meetings query per firm (not per partner)."""
+    now = _aware(now or utcnow())
+    report = PassReport()
+    tenants = await store.list_tenants() if tenant_ids is None else [
+        t for t in [await store.get_tenant(tid) for tid in tenant_ids] if t is not None]
+    for tenant in tenants:
+        if not tenant.allowed or tenant.consentState != "ok":
+            continue
+        report.tenants += 1
+        tid = tenant.tenantId
+        partners = _onboarded_partners(tenant, await store.people(tid))
+        if not partners:
+            continue
+        for m in await store.meetings_between(tid, now, now + lead_time(tenant)):
+            partner = partners.get(m.organizerOid)
+            if partner is None or m.isCancelled or not m.external or _aware(m.start) < now:
+                continue
+            report.considered += 1
+            start = iso(m.start)
+            shown = m.briefsSent.get(partner.oid)
+            if shown == start:
+                continue
+            key = work_key(m.id, partner.oid, start)
+            payload = {"meetingId": m.id, "partnerOid": partner.oid, "start": start, "previousStart": shown}
+            if await _queue(store, tid, key, payload, now):
+                report.queued.append(key)
+                report.queued_tenants.add(tid)
+    return report
+
+
+async def brief_timer(store: Store, *, past_due: bool = False, now: datetime | None = None) -> PassReport:
+    """What the `meeting_briefs` timer trigger does: queue, then drain the queued firms at once
+    (the minute drain would also get them; briefs are worth the head start)."""
+    report = await timer_pass(store, now)
+    if report.queued or past_due:
+        log.info("brief timer%s: %s", " (past due)" if past_due else "", report.summary())
+    if report.queued:
+        await work.drain(store, now=now, tenant_ids=sorted(report.queued_tenants))
+    return report
+
+
+# --- snooze ------------------------------------------------------------------------------------
+
+async def snooze(store: Store, tenant_id: str, meeting: Meeting, partner_oid: str, now: datetime,
+                 minutes: int = SNOOZE_MINUTES) -> datetime | None:
+    """Send the brief again later (never after the meeting has begun). Returns when, or None if too late."""
+    start = _aware(meeting.start)
+    at = min(now + timedelta(minutes=max(1, min(240, minutes))), start - SNOOZE_BEFORE_START)
+    if at <= now:
+        return None
+    key = work_key(meeting.id, partner_oid, iso(meeting.start), snooze=True) + f":{iso(at)}"
+    payload = {"meetingId": meeting.id, "partnerOid": partner_oid, "start": iso(meeting.start), "snooze": True}
+    await _queue(store, tenant_id, key, payload, at)
+    return at
+
+
+# --- pacing within Teams' limits ----------------------------------------------------------------
+
+THREAD_WINDOWS = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
+TENANT_WINDOWS = ((1.0, 30),)
+RETRY_STATUSES = frozenset({412, 429, 502, 504})
+
+
+class TeamsPacer:
+    """Sliding-window limits per conversation thread and per tenant (RELIABILITY, Teams).
+
+    `acquire` waits (on the injected sleep) until a send fits every window, then records it. One
+    pacer is shared by a process's sends; an asyncio lock keeps the check-and-record atomic.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+        self.clock = clock
+        self.sleep = sleep
+        self._sent: dict[tuple[str, str], deque[float]] = {}
+        self._lock = asyncio.Lock()
+        self.waited: list[float] = []
+
+    def _wait_for(self, key: tuple[str, str], windows: tuple[tuple[float, int], ...], now: float) -> float:
+        q = self._sent.setdefault(key, deque())
+        longest = max(span for span, _ in windows)
+        while q and q[0] <= now - longest:
+            q.popleft()
+        wait = 0.0
+        for span, limit in windows:
+            inside = [t for t in q if t > now - span]
+            if len(inside) >= limit:
+                wait = max(wait, inside[-limit] + span - now)
+        return wait
+
+    async def acquire(self, tenant_id: str, thread_id: str) -> None:
+        async with self._lock:
+            while True:
+                now = self.clock()
+                wait = max(self._wait_for(("t", tenant_id), TENANT_WINDOWS, now),
+                           self._wait_for(("c", thread_id), THREAD_WINDOWS, now))
+                if wait <= 0:
+                    self._sent[("t", tenant_id)].append(now)
+                    self._sent[("c", thread_id)].append(now)
+                    return
+                self.waited.append(wait)
+                await self.sleep(wait + 0.001)
+
+
+def backoff_seconds(attempt: int, retry_after: float | None, rng: random.Random | None = None) -> float:
+    """Retry-After when given, else exponential with full jitter (1, 2, 4 ... s, capped at 30)."""
+    if retry_after is not None and retry_after >= 0:
+        return retry_after
+    step = min(30.0, 2.0 ** max(0, attempt - 1))
+    return step * (0.5 + 0.5 * (rng or random).random())
+
+
+# --- channels ----------------------------------------------------------------------------------
+
+class TeamsSender(Protocol):
+    async def send_card(self, tenant_id: str, person: Person, card: dict[str, Any], summary: str) -> None: ...
+
+
+class MailSender(Protocol):
+    async def send_actionable(self, tenant_id: str, person: Person, subject: str, html_body: str, key: str) -> None: ...
+
+
+_teams_factory: Callable[[Any], TeamsSender] | None = None
+_teams: TeamsSender | None = None
+_mail: MailSender | None = None
+_drafter: Any = None
+
+
+def use_teams(factory: Callable[[Any], TeamsSender] | None) -> None:
+    """Wire the Teams sender in (function_app.py does, from bot/; tests pass their own)."""
+    global _teams_factory, _teams
+    _teams_factory, _teams = factory, None
+
+
+def install(*, teams: TeamsSender | None = None, mail: MailSender | None = None, drafter: Any = None) -> None:
+    """Install ready-made senders/drafter (tests; None resets to the defaults)."""
+    global _teams, _mail, _drafter
+    _teams, _mail, _drafter = teams, mail, drafter
+
+
+def _settings() -> Any:
+    from rapport import runtime
+
+    return runtime.settings()
+
+
+def _teams_sender(settings: Any) -> TeamsSender | None:
+    """None on the embedded default (no bot identity): the local outbox takes the message."""
+    global _teams
+    if _teams is not None:
+        return _teams
+    if not settings.bot_app_id:
+        return None
+    if _teams_factory is None:
+        raise RuntimeError("the bot is configured but no Teams sender is wired in (function_app wires bot.briefs)")
+    _teams = _teams_factory(settings)
+    return _teams
+
+
+def _mail_sender(settings: Any) -> MailSender | None:
+    global _mail
+    if _mail is not None:
+        return _mail
+    if not settings.client_id:
+        return None
+    from rapport.sender import GraphMailTransport, mail_transport
+
+    # The follow-up sender's Graph client: one set of per-mailbox limits for all mail Rapport sends,
+    # and one attempt per request (a 503 on /send is ambiguous: the key lookup decides next time).
+    transport = mail_transport()
+    if not isinstance(transport, GraphMailTransport):
+        return None
+    _mail = GraphActionableMail(transport.client)
+    return _mail
+
+
+def _brief_drafter(settings: Any) -> Any:
+    global _drafter
+    if _drafter is None:
+        from rapport.drafting import make_drafter
+
+        _drafter = make_drafter(settings)
+    return _drafter
+
+
+def actionable_html(card: dict[str, Any], summary: str) -> str:
+    """The mail body Outlook turns into an actionable message: the card in a script element (JSON
+    with '<' escaped, so no text in it can close the element), a plain fallback for other clients."""
+    payload = json.dumps(card, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    return ("<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">"
+            f"<script type=\"application/adaptivecard+json\">{payload}</script></head>"
+            f"<body><p>{html.escape(summary)}</p><p>Open this message in Outlook to see the brief.</p></body></html>")
+
+
+class GraphActionableMail:
+    """An actionable message from the partner's own mailbox to the partner, through Graph.
+
+    The follow-up sender's exactly-once scheme, reused (rapport.sender): the message is created
+    carrying the idempotency key as a filterable extended property and an `x-rapport-key` header,
+    then sent with POST .../messages/{id}/send (never sendMail, which answers 202 before delivery).
+    Before any send, so before every retry, the key is looked up: found and sent means done; found
+    as a draft is sent as is (never a second message).
+    """
+
+    def __init__(self, graph: Any) -> None:
+        from rapport.sender import GraphMailTransport
+
+        self.graph = graph
+        self.lookup = GraphMailTransport(graph)
+
+    async def send_actionable(self, tenant_id: str, person: Person, subject: str, html_body: str, key: str) -> None:
+        from msgraph.generated.models.body_type import BodyType
+        from msgraph.generated.models.email_address import EmailAddress
+        from msgraph.generated.models.internet_message_header import InternetMessageHeader
+        from msgraph.generated.models.item_body import ItemBody
+        from msgraph.generated.models.message import Message
+        from msgraph.generated.models.recipient import Recipient
+        from msgraph.generated.models.single_value_legacy_extended_property import (
+            SingleValueLegacyExtendedProperty,
+        )
+
+        from rapport.sender import KEY_HEADER, KEY_PROPERTY
+
+        mailbox = person.oid
+        found = await self.lookup.find(tenant_id, mailbox, key)
+        if found is not None and found.sent:
+            log.info("brief mail already sent (key found): not resent", extra={"tenant_id": tenant_id})
+            return
+        message_id = found.message_id if found is not None else None
+        if message_id is None:
+            msg = Message(
+                subject=subject, body=ItemBody(content_type=BodyType.Html, content=html_body),
+                to_recipients=[Recipient(email_address=EmailAddress(address=person.upn, name=person.name))],
+                single_value_extended_properties=[SingleValueLegacyExtendedProperty(id=KEY_PROPERTY, value=key)],
+                internet_message_headers=[InternetMessageHeader(name=KEY_HEADER, value=key)],
+            )
+            created = await self.graph._send(  # noqa: SLF001 - GraphClient's per-mailbox limits, as rapport.sender
+                tenant_id, mailbox, lambda c: c.users.by_user_id(mailbox).messages.to_post_request_information(msg))
+            message_id = (created or {}).get("id")
+            if not message_id:
+                raise RuntimeError("Graph created the message but returned no id")
+        await self.graph._send(  # noqa: SLF001
+            tenant_id, mailbox,
+            lambda c: c.users.by_user_id(mailbox).messages.by_message_id(message_id).send.to_post_request_information())
+
+
+# --- the work handler --------------------------------------------------------------------------
+
+@work.handler(KIND)
+async def deliver_work(store: Store, item: WorkItem) -> None:
+    # The drain claimed the item at its own `now` (injectable) and leased it until now + LEASE: that
+    # is the clock this delivery runs at, so a test's or a past-due run's time is kept throughout.
+    await deliver(store, item, now=item.notBefore - work.LEASE)
+
+
+async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) -> str:
+    """Deliver one queued brief. Returns what happened (for logs and tests)."""
+    p = item.payload
+    tid = item.tenantId
+    now = _aware(now or utcnow())
+    snoozed = bool(p.get("snooze"))
+    tenant = await store.get_tenant(tid)
+    person = await store.get_person(tid, p["partnerOid"])
+    meeting = await store.get(Meeting, tid, p["meetingId"])
+    if tenant is None or person is None or meeting is None or not tenant.allowed:
+        return "gone"
+    if meeting.isCancelled or iso(meeting.start) != p["start"] or _aware(meeting.start) <= now - timedelta(minutes=5):
+        return "stale"  # cancelled or moved since it was queued: the next pass queues the new time
+    if not snoozed and meeting.briefsSent.get(person.oid) == p["start"]:
+        return "already"
+    settings = _settings()
+    scoped = store.scope(tid, person.oid)
+    facts = await briefs.build(scoped, meeting.id, now, drafter=_brief_drafter(settings),
+                               previous_start=p.get("previousStart"), partner_name=person.name)
+    if facts is None:
+        return "hidden"  # walled for this partner since: nothing to show, same as no meeting
+    subject = f"Brief: {plain(meeting.subject, 120) or 'your next meeting'}"  # no control/bidi characters
+    if facts.get("updated"):
+        subject = "Updated " + subject[0].lower() + subject[1:]
+    key = item.key
+    done: list[str] = list(p.get("done", []))
+
+    async def remember(extra: dict[str, Any]) -> None:
+        def change(w: WorkItem) -> WorkItem:
+            w.payload = {**w.payload, **extra}
+            return w
+
+        updated = await store.update(WorkItem, tid, item.id, change)
+        if updated is not None:
+            item.payload = updated.payload
+
+    if person.channels.get("teams", True) and "teams" not in done:
+        card = brief_card(facts, now, user_ids=user_ids_for(person))
+        teams = _teams_sender(settings)
+        done.append("teams")
+        if teams is None:  # idempotent on the key itself: nothing to remember
+            await outbox_local.deliver(store, tid, "teams", key, to=[person.upn], subject=subject, card=card, at=now)
+        elif person.conversationRef:
+            await teams.send_card(tid, person, card, subject)
+            await remember({"done": done})  # Teams' POST is not idempotent: never repeat it on a retry
+        else:
+            log.info("no Teams conversation with a partner yet (app not installed); brief not sent there",
+                     extra={"tenant_id": tid})
+    if tenant.settings.actionableMessages and "mail" not in done:
+        originator = settings.am_originator
+        card = brief_card(facts, now, user_ids=user_ids_for(person), originator=originator)
+        body = actionable_html(card, subject)
+        mail = _mail_sender(settings)
+        if mail is None:
+            await outbox_local.deliver(store, tid, "actionable-mail", key, to=[person.upn], subject=subject,
+                                       body=body, card=card, at=now)
+        elif not originator:
+            log.error("ALERT actionable messages are on but RAPPORT_AM_ORIGINATOR is not set; brief mail skipped",
+                      extra={"tenant_id": tid, "alert": True})
+        else:
+            await mail.send_actionable(tid, person, subject, body, key)
+        done.append("mail")
+        if mail is not None:
+            await remember({"done": done})
+    if not snoozed:
+        def mark(m: Meeting) -> Meeting | None:
+            if m.briefsSent.get(person.oid) == p["start"]:
+                return None
+            m.briefsSent = {**m.briefsSent, person.oid: p["start"]}
+            return m
+
+        await store.update(Meeting, tid, meeting.id, mark)
+    log.info("brief delivered (%s)", ",".join(done) or "no channel", extra={"tenant_id": tid})
+    return "delivered"

@@ -1,0 +1,307 @@
+"""Meeting briefs: who is coming, who they are to the firm, what happened last time, what is open.
+
+Two steps, so the slow part is small and the rest is pure:
+
+1. `gather(scoped, meeting_id, now)` reads through the viewer's ScopedStore only (walls, private
+   contacts and the tenant are enforced there): the meeting (the viewer's own calendar item, else
+   None exactly like a missing one), per external attendee the sidebar's facts (rapport.sidebar
+   .compose: role, owners and strength, last interactions, signals, colleagues who know them), per
+   account the matters with renewal/opposition dates in the next 12 months and the open pipeline,
+   and the viewer's last meeting with these people and its follow-up Draft (key meeting:<id>).
+   Round trips: 1 + 2 per attendee (concurrent) + 2.
+2. `compose(gathered, now)` turns that into the plain facts dict the card, the add-in API and the
+   bot all show (so the card and the JSON never disagree). Pure.
+
+Talking points come from the drafting service (`talking_points`): template by default, the LLM
+when configured, with the controls of RELIABILITY section 3 living in rapport.drafting. The
+context handed over is built from the composed facts only (what this viewer may see), and the
+caller's `forbidden` canaries make the drafter refuse rather than prompt with them. Request paths
+(add-in, card refresh, bot commands) use the template drafter: DESIGN principle 4, no live model
+call while a partner waits; the queued delivery uses the configured drafter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rapport import sidebar
+from rapport.drafting import (
+    BriefContext,
+    DraftingRefused,
+    ExternalAttendee,
+    InteractionNote,
+    OpenItem,
+    SignalNote,
+    TalkingPoints,
+    TemplateDrafter,
+)
+from rapport.records import (
+    Account,
+    Draft,
+    Enquiry,
+    Matter,
+    Meeting,
+    Opportunity,
+    Person,
+    contact_id,
+    iso,
+)
+from rapport.store.base import Read
+from rapport.store.scope import ScopedStore
+
+log = logging.getLogger("rapport.briefs")
+
+MAX_ATTENDEES = 8  # a town hall is no client meeting: the brief covers the first eight outsiders
+DATE_HORIZON = timedelta(days=365)  # matter dates "in the next 12 months"
+DATE_SOON = timedelta(days=30)
+LAST_MEETING_LOOKBACK = timedelta(days=365)
+SHOWN_INTERACTIONS = 3
+SHOWN_PIPELINE = 5
+SHOWN_DATES = 6
+FOLLOWUP_WORDS = {
+    "drafted": "drafted, awaiting your approval", "approved": "approved, sending", "sending": "sending",
+    "sent": "sent", "failed": "failed to send", "dismissed": "dismissed", "snoozed": "snoozed", "none": "none drafted",
+}
+_TEMPLATE = TemplateDrafter()
+
+
+@dataclass
+class AccountFacts:
+    account: Account
+    matters: list[Matter] = field(default_factory=list)
+    pipeline: list[Enquiry | Opportunity] = field(default_factory=list)
+
+
+@dataclass
+class Gathered:
+    """Everything a brief shows, already filtered by the viewer's scope."""
+
+    meeting: Meeting
+    viewer_oid: str
+    attendees: list[tuple[str, str, dict[str, Any]]]  # (email, name on the invite, sidebar facts)
+    accounts: list[AccountFacts]
+    last_meeting: Meeting | None = None
+    last_followup: Draft | None = None
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def external_attendees(meeting: Meeting) -> list[tuple[str, str]]:
+    """(address, invite name) of the attendees who are contacts (capture keeps outsiders only)."""
+    wanted = set(meeting.contactIds)
+    out: dict[str, str] = {}
+    for a in meeting.attendees:
+        if a.type == "resource":
+            continue
+        try:
+            cid = contact_id(a.email)
+        except ValueError:
+            continue
+        if cid in wanted and a.email.lower() not in out:
+            out[a.email.lower()] = a.name
+    return list(out.items())[:MAX_ATTENDEES]
+
+
+async def own_meeting(scoped: ScopedStore, meeting_id: str) -> Meeting | None:
+    """The viewer's own calendar item, or None: missing, walled, another partner's or another tenant's
+    all look the same."""
+    meeting = await scoped.get(Meeting, meeting_id)
+    if meeting is None or meeting.organizerOid != scoped.viewer_oid:
+        return None
+    return meeting
+
+
+async def gather(scoped: ScopedStore, meeting_id: str, now: datetime) -> Gathered | None:
+    meeting = await own_meeting(scoped, meeting_id)
+    if meeting is None:
+        return None
+    await scoped.walled()  # read once here, so the concurrent reads below share it
+    people = external_attendees(meeting)
+    facts = await asyncio.gather(*(sidebar.compose(scoped, email, now) for email, _ in people))
+    attendees = [(email, name, f) for (email, name), f in zip(people, facts, strict=True)]
+
+    reads: list[Read] = []
+    account_ids = list(dict.fromkeys(meeting.accountIds))[:MAX_ATTENDEES]
+    for acct in account_ids:
+        reads += [
+            Read(Account, record_id=acct),
+            # Matters sort by their earliest renewal/opposition date: this range is "coming up".
+            Read(Matter, key=f"acct:{acct}", since=iso(now), until=iso(now + DATE_HORIZON), limit=SHOWN_DATES * 2),
+            Read(Enquiry, key=f"acct:{acct}:open", newest_first=True, limit=SHOWN_PIPELINE),
+            Read(Opportunity, key=f"acct:{acct}:open", newest_first=True, limit=SHOWN_PIPELINE),
+        ]
+    visible_contacts = [contact_id(email) for email, _, f in attendees if f.get("status") == "known"]
+    for cid in visible_contacts:
+        reads.append(Read(Meeting, key=f"ct:{cid}", since=iso(now - LAST_MEETING_LOOKBACK),
+                          until=iso(min(_aware(meeting.start), now)), newest_first=True, limit=10))
+    results = await scoped.read_many(reads) if reads else []
+
+    accounts: list[AccountFacts] = []
+    for i in range(len(account_ids)):
+        account, matters, enquiries, opportunities = results[4 * i: 4 * i + 4]
+        if account is None:
+            continue  # walled or gone: as if it did not exist
+        accounts.append(AccountFacts(account, list(matters), [*enquiries, *opportunities]))
+    past: list[Meeting] = [m for batch in results[4 * len(account_ids):] for m in batch]
+    mine = [m for m in past if m.organizerOid == scoped.viewer_oid and m.id != meeting.id and not m.isCancelled
+            and _aware(m.end) <= now]
+    last = max(mine, key=lambda m: _aware(m.start), default=None)
+
+    followup = None
+    if last is not None:
+        (drafts,) = await scoped.read_many([Read(Draft, key=f"meeting:{last.id}", newest_first=True, limit=5)])
+        own = [d for d in drafts if d.ownerOid == scoped.viewer_oid]
+        followup = own[0] if own else None
+    return Gathered(meeting, scoped.viewer_oid, attendees, accounts, last, followup)
+
+
+# --- the pure step -----------------------------------------------------------------------------
+
+def _key_dates(matters: list[Matter], now: datetime) -> list[dict[str, Any]]:
+    out = []
+    for m in matters:
+        for kind, when in (("renewal", m.renewalDate), ("opposition", m.oppositionDeadline)):
+            if when is not None and now <= _aware(when) < now + DATE_HORIZON:
+                out.append({"kind": kind, "date": iso(when), "matter": m.title, "reference": m.reference,
+                            "soon": _aware(when) - now <= DATE_SOON})
+    out.sort(key=lambda d: d["date"])
+    return out[:SHOWN_DATES]
+
+
+def _pipeline(items: list[Enquiry | Opportunity]) -> list[dict[str, Any]]:
+    return [
+        {"kind": "enquiry", "title": p.subject, "stage": p.stage, "since": iso(p.receivedAt)}
+        if isinstance(p, Enquiry) else
+        {"kind": "opportunity", "title": p.title, "stage": p.stage, "since": iso(p.openedAt)}
+        for p in items[:SHOWN_PIPELINE]
+    ]
+
+
+def _past(items: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """Interactions that happened: a coming meeting (this one included) is not "last contact"."""
+    stamp = iso(now)
+    return [i for i in items if (i.get("at") or "") <= stamp]
+
+
+def _attendee(email: str, invite_name: str, f: dict[str, Any], now: datetime) -> dict[str, Any]:
+    status = f.get("status", "unknown")
+    out: dict[str, Any] = {"email": email, "status": status, "name": invite_name or email}
+    if status == "known":
+        contact = f.get("contact") or {}
+        out.update({
+            "name": contact.get("name") or invite_name or email,
+            "title": contact.get("title") or "",
+            "account": f.get("account"),
+            "knownBy": f.get("knownBy", []),
+            "lastInteractions": _past(f.get("interactions", []), now)[:SHOWN_INTERACTIONS],
+            "signals": f.get("signals", []),
+        })
+    elif status == "restricted":
+        # A colleague keeps them private: who to ask, nothing else (not even their account).
+        out["knownTo"] = f.get("knownTo", [])
+    else:
+        out["account"] = f.get("account")  # a known organisation, or None
+    return out
+
+
+def compose(g: Gathered, now: datetime, *, previous_start: datetime | str | None = None) -> dict[str, Any]:
+    """The brief's facts (no talking points yet). Pure: same input, same dict."""
+    m = g.meeting
+    prev = iso(previous_start) if isinstance(previous_start, datetime) else (previous_start or None)
+    facts: dict[str, Any] = {
+        "asOf": iso(now),
+        "meeting": {"id": m.id, "subject": m.subject, "start": iso(m.start), "end": iso(m.end),
+                    "isOnline": m.isOnline, "isCancelled": m.isCancelled,
+                    "webLink": m.webLink if m.webLink.startswith("https://") else ""},
+        "updated": {"previousStart": prev} if prev and prev != iso(m.start) else None,
+        "attendees": [_attendee(e, n, f, now) for e, n, f in g.attendees],
+        "accounts": [
+            {"name": a.account.name, "kind": a.account.kind, "domain": a.account.domain,
+             "pipeline": _pipeline(a.pipeline), "keyDates": _key_dates(a.matters, now)}
+            for a in g.accounts
+        ],
+        "lastMeeting": None,
+    }
+    if g.last_meeting is not None:
+        state = g.last_followup.state if g.last_followup else "none"
+        facts["lastMeeting"] = {"subject": g.last_meeting.subject, "start": iso(g.last_meeting.start),
+                                "followUp": state, "followUpText": FOLLOWUP_WORDS.get(state, state)}
+    return facts
+
+
+def brief_context(facts: dict[str, Any], partner_name: str, *,
+                  forbidden: frozenset[str] = frozenset()) -> BriefContext:
+    """What the drafter is given: only the composed facts (already scoped to the viewer)."""
+    attendees, notes, signals = [], [], []
+    for a in facts["attendees"]:
+        account = a.get("account") or {}
+        attendees.append(ExternalAttendee(name=a.get("name") or "", email=a["email"],
+                                          account=account.get("name") or "", role=a.get("title") or "",
+                                          account_kind=account.get("kind") or ""))
+        for i in a.get("lastInteractions", []):
+            notes.append(InteractionNote(at=datetime.fromisoformat(i["at"].replace("Z", "+00:00")),
+                                         subject=i.get("subject") or "", channel=i.get("channel") or "email",
+                                         direction=i.get("direction") or "inbound", with_name=a.get("name") or ""))
+        for s in a.get("signals", []):
+            signals.append(SignalNote(name=a.get("name") or "", summary=s.get("summary") or ""))
+    open_items, deadlines = [], []
+    for acct in facts["accounts"]:
+        for p in acct["pipeline"]:
+            open_items.append(OpenItem(kind=p["kind"], title=p.get("title") or "", detail=p.get("stage") or ""))
+        for d in acct["keyDates"]:
+            deadlines.append(OpenItem(kind=d["kind"], title=d.get("matter") or "", reference=d.get("reference") or "",
+                                      due=datetime.fromisoformat(d["date"].replace("Z", "+00:00"))))
+    meeting = facts["meeting"]
+    return BriefContext(
+        partner_name=partner_name, meeting_subject=meeting["subject"],
+        meeting_start=datetime.fromisoformat(meeting["start"].replace("Z", "+00:00")),
+        attendees=tuple(attendees), last_interactions=tuple(notes), open_items=tuple(open_items),
+        deadlines=tuple(deadlines), signals=tuple(signals), forbidden=forbidden,
+    )
+
+
+async def talking_points(facts: dict[str, Any], partner_name: str, drafter: Any = None, *,
+                         forbidden: frozenset[str] = frozenset()) -> TalkingPoints:
+    """Two or three points from the drafter (template when none is given). A refusal means the
+    scoping upstream let a forbidden value through: alert, and show no points rather than wrong ones."""
+    ctx = brief_context(facts, partner_name, forbidden=forbidden)
+    try:
+        if drafter is None or isinstance(drafter, TemplateDrafter):
+            return _TEMPLATE.compose_talking_points(ctx)
+        return await drafter.draft_talking_points(ctx)
+    except DraftingRefused:
+        log.error("ALERT brief talking points refused: forbidden data reached the brief context",
+                  extra={"alert": True})
+        return TalkingPoints(points=[], drafter="template", flags=["refused"])
+
+
+async def build(scoped: ScopedStore, meeting_id: str, now: datetime, *, drafter: Any = None,
+                previous_start: datetime | str | None = None, partner_name: str | None = None,
+                forbidden: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+    """Gather, compose and add talking points: the whole brief for this viewer, or None when the
+    meeting is not theirs to see. `partner_name`: the viewer's name when the caller has it."""
+    g = await gather(scoped, meeting_id, now)
+    if g is None:
+        return None
+    facts = compose(g, now, previous_start=previous_start)
+    if partner_name is None:
+        # A point read of the viewer (not the firm's people list: 500 partners would cost every brief).
+        me = await scoped.get(Person, scoped.viewer_oid)
+        partner_name = me.name if me else ""
+    points = await talking_points(facts, partner_name, drafter, forbidden=forbidden)
+    facts["talkingPoints"] = points.points
+    facts["drafter"] = points.drafter
+    facts["flags"] = list(points.flags)
+    return facts
+
+
+async def next_meetings(scoped: ScopedStore, now: datetime, *, days: int = 7) -> list[Meeting]:
+    """The viewer's coming meetings with people outside the firm, earliest first (cancelled ones out)."""
+    meetings = await scoped.meetings_between(now - timedelta(minutes=15), now + timedelta(days=days))
+    return [m for m in meetings if m.external and not m.isCancelled and _aware(m.end) > now]

@@ -1,0 +1,139 @@
+"""The follow-up approval card: recipients, subject, body, and the four choices.
+
+Universal Actions (Adaptive Cards 1.5, `Action.Execute` only). Every action carries the draft id and
+the version the partner is looking at, nothing else (never a tenant or user: the bot takes those
+from the authenticated activity). The card is a pure function of the draft: the invoke answer, the
+refresh for every viewer (`refresh.userIds`: the owner and their delegates) and the proactive
+message are all built here, so they always agree.
+
+States: drafted / snoozed (choices shown), editing (inline inputs), approved / sending, sent,
+failed (reason + Retry), dismissed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from rapport.cards.common import card, execute, heading, line, plain, row, run, text, when
+from rapport.records import Draft
+
+VERB_APPROVE = "followup.approve"
+VERB_EDIT = "followup.edit"
+VERB_SAVE = "followup.save"
+VERB_SNOOZE_LATER = "followup.snoozeLater"
+VERB_SNOOZE_TOMORROW = "followup.snoozeTomorrow"
+VERB_SKIP = "followup.skip"
+VERB_RETRY = "followup.retry"
+VERB_REFRESH = "followup.refresh"
+VERBS = (VERB_APPROVE, VERB_EDIT, VERB_SAVE, VERB_SNOOZE_LATER, VERB_SNOOZE_TOMORROW, VERB_SKIP, VERB_RETRY,
+         VERB_REFRESH)
+
+SUBJECT_INPUT = "subject"
+BODY_INPUT = "body"
+SUBJECT_MAX = 200
+BODY_MAX = 5000
+MAX_REFRESH_USERS = 60  # Teams refreshes a card for at most 60 listed users
+
+FLAG_WORDS = {
+    "untrusted_instructions": "An incoming email contained instructions; Rapport ignored them.",
+    "hidden_characters": "Hidden characters were removed from the source text.",
+    "hidden_text": "Hidden text in an incoming email was ignored.",
+    "llm_unavailable": "Written from the template (the drafting model was unavailable).",
+}
+
+
+def _data(draft: Draft) -> dict[str, Any]:
+    return {"draftId": draft.id, "version": draft.version}
+
+
+def _body_blocks(body: str) -> list[dict[str, Any]]:
+    """The body as the recipient will read it: one block per line, paragraphs spaced apart.
+
+    Each line is a TextRun (never markdown), so a link-like or bold-like line shows as typed."""
+    blocks: list[dict[str, Any]] = []
+    gap = False
+    for raw in body.splitlines():
+        if not raw.strip():
+            gap = True
+            continue
+        blocks.append(line(run(raw, limit=1000), spacing="Small" if gap else "None"))
+        gap = False
+    return blocks
+
+
+def _status(draft: Draft, owner_name: str, now: datetime) -> dict[str, Any] | None:
+    s = draft.state
+    if s in ("approved", "sending"):
+        who = plain(owner_name) if draft.approvedBy == draft.ownerOid else "a delegate"
+        return line(run("Approved", weight="Bolder", color="Good"), run(f" by {who}; sending\u2026", subtle=True))
+    if s == "sent":
+        at = f" {when(draft.sentAt, now)} at {draft.sentAt:%H:%M} UTC" if draft.sentAt else ""
+        return line(run("Sent", weight="Bolder", color="Good"), run(at, subtle=True))
+    if s == "failed":
+        return line(run("Not sent: ", weight="Bolder", color="Attention"),
+                    run(draft.failureReason or "the mail service refused it", color="Attention", limit=300))
+    if s == "dismissed":
+        return line(run("Skipped", weight="Bolder", color="Default"), run("; nothing was sent.", subtle=True))
+    if s == "snoozed" and draft.snoozedUntil:
+        return line(run("Snoozed", weight="Bolder", color="Warning"),
+                    run(f" until {when(draft.snoozedUntil, now)} {draft.snoozedUntil:%H:%M} UTC", subtle=True))
+    return None
+
+
+def _actions(draft: Draft, editing: bool) -> list[dict[str, Any]]:
+    d = _data(draft)
+    if editing:
+        return [execute("Save as new version", VERB_SAVE, d, style="positive", associated_inputs="auto"),
+                execute("Cancel", VERB_REFRESH, d, associated_inputs="none")]
+    if draft.state in ("drafted", "snoozed"):
+        return [
+            execute("Approve and send", VERB_APPROVE, d, style="positive", associated_inputs="none"),
+            execute("Edit", VERB_EDIT, d, associated_inputs="none"),
+            execute("Snooze: later today", VERB_SNOOZE_LATER, d, associated_inputs="none"),
+            execute("Snooze: tomorrow", VERB_SNOOZE_TOMORROW, d, associated_inputs="none"),
+            execute("Skip", VERB_SKIP, d, style="destructive", associated_inputs="none"),
+        ]
+    if draft.state == "failed":
+        return [execute("Retry", VERB_RETRY, d, style="positive", associated_inputs="none"),
+                execute("Skip", VERB_SKIP, d, style="destructive", associated_inputs="none")]
+    return []
+
+
+def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users: Sequence[str] = (),
+                  notice: str | None = None, editing: bool = False) -> dict[str, Any]:
+    """The card for `draft` as it stands. `notice` is a one-line message on top (e.g. "this draft
+    changed"); `editing` shows the inline inputs instead of the choices."""
+    editing = editing and draft.state in ("drafted", "snoozed", "failed")
+    recipients = ", ".join(draft.to)
+    body: list[dict[str, Any] | None] = [
+        {"type": "TextBlock", "text": "Follow-up to approve", "weight": "Bolder", "size": "Medium", "wrap": True,
+         "style": "heading"},
+        row([run(f"For {plain(owner_name, 80)}", subtle=True)], [run(f"v{draft.version}", subtle=True)]),
+    ]
+    if notice:
+        body.append(line(run(notice, weight="Bolder", color="Warning", limit=300), spacing="Small"))
+    body.append(_status(draft, owner_name, now))
+    body.append(line(run("To: ", weight="Bolder"), run(recipients, limit=600), spacing="Medium"))
+    if draft.cc:
+        body.append(line(run("Cc: ", weight="Bolder"), run(", ".join(draft.cc), limit=600), spacing="None"))
+    if editing:
+        body += [
+            {"type": "Input.Text", "id": SUBJECT_INPUT, "label": "Subject", "value": plain(draft.subject, SUBJECT_MAX),
+             "maxLength": SUBJECT_MAX, "isRequired": True, "errorMessage": "A subject is needed", "spacing": "Medium"},
+            {"type": "Input.Text", "id": BODY_INPUT, "label": "Message", "value": draft.body[:BODY_MAX],
+             "isMultiline": True, "maxLength": BODY_MAX, "isRequired": True, "errorMessage": "A message is needed"},
+        ]
+    else:
+        body.append(line(run("Subject: ", weight="Bolder"), run(draft.subject, limit=SUBJECT_MAX), spacing="None"))
+        body.append({"type": "Container", "separator": True, "spacing": "Medium", "items": _body_blocks(draft.body)})
+        notes = [FLAG_WORDS[f] for f in draft.flags if f in FLAG_WORDS]
+        if notes:
+            body.append({"type": "Container", "spacing": "Small",
+                         "items": [heading("Checks"), *(text(n, subtle=True, limit=300) for n in notes)]})
+    refresh = {
+        "action": execute("Refresh", VERB_REFRESH, _data(draft)),
+        "userIds": list(dict.fromkeys(refresh_users))[:MAX_REFRESH_USERS],
+    }
+    return card(body, _actions(draft, editing), fallback=f"Follow-up to approve: {draft.subject}", refresh=refresh)

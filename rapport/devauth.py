@@ -1,0 +1,173 @@
+"""Local development sign-in: a dev key whose tokens go through the very same validation code.
+
+RAPPORT_DEV_AUTH=1 adds one public key (the local dev key) to the keys the add-in API accepts; it
+never skips a check (alg, signature, exp, aud, iss/tid, scope, tenant allow-list all still apply).
+
+Why a generated key, not one derived from a fixed seed: a derivable key would be known to everyone
+with the repository, so any dev token would work on any dev host; a key generated once per machine
+(`.rapport/dev-key.pem` beside the SQLite file, mode 0600, never committed) keeps a token that leaks
+from one laptop useless on another, and nothing secret lives in the repo.
+
+Loopback only, twice over: settings refuse RAPPORT_DEV_AUTH with a non-loopback RAPPORT_PUBLIC_URL,
+and the dev key is accepted only after the host declared a loopback bind address (`declare_bind`,
+called by `rapport serve`). Azure Functions never declares one, so production cannot enable it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from rapport.identity.keys import PublicKey
+from rapport.settings import Settings, SettingsError
+
+_bind_host: str | None = None
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    h = host.strip().strip("[]").lower()
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: Settings, host: str) -> None:
+    """Raise SettingsError if this bind address is not allowed with these settings."""
+    if settings.dev_auth and not is_loopback(host):
+        raise SettingsError(f"RAPPORT_DEV_AUTH=1 is refused: the host binds to {host}, not a loopback address "
+                            "(dev tokens are for this machine only)")
+
+
+def declare_bind(settings: Settings, host: str) -> None:
+    """Called by the local host before it listens. Raises SettingsError for dev auth off loopback."""
+    global _bind_host
+    check_bind(settings, host)
+    _bind_host = host
+    from rapport.identity import tokens
+
+    tokens.install(None)  # rebuild the validator so the dev key is (or is not) among its keys
+
+
+def bound_to_loopback() -> bool:
+    """True only when a host declared a loopback bind address in this process."""
+    return is_loopback(_bind_host)
+
+
+def reset_bind() -> None:
+    """Forget the declared bind address (tests)."""
+    global _bind_host
+    _bind_host = None
+
+
+# --- the key ---------------------------------------------------------------------------------
+
+def dev_key_path(settings: Settings) -> Path:
+    return Path(settings.sqlite_path).parent / "dev-key.pem"
+
+
+def load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        try:
+            # O_EXCL: if `rapport serve` and `rapport dev-token` race, one key wins and both read it.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem)
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        raise SettingsError(f"{path} is not an RSA private key; delete it to make a new dev key")
+    return loaded
+
+
+def key_id(key: rsa.RSAPrivateKey) -> str:
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "rapport-dev-" + hashlib.sha256(der).hexdigest()[:16]
+
+
+def accepted_dev_keys(settings: Settings) -> dict[str, PublicKey]:
+    """The dev key to accept, or nothing: dev auth off, or no loopback bind declared."""
+    if not settings.dev_auth or not bound_to_loopback():
+        return {}
+    key = load_or_create_key(dev_key_path(settings))
+    kid = key_id(key)
+    return {kid: PublicKey(kid, key.public_key())}
+
+
+def mint_dev_token(settings: Settings, tenant_id: str, oid: str, *, name: str = "", upn: str = "",
+                   lifetime: int = 8 * 3600) -> str:
+    """A token shaped like an Entra v2 access token for Rapport's API, signed by the dev key."""
+    from rapport.identity.tokens import DEV_AUDIENCE, REQUIRED_SCOPE
+
+    key = load_or_create_key(dev_key_path(settings))
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "aud": settings.api_audience or settings.client_id or DEV_AUDIENCE,
+        "iss": f"{settings.entra_authority_host.rstrip('/')}/{tenant_id}/v2.0",
+        "iat": now, "nbf": now, "exp": now + lifetime, "ver": "2.0",
+        "tid": tenant_id, "oid": oid, "sub": uuid.uuid4().hex, "name": name, "preferred_username": upn,
+        "scp": REQUIRED_SCOPE, "azp": "rapport-dev-token", "azpacr": "0",
+    }
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": key_id(key), "typ": "JWT"})
+
+
+async def _default_tenant(store: Any) -> str | None:
+    """The demo firm if it is onboarded here, else the only onboarded tenant, else None."""
+    try:
+        from rapport.demo import DEMO_TENANT_ID  # type: ignore[attr-defined]
+    except ImportError:
+        DEMO_TENANT_ID = None  # noqa: N806 - the demo module is optional
+    if DEMO_TENANT_ID and await store.get_tenant(str(DEMO_TENANT_ID)) is not None:
+        return str(DEMO_TENANT_ID)
+    tenants = await store.list_tenants()
+    return tenants[0].tenantId if len(tenants) == 1 else None
+
+
+async def dev_token_command(settings: Settings, tenant: str | None, user: str | None) -> int:
+    """`rapport dev-token`: print a dev token for a person of an onboarded tenant."""
+    if not settings.dev_auth:
+        print("rapport dev-token: RAPPORT_DEV_AUTH=1 is not set; dev tokens are for local use only", file=sys.stderr)
+        return 2
+    from rapport.store import make_store
+
+    store = make_store(settings)
+    await store.open()
+    try:
+        tid = (tenant or await _default_tenant(store) or "").lower()
+        if not tid:
+            print("rapport dev-token: no tenant given and no single onboarded tenant; use --tenant", file=sys.stderr)
+            return 2
+        record = await store.get_tenant(tid)
+        if record is None:
+            print(f"rapport dev-token: tenant {tid} is not onboarded (rapport tenant add, or serve --demo)",
+                  file=sys.stderr)
+            return 2
+        upn = user or (record.partners[0] if record.partners else None)
+        person = await store.person_by_upn(tid, upn) if upn else None
+        if person is None:
+            print(f"rapport dev-token: no person {upn or '(no partners listed)'} in tenant {tid}", file=sys.stderr)
+            return 2
+        print(mint_dev_token(settings, tid, person.oid, name=person.name, upn=person.upn))
+        return 0
+    finally:
+        await store.close()

@@ -1,0 +1,677 @@
+"""`rapport serve`: function_app's triggers on aiohttp and asyncio, where Core Tools are absent.
+
+DESIGN "One list of triggers, two hosts": this host reads the same FunctionApp Azure runs
+(`app.get_functions()`), serves each httpTrigger at the path Azure would (host.json's routePrefix +
+route), converting aiohttp requests to azure.functions.HttpRequest and HttpResponse back, and runs
+each timerTrigger on asyncio at its NCRONTAB schedule. End-to-end tests start `DevHost`, so they
+exercise exactly the triggers Azure runs.
+
+Besides the triggers it serves the task pane's static files (/addin/*) as Azure's static site
+would, and, on loopback only, /dev/outbox: the mail and Teams messages the embedded default
+"sent" (it never mails anyone). Errors it makes itself (unknown route, wrong method, body too
+large) have the same JSON shape as function_app's `_http` errors, with a correlation id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import importlib
+import inspect
+import json
+import logging
+import mimetypes
+import signal
+import sys
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import azure.functions as func
+from aiohttp import web
+from azure.functions.timer import TimerRequest
+
+from rapport import __version__, devauth, runtime
+from rapport.devauth import is_loopback
+from rapport.ncrontab import CronError, Schedule, parse
+from rapport.records import utcnow
+from rapport.settings import Settings
+from rapport.store import Store, StoreUnavailable, make_store
+from rapport.web import ApiError, error_answer, new_correlation_id
+
+log = logging.getLogger("rapport.devhost")
+
+MAX_BODY = 1024 * 1024  # what the host accepts at all; routes parse JSON with their own smaller cap
+PAST_DUE_GRACE = 1.0  # seconds late before a timer run counts as past due
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+# --- finding function_app -------------------------------------------------------------------
+
+def repo_root() -> Path:
+    """The checkout holding function_app.py: beside the rapport package (editable install, as
+    scripts/setup makes it), else the current directory (`rapport serve` run from a clone)."""
+    beside = Path(__file__).resolve().parents[1]
+    if (beside / "function_app.py").is_file():
+        return beside
+    return Path.cwd()
+
+
+def load_function_app() -> ModuleType:
+    """Import the repo's top-level function_app module, whichever way rapport was started.
+
+    The console script's sys.path holds the venv, not the checkout, so the checkout goes on it.
+    """
+    root = str(repo_root())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        return importlib.import_module("function_app")
+    except ModuleNotFoundError as exc:
+        if exc.name != "function_app":
+            raise
+        raise SystemExit(f"rapport: cannot find function_app.py (looked in {root}); run from the repo root") from None
+
+
+def route_prefix(root: Path | None = None) -> str:
+    """host.json's extensions.http.routePrefix, as Azure applies it (default "api")."""
+    try:
+        cfg = json.loads(((root or repo_root()) / "host.json").read_text(encoding="utf-8"))
+        prefix = cfg.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+    except (OSError, ValueError, AttributeError):
+        prefix = "api"
+    return str(prefix).strip("/")
+
+
+# --- logging ---------------------------------------------------------------------------------
+
+class _LogFormat(logging.Formatter):
+    """One line per event: time, level, logger, message, then tenant and correlation id if known."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{self.formatTime(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        for attr, label in (("tenant_id", "tenant"), ("correlation_id", "cid")):
+            value = getattr(record, attr, None)
+            if value:
+                line += f" {label}={value}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it per test)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D401
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """One line per event on stderr, once per process (the CLI commands call it at start-up)."""
+    root = logging.getLogger()
+    if any(isinstance(h, _StderrHandler) for h in root.handlers):
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(_LogFormat())
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Client libraries log request details (headers, URLs) at INFO/DEBUG: keep them to warnings.
+    for noisy in ("azure", "msal", "urllib3", "httpx", "openai", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# --- the triggers --------------------------------------------------------------------------
+
+@dataclass
+class HttpTrigger:
+    name: str
+    path: str  # aiohttp path template, e.g. /api/health
+    methods: list[str]  # upper-case; empty = any
+    fn: Callable[..., Any]
+    arg: str
+
+
+@dataclass
+class TimerTrigger:
+    name: str
+    schedule: Schedule
+    fn: Callable[..., Any]
+    arg: str
+    run_on_startup: bool = False
+
+
+def _aiohttp_path(prefix: str, route: str) -> str:
+    # Azure route templates: {name}, {name:int}, {name?}, {*rest}. aiohttp wants {name} / {name:regex}.
+    out = []
+    for seg in route.strip("/").split("/"):
+        if seg.startswith("{") and seg.endswith("}"):
+            inner = seg[1:-1].rstrip("?")
+            if inner.startswith("*"):
+                seg = "{" + inner[1:] + ":.*}"
+            elif ":" in inner:
+                name, kind = inner.split(":", 1)
+                seg = "{" + name + (r":\d+" if kind.startswith(("int", "long")) else "") + "}"
+            else:
+                seg = "{" + inner + "}"
+        out.append(seg)
+    return "/" + "/".join(p for p in (prefix, "/".join(out)) if p)
+
+
+_indexed: weakref.WeakKeyDictionary[func.FunctionApp, list[Any]] = weakref.WeakKeyDictionary()
+
+
+def _functions(app: func.FunctionApp) -> list[Any]:
+    # FunctionApp.get_functions() may be called once per app (a second call fails its own
+    # duplicate-name check), and tests start many hosts on the one function_app.app.
+    if app not in _indexed:
+        try:
+            _indexed[app] = app.get_functions()
+        except ValueError:
+            # Someone else in this process indexed it already (a test reading the triggers):
+            # build the same Function objects again without the once-only name check.
+            _indexed[app] = [b.build(app.auth_level) for b in app._function_builders]
+    return _indexed[app]
+
+
+def collect(app: func.FunctionApp, prefix: str | None = None) -> tuple[list[HttpTrigger], list[TimerTrigger]]:
+    """The HTTP and timer triggers of a FunctionApp. A bad timer schedule fails here, at start-up."""
+    prefix = route_prefix() if prefix is None else prefix
+    https: list[HttpTrigger] = []
+    timers: list[TimerTrigger] = []
+    for f in _functions(app):
+        trigger = f.get_trigger()
+        spec = trigger.get_dict_repr()
+        name = f.get_function_name()
+        fn = f.get_user_function()
+        if spec.get("type") == "httpTrigger":
+            methods = [str(getattr(m, "value", m)).upper() for m in (spec.get("methods") or [])]
+            route = spec.get("route") or name
+            https.append(HttpTrigger(name, _aiohttp_path(prefix, route), methods, fn, spec["name"]))
+        elif spec.get("type") == "timerTrigger":
+            try:
+                schedule = parse(spec.get("schedule", ""))
+            except CronError as exc:
+                raise SystemExit(f"rapport: timer {name}: {exc}") from None
+            timers.append(TimerTrigger(name, schedule, fn, spec["name"], bool(spec.get("runOnStartup"))))
+        else:
+            log.warning("function %s has a %s trigger, which the local host does not run", name, spec.get("type"))
+    return https, timers
+
+
+async def _call(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    if inspect.iscoroutinefunction(fn):
+        return await fn(**kwargs)
+    return await asyncio.to_thread(fn, **kwargs)  # Azure runs sync functions on a thread pool too
+
+
+async def fire(timer: TimerTrigger, past_due: bool = False) -> None:
+    """Run one timer trigger once, as the Functions host would invoke it."""
+    request = TimerRequest(past_due=past_due, schedule={"AdjustForDST": False},
+                           schedule_status={})
+    await _call(timer.fn, **{timer.arg: request})
+
+
+class TimerRunner:
+    """Runs timers at their schedules on asyncio. One run of a timer at a time, as on Azure; a
+    failure is logged and the timer carries on at its next occurrence (Azure does not retry)."""
+
+    def __init__(self, timers: list[TimerTrigger], *, clock: Clock = utcnow, sleep: Sleep = asyncio.sleep) -> None:
+        self.timers = timers
+        self.clock = clock
+        self.sleep = sleep
+        self._tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        for t in self.timers:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._loop(t), name=f"timer-{t.name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _run(self, t: TimerTrigger, past_due: bool) -> None:
+        try:
+            await fire(t, past_due)
+        except Exception:  # noqa: BLE001 - a failing timer never takes the host down
+            log.exception("timer %s failed", t.name)
+
+    async def _loop(self, t: TimerTrigger) -> None:
+        if t.run_on_startup:
+            await self._run(t, False)
+        due = t.schedule.next_after(self.clock())
+        missed = False
+        while True:
+            wait = (due - self.clock()).total_seconds()
+            if wait > 0:
+                await self.sleep(wait)
+                continue  # re-check: a real sleep may wake early, a test clock may jump
+            await self._run(t, missed or -wait > PAST_DUE_GRACE)
+            await asyncio.sleep(0)  # a run that never awaited must still let the host serve
+            # Occurrences missed while it ran are not replayed: one run at once, marked past due.
+            now = self.clock()
+            nxt = t.schedule.next_after(due)
+            missed = nxt <= now
+            while missed and (after := t.schedule.next_after(nxt)) <= now:
+                nxt = after
+            due = nxt
+
+
+# --- HTTP ----------------------------------------------------------------------------------
+
+# Where the middleware keeps the request's correlation id for the trigger adapter.
+_CID: Any = web.RequestKey("rapport_cid", str) if hasattr(web, "RequestKey") else "rapport_cid"
+
+
+def _cid(request: web.Request) -> str:
+    cid = request.headers.get("x-correlation-id") or ""
+    return cid if cid and len(cid) <= 64 and cid.replace("-", "").isalnum() else new_correlation_id()
+
+
+def _json_error(status: int, message: str, cid: str, headers: dict[str, str] | None = None) -> web.Response:
+    """The same body and headers function_app._http gives its errors."""
+    answer = error_answer(status, message, cid, headers)
+    return web.Response(
+        body=answer.encoded(), status=status,
+        headers={"x-content-type-options": "nosniff", "cache-control": "no-store", **answer.headers,
+                 "content-type": "application/json; charset=utf-8"},
+    )
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"request body is too large (limit {limit // 1024} KB)")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body is too large (limit {limit // 1024} KB)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _to_func_request(request: web.Request, body: bytes, cid: str) -> func.HttpRequest:
+    headers: dict[str, str] = {}
+    for k, v in request.headers.items():
+        key = k.lower()
+        headers[key] = f"{headers[key]}, {v}" if key in headers else v
+    headers["x-correlation-id"] = cid  # the function logs with the id the host logs with
+    params = {k: request.query.getone(k) for k in request.query.keys()}
+    return func.HttpRequest(request.method, str(request.url), headers=headers, params=params,
+                            route_params=dict(request.match_info), body=body)
+
+
+def _from_func_response(resp: Any) -> web.Response:
+    if not isinstance(resp, func.HttpResponse):
+        raise TypeError(f"an HTTP function returned {type(resp).__name__}, not HttpResponse")
+    headers = {k: v for k, v in resp.headers.items()}
+    if not any(k.lower() == "content-type" for k in headers) and resp.mimetype:
+        ct = resp.mimetype
+        if resp.charset and (ct.startswith("text/") or "json" in ct or "xml" in ct or "javascript" in ct):
+            ct += f"; charset={resp.charset}"
+        headers["content-type"] = ct
+    return web.Response(body=resp.get_body() or b"", status=resp.status_code, headers=headers)
+
+
+def _http_handler(trigger: HttpTrigger, max_body: int) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await _read_body(request, max_body)
+        req = _to_func_request(request, body, request[_CID])
+        return _from_func_response(await _call(trigger.fn, **{trigger.arg: req}))
+
+    handle.__name__ = trigger.name
+    return handle
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """Every error the host itself makes: JSON, correlation id, logged; never a stack trace out."""
+    cid = request[_CID] = _cid(request)
+    started = time.perf_counter()
+    extra = {"correlation_id": cid}
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = _json_error(exc.status, exc.message, cid, exc.headers)
+    except web.HTTPMethodNotAllowed as exc:
+        allow = ", ".join(sorted(exc.allowed_methods))
+        response = _json_error(405, f"method {request.method} is not allowed here", cid, {"allow": allow})
+    except web.HTTPNotFound:
+        response = _json_error(404, "no such route", cid)
+    except web.HTTPRequestEntityTooLarge:
+        response = _json_error(413, f"request body is too large (limit {MAX_BODY // 1024} KB)", cid)
+    except web.HTTPException as exc:
+        response = _json_error(exc.status, exc.reason or "request refused", cid)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - the caller gets a correlation id, the log gets the trace
+        log.exception("unhandled error serving %s %s", request.method, request.path, extra=extra)
+        response = _json_error(500, "something went wrong on our side; quote the correlation id", cid)
+    # Path only: query strings can hold addresses, and bodies and auth headers are never logged.
+    log.info("%s %s %s %.0fms", request.method, request.path, response.status,
+             (time.perf_counter() - started) * 1000, extra=extra)
+    return response
+
+
+# --- static files and the dev outbox ----------------------------------------------------------
+
+_TYPES = {
+    ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+    ".json": "application/json; charset=utf-8", ".map": "application/json; charset=utf-8",
+    ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon", ".jpg": "image/jpeg",
+    ".woff2": "font/woff2", ".woff": "font/woff", ".txt": "text/plain; charset=utf-8",
+}
+
+
+def safe_static_path(root: Path, rel: str) -> Path | None:
+    """The file under `root` that `rel` names, or None if it does not exist or escapes root."""
+    if not rel or "\x00" in rel or "\\" in rel or rel.startswith("/"):
+        return None
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        return None  # no traversal, no dotfiles
+    base = root.resolve()
+    target = (base / rel).resolve()
+    if not target.is_relative_to(base) or not target.is_file():
+        return None  # symlinks out of the tree are refused too
+    return target
+
+
+def _static_handler(root: Path):
+    async def static(request: web.Request) -> web.StreamResponse:
+        target = safe_static_path(root, request.match_info.get("path", ""))
+        if target is None:
+            raise ApiError(404, "no such file")
+        ctype = _TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return web.Response(body=target.read_bytes(), headers={
+            "content-type": ctype, "x-content-type-options": "nosniff", "cache-control": "no-cache",
+        })
+
+    return static
+
+
+def _outbox_row(item: Any) -> dict[str, str]:
+    get = item.get if isinstance(item, dict) else (lambda k, d=None: getattr(item, k, d))
+    to = get("to", "")
+    if isinstance(to, list | tuple):
+        to = ", ".join(str(x) for x in to)
+    at = get("at", "")
+    return {"at": at.isoformat() if isinstance(at, datetime) else str(at or ""), "channel": str(get("channel", "") or ""),
+            "to": str(to or ""), "subject": str(get("subject", "") or ""), "preview": str(get("preview", "") or "")}
+
+
+async def outbox_items() -> list[dict[str, str]]:
+    """What the embedded default has 'sent', newest first, if the local outbox exists yet."""
+    try:
+        mod = importlib.import_module("rapport.outbox_local")
+    except ModuleNotFoundError as exc:
+        if exc.name != "rapport.outbox_local":
+            raise
+        return []
+    items = mod.list_items(await runtime.store())
+    if inspect.isawaitable(items):
+        items = await items
+    return [_outbox_row(i) for i in items or []]
+
+
+async def _outbox_json(request: web.Request) -> web.Response:
+    return web.json_response({"items": await outbox_items()}, headers={"cache-control": "no-store"})
+
+
+async def _outbox_page(request: web.Request) -> web.Response:
+    items = await outbox_items()
+    if items:
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(i[k])}</td>" for k in ("at", "channel", "to", "subject", "preview"))
+            + "</tr>" for i in items)
+        body = ("<table><thead><tr><th>When</th><th>Channel</th><th>To</th><th>Subject</th><th>Preview</th>"
+                f"</tr></thead><tbody>{rows}</tbody></table>")
+    else:
+        body = "<p class='empty'>Nothing has been sent yet.</p>"
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Rapport outbox (local)</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}table{{border-collapse:collapse;width:100%}}
+td,th{{border-bottom:1px solid #ddd;padding:.4rem .6rem;text-align:left;vertical-align:top}}
+th{{background:#f4f4f4}}.empty{{color:#666}}</style></head><body>
+<h1>Outbox</h1><p>Mail and Teams messages Rapport would have sent. On the embedded default nothing
+leaves this machine; this page lists them instead.</p>{body}</body></html>"""
+    return web.Response(text=page, content_type="text/html", headers={
+        "cache-control": "no-store", "x-content-type-options": "nosniff",
+        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'"})
+
+
+
+
+# --- the host --------------------------------------------------------------------------------
+
+class DevHost:
+    """function_app's triggers on aiohttp (and optionally its timers on asyncio).
+
+        async with DevHost(settings) as host:   # 127.0.0.1, a free port
+            ... host.base_url ...
+    """
+
+    def __init__(
+        self, settings: Settings, *, app: func.FunctionApp | None = None, host: str = "127.0.0.1", port: int = 0,
+        timers: bool = False, store: Store | None = None, clock: Clock = utcnow, sleep: Sleep = asyncio.sleep,
+        max_body: int = MAX_BODY, web_root: Path | None = None, prefix: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.app = app if app is not None else load_function_app().app
+        self.host = host
+        self.port = port
+        self.store = store  # owned by the caller if given
+        self.max_body = max_body
+        self.web_root = web_root or repo_root() / "addin" / "web"
+        self.http_triggers, self.timer_triggers = collect(self.app, prefix)
+        self.timers = TimerRunner(self.timer_triggers, clock=clock, sleep=sleep) if timers else None
+        self._runner: web.AppRunner | None = None
+        self._saved: tuple[Any, Any] | None = None
+
+    @property
+    def base_url(self) -> str:
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{shown}:{self.port}"
+
+    def web_app(self) -> web.Application:
+        app = web.Application(middlewares=[_errors], client_max_size=self.max_body + 1)
+        # aiohttp tries routes in the order added; Azure prefers literal segments over parameters
+        # and catch-alls last, whatever the order in function_app.py. Sort to match.
+        for t in sorted(self.http_triggers, key=lambda t: (":.*}" in t.path, t.path.count("{"))):
+            handle = _http_handler(t, self.max_body)
+            for method in t.methods or ["*"]:
+                app.router.add_route(method, t.path, handle, name=None)
+        if not any(t.path.startswith("/addin/") for t in self.http_triggers):
+            # Only when function_app does not serve the task pane itself (then Azure does too).
+            app.router.add_route("GET", "/addin/{path:.*}", _static_handler(self.web_root))
+        if is_loopback(self.host):
+            # What the demo "sent" shows only to this machine.
+            app.router.add_route("GET", "/dev/outbox", _outbox_page)
+            app.router.add_route("GET", "/dev/outbox.json", _outbox_json)
+        return app
+
+    async def start(self) -> DevHost:
+        # runtime is process-wide: install this host's settings/store, restore on stop.
+        self._saved = (runtime._settings, runtime._store)
+        runtime.configure(self.settings, self.store)
+        runtime._store_lock = None  # a lock from another event loop would not work in this one
+        devauth.declare_bind(self.settings, self.host)  # dev tokens count only on a loopback bind
+        self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False,
+                                     handler_args={"max_line_size": 32768, "max_field_size": 32768})
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            self._runner = None
+            self._restore()
+            raise
+        self.port = self._runner.addresses[0][1]
+        if self.timers is not None:
+            self.timers.start()
+        log.info("serving %d HTTP and %d timer triggers on %s", len(self.http_triggers),
+                 len(self.timer_triggers) if self.timers else 0, self.base_url)
+        return self
+
+    async def stop(self) -> None:
+        if self.timers is not None:
+            await self.timers.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        opened = runtime._store
+        if opened is not None and opened is not self.store:
+            await opened.close()  # opened lazily by a request: this host owns it
+        devauth.reset_bind()
+        self._restore()
+
+    def _restore(self) -> None:
+        if self._saved is not None:
+            runtime._settings, runtime._store = self._saved
+            runtime._store_lock = None
+            self._saved = None
+
+    async def __aenter__(self) -> DevHost:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+# --- the commands ----------------------------------------------------------------------------
+
+def _print_summary(summary: Any) -> None:
+    if summary is None:
+        print("demo firm seeded")
+    elif isinstance(summary, dict):
+        print("demo firm seeded:")
+        for k, v in summary.items():
+            print(f"  {k}: {v}")
+    else:
+        print(str(summary))
+
+
+async def _seed_demo(store: Store) -> bool:
+    try:
+        demo = importlib.import_module("rapport.demo")
+    except ModuleNotFoundError as exc:
+        if exc.name != "rapport.demo":
+            raise
+        print("the demo firm is not available yet (rapport.demo is missing); serving without it")
+        return True
+    seed = getattr(demo, "seed_demo", None)
+    if seed is None:
+        print("the demo firm is not available yet (rapport.demo has no seed_demo); serving without it")
+        return True
+    _print_summary(await seed(store))
+    return True
+
+
+async def _serve(settings: Settings, host: str, port: int, demo: bool, timers: bool) -> int:
+    store = make_store(settings)
+    opened: Store | None = store
+    try:
+        await store.open()
+    except StoreUnavailable as exc:
+        opened = None
+        print(f"rapport: warning: the record store is unavailable ({exc.detail or exc.message}); "
+              "routes that need it answer 503 until it is back", file=sys.stderr)
+        if demo:
+            print("rapport: cannot seed the demo firm without the record store", file=sys.stderr)
+            return 1
+    try:
+        if demo and opened is not None:
+            await _seed_demo(opened)
+        dev = DevHost(settings, host=host, port=port, timers=timers, store=opened)
+        try:
+            await dev.start()
+        except OSError as exc:
+            print(f"rapport: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        # Handlers first, so a Ctrl-C right after the banner still stops cleanly.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        base = dev.base_url
+        print(f"Rapport {__version__} serving on {base} ({opened.name if opened else 'no'} store"
+              f"{'' if timers else ', timers off'})")
+        print(f"  health:            {base}/api/health")
+        print(f"  task pane preview: {base}/addin/taskpane.html")
+        if is_loopback(host):
+            print(f"  local outbox:      {base}/dev/outbox")
+        names = ", ".join(t.name for t in dev.timer_triggers) or "none"
+        print(f"  timers:            {names if timers else 'off (run one with: rapport trigger NAME)'}")
+        print("Press Ctrl-C to stop.", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await dev.stop()
+        print("stopped", flush=True)
+        return 0
+    finally:
+        if opened is not None:
+            await opened.close()
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7071, demo: bool = False,
+          timers: bool = True) -> int:
+    """`rapport serve`: blocks until Ctrl-C (or SIGTERM); returns the exit status."""
+    configure_logging()
+    if settings.dev_auth and not is_loopback(host):
+        print("rapport: RAPPORT_DEV_AUTH=1 is only allowed when serving on loopback (127.0.0.1)", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_serve(settings, host, port, demo, timers))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def run_trigger(settings: Settings, name: str | None, *, app: func.FunctionApp | None = None) -> int:
+    """`rapport trigger [NAME]`: run one timer of function_app now, or list them."""
+    configure_logging()
+    _, timers = collect(app if app is not None else load_function_app().app)
+    if name is None:
+        if not timers:
+            print("function_app has no timer triggers")
+        for t in timers:
+            print(f"{t.name}\t{t.schedule.expression}")
+        return 0
+    timer = next((t for t in timers if t.name == name), None)
+    if timer is None:
+        known = ", ".join(t.name for t in timers) or "none"
+        print(f"rapport: no timer trigger named {name!r} (timers: {known})", file=sys.stderr)
+        return 2
+    saved = (runtime._settings, runtime._store)
+    runtime.configure(settings, None)
+    runtime._store_lock = None
+    try:
+        await fire(timer, past_due=False)
+    except Exception as exc:  # noqa: BLE001 - a clear line for the admin; the trace goes to the log
+        log.exception("timer %s failed", name)
+        print(f"rapport: timer {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        opened = runtime._store
+        if opened is not None:
+            await opened.close()
+        runtime._settings, runtime._store = saved
+        runtime._store_lock = None
+    print(f"ran {name}")
+    return 0

@@ -1,0 +1,357 @@
+"""Controls around model input and output (RELIABILITY.md section 3).
+
+Input: untrusted text is reduced to plain text. HTML becomes text with hidden elements, comments,
+scripts and styles dropped; zero-width, bidi-control, tag and other invisible characters are
+removed; the caller learns what was found so the draft can be flagged.
+
+Output: the model's text is checked against what the input records contain. Anything that could
+carry data out of the firm or add a recipient (HTML, images, new URLs, new email addresses,
+recipient lines) rejects the output; numbers and dates no input contains are only highlighted.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+# Characters that render as nothing or reorder text: used to hide instructions from a human reader
+# or to split a word so a filter misses it. Soft hyphen and variation selectors belong here too.
+_INVISIBLE = re.compile(
+    "["
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    "\u200b-\u200f"  # zero-width space/joiners, LRM, RLM
+    "\u202a-\u202e"  # bidi embeddings and overrides
+    "\u2060-\u206f"  # word joiner, invisible operators, bidi isolates, deprecated format chars
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
+    "\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e007f"  # tag characters ("ASCII smuggling")
+    "\U000e0100-\U000e01ef"  # variation selectors supplement
+    "]"
+)
+# C0/C1 controls except tab and newline.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+_HIDDEN_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?![.\d]*[1-9])|"
+    r"max-height\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?:\.0*)?\s*(?:;|$)|"
+    r"color\s*:\s*(?:#fff(?:fff)?\b|white\b|transparent\b)|mso-hide\s*:\s*all",
+    re.IGNORECASE,
+)
+_DROP_TAGS = {"script", "style", "head", "title", "template", "noscript", "iframe", "object", "svg"}
+_VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+_BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table", "ul", "ol"}
+_LOOKS_LIKE_HTML = re.compile(r"<(?:/?[a-zA-Z][a-zA-Z0-9]{0,20}[\s/>]|!--)")
+MAX_RAW_UNTRUSTED = 50_000  # an excerpt longer than this is cut before parsing (bounded work)
+
+
+@dataclass
+class Sanitised:
+    text: str
+    hidden_characters: bool = False  # zero-width, bidi, tag characters or controls were removed
+    hidden_text: bool = False  # hidden HTML elements or comments were dropped
+
+    @property
+    def flags(self) -> list[str]:
+        return (["hidden_characters"] if self.hidden_characters else []) + (
+            ["hidden_text"] if self.hidden_text else []
+        )
+
+
+def strip_invisible(text: str) -> tuple[str, bool]:
+    """NFKC-normalise and remove invisible and control characters. Returns (text, found any)."""
+    normal = unicodedata.normalize("NFKC", text)
+    cleaned = _CONTROLS.sub("", _INVISIBLE.sub("", normal.replace("\r\n", "\n").replace("\r", "\n")))
+    # Anything left in the "format" category (Cf) is invisible too, whatever its code point.
+    cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) != "Cf")
+    found = cleaned != normal.replace("\r\n", "\n").replace("\r", "\n")
+    return cleaned, found
+
+
+def clean_field(text: str, limit: int = 300) -> tuple[str, bool]:
+    """One-line record text (a subject, a name): invisible characters out, whitespace collapsed."""
+    cleaned, found = strip_invisible(text or "")
+    return " ".join(cleaned.split())[:limit], found
+
+
+# A linear tokenizer rather than html.parser, which is quadratic on unterminated tags ("<p <p <p...")
+# and would let a hostile email burn a worker's CPU. Quoted attribute values are bounded too.
+_TAG = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9:\-]{0,30})((?:[^<>\"']|\"[^\"<]{0,1000}\"|'[^'<]{0,1000}'){0,100})\s*/?>"
+)
+_DECLARATION = re.compile(r"<[!?][^<>]{0,1000}>")
+_ATTR = re.compile(r"([a-zA-Z_:][\w:.\-]*)(?:\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?")
+
+
+def _hidden_tag(tag: str, attrs: str) -> bool:
+    if tag in _DROP_TAGS:
+        return True
+    for m in _ATTR.finditer(attrs):
+        name, value = m.group(1).lower(), (m.group(2) or "").strip("\"'")
+        if name == "hidden" or (name == "aria-hidden" and value.lower() == "true"):
+            return True
+        if name == "style" and _HIDDEN_STYLE.search(html.unescape(value)):
+            return True
+    return False
+
+
+def _visible_text(markup: str) -> tuple[str, bool]:
+    parts: list[str] = []
+    stack: list[tuple[str, bool]] = []  # open elements: (tag, starts a hidden region)
+    open_count: dict[str, int] = {}  # so a stray end tag costs O(1), not a scan of the stack
+    hidden_depth, found, pos = 0, False, 0
+
+    def text(chunk: str) -> None:
+        nonlocal found
+        if hidden_depth:
+            found = found or bool(chunk.strip())
+        else:
+            parts.append(html.unescape(chunk))
+
+    for m in _TAG.finditer(markup):
+        text(markup[pos:m.start()])
+        pos = m.end()
+        closing, tag = m.group(1) == "/", m.group(2).lower()
+        if tag in _VOID_TAGS:
+            if tag == "br" and not hidden_depth:
+                parts.append("\n")
+            continue
+        if closing:
+            # Close up to the matching open element; a stray end tag is ignored.
+            while open_count.get(tag):
+                t, hid = stack.pop()
+                open_count[t] -= 1
+                hidden_depth -= hid
+                if t == tag:
+                    break
+        else:
+            hid = _hidden_tag(tag, m.group(3))
+            if hid and tag not in ("script", "style", "head"):
+                found = True
+            stack.append((tag, hid))
+            open_count[tag] = open_count.get(tag, 0) + 1
+            hidden_depth += hid
+        if tag in _BLOCK_TAGS and not hidden_depth:
+            parts.append("\n")
+    text(markup[pos:])
+    return "".join(parts), found
+
+
+def _drop_comments(html: str) -> tuple[str, bool]:
+    """Remove <!-- ... --> in linear time; an unterminated comment hides the rest."""
+    parts: list[str] = []
+    pos, found = 0, False
+    while (start := html.find("<!--", pos)) != -1:
+        parts.append(html[pos:start])
+        end = html.find("-->", start + 4)
+        found = found or bool(html[start + 4:end if end != -1 else len(html)].strip())
+        if end == -1:
+            pos = len(html)  # unterminated: everything after it is hidden from a reader
+            found = True
+            break
+        pos = end + 3
+    parts.append(html[pos:])
+    return "".join(parts), found
+
+
+def html_to_text(markup: str) -> tuple[str, bool]:
+    """Visible text of an HTML fragment. Returns (text, hidden content was dropped)."""
+    markup, comments = _drop_comments(markup)
+    text, hidden = _visible_text(_DECLARATION.sub(" ", markup))
+    return text, hidden or comments
+
+
+def sanitise_untrusted(text: str, limit: int = 2000) -> Sanitised:
+    """Reduce an email excerpt to the plain text a reader would see, bounded in length."""
+    raw = (text or "")[:MAX_RAW_UNTRUSTED]
+    hidden_text = False
+    if _LOOKS_LIKE_HTML.search(raw):
+        raw, hidden_text = html_to_text(raw)
+    cleaned, hidden_chars = strip_invisible(raw)
+    lines = [" ".join(line.split()) for line in cleaned.split("\n")]
+    compact = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return Sanitised(text=compact[:limit], hidden_characters=hidden_chars, hidden_text=hidden_text)
+
+
+# --- signals on untrusted text (Prompt-Shields-like: a signal for the partner, never a gate) ------
+
+_INSTRUCTION_HINTS = re.compile(
+    r"\b(?:ignore (?:all |any )?(?:previous|prior|above)|disregard (?:the|all|previous)|system prompt|"
+    r"you are now|new instructions|b?cc\s*:|add (?:a |the )?(?:recipient|bcc|cc)|send (?:it |this )?now|"
+    r"forward (?:this|it) to|other clients|list (?:all|the firm)|include (?:this|the following) (?:link|image))",
+    re.IGNORECASE,
+)
+
+
+def looks_like_instructions(text: str) -> bool:
+    return bool(_INSTRUCTION_HINTS.search(text))
+
+
+# --- output checks ----------------------------------------------------------------------------
+
+# The lookbehind makes a match start only where a word starts: linear time on long replies.
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-'])[A-Za-z0-9._%+\-']+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+_SCHEME_URL = re.compile(r"(?<![a-z0-9+.\-])(?:[a-z][a-z0-9+.\-]{0,30}):(?://|[^\s@]{0,64}@)[^\s<>()\]\[\"']+", re.IGNORECASE)
+_WWW_URL = re.compile(r"\bwww\.[^\s<>()\]\[\"']+", re.IGNORECASE)
+# A bare host name such as evil.example/x or evil.example: two labels, a letter-only TLD.
+_BARE_HOST = re.compile(
+    r"(?<![@\w.\-])((?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})(?=[/:?#]|\b)(?![@\-])",
+    re.IGNORECASE,
+)
+# Bounded quantifiers throughout: a hostile reply must not cost more than linear time to check.
+_MD_IMAGE = re.compile(r"!\[[^\]\n]{0,300}\]\(")
+_MD_LINK = re.compile(r"\[[^\]\n]{1,300}\]\(\s{0,5}[^)\s]")
+_HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9\-]*(?:\s[^<>]*)?/?>|<!--")
+_RECIPIENT_LINE = re.compile(r"(?im)^\s*(?:to|cc|bcc|reply-to|from)\s*:")
+_DATA_URI = re.compile(r"\bdata:[a-z]+/[a-z0-9.+\-]+[;,]", re.IGNORECASE)
+_ATTACHMENT_WORDS = re.compile(r"\b(?:attached|attachment|enclosed)\b", re.IGNORECASE)
+
+_NUMBER = re.compile(r"\d+(?:[.,:/\-]\d+)*")
+_MONTHS = (
+    "january february march april may june july august september october november december".split()
+)
+_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+_MONTH_OR_DAY = re.compile(r"\b(" + "|".join(_MONTHS + _WEEKDAYS) + r")\b", re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_][\w'\-]*")
+# A capitalised word not opening a sentence: a name, a company, a product. Sentence openers ("Thank",
+# "Please") are skipped, so only words mid-sentence are compared with the input.
+_MID_SENTENCE_CAPITAL = re.compile(r"(?<![.!?:\n]\s)(?<![.!?:\n])(?<!^)\b([A-Z][\w'\-]*)", re.MULTILINE)
+_COMMON_CAPITALS = {
+    "i", "i'm", "i'll", "i've", "i'd", "eu", "uk", "us", "usa", "ip", "euipo", "epo", "wipo", "uspto", "ukipo",
+    "mr", "mrs", "ms", "dr", "prof", "ok", "re", "fyi", "ps",
+}
+
+
+def _hosts_in(text: str) -> set[str]:
+    hosts: set[str] = set()
+    for m in _SCHEME_URL.finditer(text):
+        hosts.add(_host_of(m.group(0)))
+    for m in _WWW_URL.finditer(text):
+        hosts.add(_host_of(m.group(0)))
+    for m in _BARE_HOST.finditer(text):
+        hosts.add(m.group(1).lower())
+    # "www.acme.example" is the site of the domain the records know as "acme.example".
+    return {h.removeprefix("www.") for h in hosts if h}
+
+
+def _host_of(url: str) -> str:
+    rest = re.sub(r"^[a-z][a-z0-9+.\-]*:(?://)?", "", url, flags=re.IGNORECASE)
+    rest = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    rest = rest.rsplit("@", 1)[-1].split(":", 1)[0]
+    return rest.lower().rstrip(".")
+
+
+def _numbers_in(text: str) -> set[str]:
+    found: set[str] = set()
+    for m in _NUMBER.finditer(text):
+        token = m.group(0)
+        found.add(token)
+        found.update(p.lstrip("0") or "0" for p in re.split(r"[.,:/\-]", token))
+    return found
+
+
+@dataclass
+class Sources:
+    """What the output may mention: built from the trusted record fields and all input text."""
+
+    addresses: set[str] = field(default_factory=set)  # from record fields only, never from excerpts
+    hosts: set[str] = field(default_factory=set)  # likewise
+    numbers: set[str] = field(default_factory=set)  # from every input text (a highlight, not a gate)
+    words: set[str] = field(default_factory=set)  # month and weekday names derivable from the input
+    vocabulary: set[str] = field(default_factory=set)  # every word of the input, lower-cased
+    forbidden: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(
+        cls, trusted: Iterable[str], untrusted: Iterable[str], forbidden: Iterable[str] = ()
+    ) -> Sources:
+        trusted = list(trusted)
+        all_text = trusted + list(untrusted)
+        addresses = {a.lower() for t in trusted for a in _EMAIL.findall(t)}
+        # An address's domain is a host the records know (e.g. a client's website).
+        hosts = {h for t in trusted for h in _hosts_in(_EMAIL.sub(" ", t))} | {
+            a.rpartition("@")[2] for a in addresses
+        }
+        numbers = set().union(*(_numbers_in(t) for t in all_text)) if all_text else set()
+        words = {w.lower() for t in all_text for w in _MONTH_OR_DAY.findall(t)}
+        vocabulary = {w.lower() for t in all_text for w in _WORD.findall(t)}
+        return cls(addresses, hosts, numbers, words, vocabulary, frozenset(f for f in forbidden if f))
+
+
+@dataclass
+class OutputCheck:
+    text: str  # the text after harmless clean-up (invisible characters, markdown emphasis)
+    reasons: list[str] = field(default_factory=list)  # any reason rejects the output
+    flags: list[str] = field(default_factory=list)  # kept on the draft, do not reject
+    highlights: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.reasons
+
+
+def contains_forbidden(text: str, forbidden: Iterable[str]) -> bool:
+    """Case-insensitive, also after removing invisible characters and collapsing whitespace."""
+    folded = " ".join(strip_invisible(text)[0].split()).casefold()
+    return any(" ".join(f.split()).casefold() in folded for f in forbidden if f and f.strip())
+
+
+def check_output(text: str, sources: Sources, *, min_len: int, max_len: int, multiline: bool = True) -> OutputCheck:
+    """Check one piece of model text (a subject, a body, a talking point)."""
+    cleaned, hidden = strip_invisible(text)
+    out = OutputCheck(text=cleaned)
+    if len(cleaned) > 2 * max_len:
+        out.reasons.append("too_long")  # not worth checking further
+        return out
+    if hidden:
+        out.flags.append("hidden_characters")
+    if sources.forbidden and contains_forbidden(cleaned, sources.forbidden):
+        out.reasons.append("forbidden_output")
+    if _MD_IMAGE.search(cleaned) or _DATA_URI.search(cleaned) or re.search(r"<img\b", cleaned, re.I):
+        out.reasons.append("remote_content")
+    if _HTML_TAG.search(cleaned):
+        out.reasons.append("html")
+    if _RECIPIENT_LINE.search(cleaned):
+        out.reasons.append("recipient_line")
+    new_addresses = {a.lower() for a in _EMAIL.findall(cleaned)} - sources.addresses
+    if new_addresses:
+        out.reasons.append("new_address")
+    new_hosts = _hosts_in(_EMAIL.sub(" ", cleaned)) - sources.hosts
+    if new_hosts:
+        out.reasons.append("new_url")
+    if _MD_LINK.search(_MD_IMAGE.sub(" ", cleaned)):
+        out.reasons.append("markup")  # a link whose visible text hides where it goes
+    if not multiline and "\n" in cleaned.strip():
+        out.reasons.append("too_long")
+    # Harmless markdown emphasis becomes plain text rather than a rejection.
+    cleaned = re.sub(r"(\*\*|__)(.+?)\1", r"\2", cleaned)
+    cleaned = re.sub(r"(?m)^\s{0,3}#{1,6}\s+", "", cleaned)
+    cleaned = "\n".join(line.rstrip() for line in cleaned.strip().split("\n"))
+    out.text = cleaned
+    if len(cleaned) < min_len:
+        out.reasons.append("too_short")
+    if len(cleaned) > max_len:
+        out.reasons.append("too_long")
+    if _ATTACHMENT_WORDS.search(cleaned):
+        out.flags.append("mentions_attachment")
+    unsourced = [
+        m.group(0)
+        for m in _NUMBER.finditer(cleaned)
+        if m.group(0) not in sources.numbers
+        and not all((p.lstrip("0") or "0") in sources.numbers for p in re.split(r"[.,:/\-]", m.group(0)))
+    ]
+    unsourced += [w for w in _MONTH_OR_DAY.findall(cleaned) if w.lower() not in sources.words]
+    if unsourced:
+        out.flags.append("unsourced_figures")
+        out.highlights.extend(dict.fromkeys(unsourced))
+    names = [
+        w for w in _MID_SENTENCE_CAPITAL.findall(cleaned)
+        if w.lower() not in sources.vocabulary and w.lower() not in _COMMON_CAPITALS
+        and w.lower() not in _MONTHS and w.lower() not in _WEEKDAYS
+    ]
+    if names:
+        out.flags.append("unsourced_names")
+        out.highlights.extend(dict.fromkeys(names))
+    return out

@@ -1,0 +1,185 @@
+"""What the Outlook sidebar shows a viewer about a sender: composed from Rapport's own records only.
+
+Never a Graph or LLM call here (DESIGN principle 4): the partner is waiting. The budget is at most
+three store round trips per request, counted by ScopedStore.calls, so the reads are batched:
+
+1. point reads: the contact and the account of the sender's domain (the viewer's walls travel in
+   the same batch, see ScopedStore.read_many). That alone decides known / restricted / unknown.
+   (A contact shared only with a team costs one more trip for the people list, to know teams.)
+2. for a contact the viewer may see: its latest interactions, signals, upcoming meetings, the
+   account's upcoming matter dates and open pipeline, all in one batch.
+
+Every result has passed the scope's rules (tenant, walls, owner visibility) before it is used; a
+walled or other-tenant contact comes back None and is answered exactly like an unknown sender.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rapport.records import (
+    Account,
+    Contact,
+    Enquiry,
+    Interaction,
+    Matter,
+    Meeting,
+    Opportunity,
+    Person,
+    Signal,
+    Tenant,
+    account_id,
+    contact_id,
+    email_domain,
+    iso,
+    normalize_email,
+)
+from rapport.relationship import Touch, strength
+from rapport.store.base import Read
+from rapport.store.scope import ContactView, ScopedStore
+
+HISTORY_FOR_STRENGTH = 20  # newest interactions read: enough for "how well" (24 a year is full marks), cheap
+SHOWN_INTERACTIONS = 5
+SHOWN_SIGNALS = 3
+SHOWN_MEETINGS = 3
+SHOWN_DATES = 5
+SHOWN_PIPELINE = 5
+MEETING_HORIZON = timedelta(days=60)
+DATE_HORIZON = timedelta(days=180)
+DATE_SOON = timedelta(days=30)
+
+
+def _account_facts(a: Account | None) -> dict[str, Any] | None:
+    return None if a is None else {"name": a.name, "kind": a.kind, "domain": a.domain}
+
+
+def _visible_owner(owner, viewer_oid: str, people: dict | None) -> bool:
+    """May the viewer see this owner's details (strength, last touch, their mail subjects)?"""
+    if owner.oid == viewer_oid or owner.visibility == "firm":
+        return True
+    if owner.visibility == "team" and people:
+        mine, theirs = people.get(viewer_oid), people.get(owner.oid)
+        return bool(mine and theirs and mine.team and mine.team == theirs.team)
+    return False
+
+
+async def compose(scoped: ScopedStore, email: str, now: datetime) -> dict[str, Any]:
+    """The plain facts for `email` as this viewer may see them. Raises ValueError on a bad address."""
+    address = normalize_email(email)
+    cid = contact_id(address)
+    domain_acct = account_id(email_domain(address))
+    # The tenant (its own mail domains) comes in the same batch, to tell internal mail apart.
+    view, domain_account, tenant = await scoped.read_many([
+        Read(Contact, record_id=cid), Read(Account, record_id=domain_acct), Read(Tenant, record_id=scoped.tenant_id)])
+    base: dict[str, Any] = {"email": address, "asOf": iso(now)}
+
+    if view is None and tenant is not None and email_domain(address) in tenant.domains:
+        (people,) = await scoped.read_many([Read(Person, key=f"upn:{address}", limit=1)])
+        person = people[0] if people else None
+        return {**base, "status": "colleague",
+                "person": {"name": person.name, "title": person.title} if person else None}
+    if view is None:
+        # Unknown, walled or another tenant's: one answer for all three.
+        return {**base, "status": "unknown", "account": _account_facts(domain_account)}
+    assert isinstance(view, ContactView)
+    if view.restricted:
+        return {**base, "status": "restricted", "knownTo": list(dict.fromkeys(view.known_to))}
+    return {**base, **await _known(scoped, view.contact, domain_account, now)}
+
+
+async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account | None,
+                 now: datetime) -> dict[str, Any]:
+    acct = contact.accountId or (domain_account.id if domain_account else None)
+    needs_teams = any(o.visibility == "team" for o in contact.owners)
+    reads = [
+        Read(Interaction, key=f"ct:{contact.id}", newest_first=True, limit=HISTORY_FOR_STRENGTH),
+        Read(Signal, key=f"ct:{contact.id}", newest_first=True, limit=SHOWN_SIGNALS),
+        Read(Meeting, key=f"ct:{contact.id}", since=iso(now), until=iso(now + MEETING_HORIZON),
+             limit=SHOWN_MEETINGS + 5),
+    ]
+    if acct:
+        reads += [
+            # Matters sort by their earliest renewal/opposition date, so this range is "coming up".
+            Read(Matter, key=f"acct:{acct}", since=iso(now), until=iso(now + DATE_HORIZON), limit=SHOWN_DATES * 2),
+            Read(Enquiry, key=f"acct:{acct}:open", newest_first=True, limit=SHOWN_PIPELINE),
+            Read(Opportunity, key=f"acct:{acct}:open", newest_first=True, limit=SHOWN_PIPELINE),
+        ]
+        if domain_account is None or domain_account.id != acct:
+            reads.append(Read(Account, record_id=acct))
+    else:
+        reads.append(Read(Enquiry, key=f"ct:{contact.id}:open", newest_first=True, limit=SHOWN_PIPELINE))
+    results = await scoped.read_many(reads, people=needs_teams)
+    interactions, signals, meetings = results[0], results[1], results[2]
+    matters: list[Matter] = []
+    pipeline: list[Enquiry | Opportunity] = []
+    account = domain_account if acct and domain_account and domain_account.id == acct else None
+    if acct:
+        matters, enquiries, opportunities = results[3], results[4], results[5]
+        pipeline = [*enquiries, *opportunities]
+        if len(results) > 6:
+            account = results[6]
+    else:
+        pipeline = list(results[3])
+
+    # Loaded by the batch above when needed, so this costs no round trip.
+    people = await scoped.people() if needs_teams else {}
+    viewer = scoped.viewer_oid
+    hidden_owners = {o.oid for o in contact.owners if not _visible_owner(o, viewer, people)}
+    names = {o.oid: o.name for o in contact.owners}
+    visible_ix = [i for i in interactions if i.ownerOid not in hidden_owners]
+
+    known_by = []
+    for o in contact.owners:
+        if o.oid in hidden_owners:
+            known_by.append({"name": o.name, "you": False, "private": True, "lastTouch": None,
+                             "strength": None, "label": None})
+            continue
+        mine = [Touch(i.at, i.channel, i.direction) for i in interactions if i.ownerOid == o.oid]
+        s = strength(mine, now)
+        last = max((t for t in (o.lastTouch, s.last_touch) if t is not None), default=None)
+        known_by.append({"name": o.name, "you": o.oid == viewer, "private": False,
+                         "lastTouch": iso(last) if last else None, "strength": s.score, "label": s.label})
+    known_by.sort(key=lambda k: (not k["you"], k["private"], -(k["strength"] or 0)))
+
+    key_dates = []
+    for m in matters:
+        for kind, when in (("renewal", m.renewalDate), ("opposition", m.oppositionDeadline)):
+            if when is not None and now <= _aware(when) < now + DATE_HORIZON:
+                key_dates.append({"kind": kind, "date": iso(when), "matter": m.title, "reference": m.reference,
+                                  "soon": _aware(when) - now <= DATE_SOON})
+    key_dates.sort(key=lambda d: d["date"])
+
+    return {
+        "status": "known",
+        "contact": {"name": contact.name, "title": contact.title, "phone": contact.phone},
+        "account": _account_facts(account),
+        "knownBy": known_by,
+        "interactions": [
+            {"at": iso(i.at), "channel": i.channel, "direction": i.direction, "subject": i.subject,
+             "text": i.text if i.channel == "note" else None,
+             "by": "you" if i.ownerOid == viewer else names.get(i.ownerOid) or _person_name(people, i.ownerOid)}
+            for i in visible_ix[:SHOWN_INTERACTIONS]
+        ],
+        "pipeline": [
+            {"kind": "enquiry", "title": p.subject, "stage": p.stage, "since": iso(p.receivedAt)}
+            if isinstance(p, Enquiry) else
+            {"kind": "opportunity", "title": p.title, "stage": p.stage, "since": iso(p.openedAt)}
+            for p in pipeline[:SHOWN_PIPELINE]
+        ],
+        "meetings": [
+            {"start": iso(m.start), "subject": m.subject}
+            for m in meetings if not m.isCancelled
+        ][:SHOWN_MEETINGS],
+        "keyDates": key_dates[:SHOWN_DATES],
+        "signals": [{"kind": s.kind, "summary": s.summary, "at": iso(s.at)} for s in signals[:SHOWN_SIGNALS]],
+    }
+
+
+def _person_name(people: dict, oid: str) -> str:
+    p = people.get(oid)
+    return p.name if p else "a colleague"
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -1,0 +1,156 @@
+"""rapport.cards.followup: the approval card in every state, and as the Adaptive Cards JS renderer
+parses and renders it in headless Chromium (no parse warnings, the right text and buttons)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rapport.cards.followup import (
+    VERB_APPROVE,
+    VERB_EDIT,
+    VERB_REFRESH,
+    VERB_RETRY,
+    VERB_SAVE,
+    VERB_SKIP,
+    VERB_SNOOZE_LATER,
+    VERB_SNOOZE_TOMORROW,
+    followup_card,
+)
+from rapport.records import Draft
+from tests.test_followups import card_texts
+
+ROOT = Path(__file__).resolve().parents[1]
+RENDERER = ROOT / "node_modules/adaptivecards/dist/adaptivecards.min.js"
+NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+TENANT = "aaaaaaaa-0000-4000-8000-00000000000a"
+OWNER = "0a0a0a0a-1111-4222-8333-444444444444"
+EVIL = "[click me](https://evil.example) **bold** <b>x</b>"
+
+
+def draft(state: str = "drafted", **kw: Any) -> Draft:
+    base = dict(id="df_0123456789abcdef0123456789abcdef", tenantId=TENANT, ownerOid=OWNER, version=3, state=state,
+                to=["jane@acme.example", "bob@acme.example"], subject="Following our meeting: Trade mark strategy",
+                body=f"Dear Jane and Bob,\n\nThank you for meeting.\n- {EVIL}\n\nKind regards,\nAda Partner",
+                approvedBy=OWNER, approvedAt=NOW, sentAt=NOW + timedelta(minutes=1),
+                snoozedUntil=NOW + timedelta(hours=3), failureReason="the mail service kept failing (503)")
+    base.update(kw)
+    return Draft(**base)
+
+
+def actions(card: dict[str, Any]) -> list[dict[str, Any]]:
+    out = list(card.get("actions", []))
+    out.append(card["refresh"]["action"])
+    return out
+
+
+def render(state: str, **kw: Any) -> dict[str, Any]:
+    return followup_card(draft(state), owner_name="Ada Partner", now=NOW, refresh_users=["29:ada", "29:dee"], **kw)
+
+
+CASES = {
+    "drafted": ([VERB_APPROVE, VERB_EDIT, VERB_SNOOZE_LATER, VERB_SNOOZE_TOMORROW, VERB_SKIP], None),
+    "snoozed": ([VERB_APPROVE, VERB_EDIT, VERB_SNOOZE_LATER, VERB_SNOOZE_TOMORROW, VERB_SKIP], "Snoozed"),
+    "approved": ([], "Approved"),
+    "sending": ([], "Approved"),
+    "sent": ([], "Sent"),
+    "failed": ([VERB_RETRY, VERB_SKIP], "Not sent"),
+    "dismissed": ([], "Skipped"),
+}
+
+
+@pytest.mark.parametrize("state", list(CASES))
+def test_card_states_verbs_and_minimal_data(state):
+    c = render(state)
+    verbs, status = CASES[state]
+    assert c["version"] == "1.5" and c["type"] == "AdaptiveCard"
+    assert [a["verb"] for a in c.get("actions", [])] == verbs
+    for a in actions(c):
+        assert a["type"] == "Action.Execute"
+        assert a["data"] == {"draftId": "df_0123456789abcdef0123456789abcdef", "version": 3}
+    assert c["refresh"]["userIds"] == ["29:ada", "29:dee"]
+    texts = " ".join(card_texts(c))
+    assert "jane@acme.example, bob@acme.example" in texts and "Trade mark strategy" in texts
+    if status:
+        assert status in texts
+    assert TENANT not in json.dumps(c) and OWNER not in json.dumps(c)
+    if state == "failed":
+        assert "kept failing (503)" in texts
+
+
+def test_untrusted_body_is_never_markdown():
+    c = render("drafted")
+    blocks = json.dumps(c)
+    assert '"type": "TextBlock", "text": "[click' not in blocks
+    runs = [r for r in _walk(c) if r.get("type") == "TextRun" and "click me" in r.get("text", "")]
+    assert runs and runs[0]["text"] == f"- {EVIL}"
+
+
+def test_editing_shows_inputs_and_save_sends_them():
+    c = render("drafted", editing=True)
+    inputs = {i["id"]: i for i in _walk(c) if i.get("type") == "Input.Text"}
+    assert inputs["subject"]["value"].startswith("Following our meeting") and inputs["body"]["isMultiline"]
+    assert [(a["verb"], a.get("associatedInputs")) for a in c["actions"]] == [(VERB_SAVE, "auto"),
+                                                                            (VERB_REFRESH, "none")]
+    assert render("sent", editing=True).get("actions") is None  # a sent draft cannot be edited
+
+
+def test_notice_is_shown_on_top():
+    c = render("drafted", notice="This draft changed since that card; this is version 3.")
+    assert "This draft changed since that card; this is version 3." in card_texts(c)
+
+
+def _walk(node: Any):
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)
+
+
+# --- the Adaptive Cards JS renderer in headless Chromium --------------------------------------------
+
+RENDER_JS = """
+(cardJson) => {
+  const card = new AdaptiveCards.AdaptiveCard();
+  const ctx = new AdaptiveCards.SerializationContext();
+  card.parse(cardJson, ctx);
+  const events = [];
+  for (let i = 0; i < ctx.eventCount; i++) {
+    const e = ctx.getEventAt(i);
+    events.push(String(e.message));
+  }
+  const validation = card.validateProperties();
+  for (let i = 0; i < validation.eventCount; i++) events.push(String(validation.getEventAt(i).message));
+  const el = card.render();
+  const root = document.getElementById('root');
+  root.innerHTML = '';
+  root.appendChild(el);
+  const buttons = Array.from(root.querySelectorAll('button')).map(b => b.textContent.trim());
+  return {events, text: root.innerText, buttons, links: root.querySelectorAll('a').length,
+          inputs: root.querySelectorAll('input, textarea').length};
+}
+"""
+
+
+async def test_card_renders_in_chromium_without_parse_warnings(page):
+    await page.set_content("<!doctype html><html><body><div id='root'></div></body></html>")
+    await page.add_script_tag(path=str(RENDERER))
+    for state, (verbs, status) in CASES.items():
+        out = await page.evaluate(RENDER_JS, render(state))
+        assert out["events"] == [], (state, out["events"])
+        assert "jane@acme.example, bob@acme.example" in out["text"]
+        assert "[click me](https://evil.example)" in out["text"] or state == "editing"
+        assert out["links"] == 0  # untrusted text never became a link
+        if status:
+            assert status in out["text"], state
+        if verbs:
+            assert "Approve and send" in out["buttons"] or "Retry" in out["buttons"]
+    edit = await page.evaluate(RENDER_JS, render("drafted", editing=True))
+    assert edit["events"] == [] and edit["inputs"] == 2 and "Save as new version" in edit["buttons"]
