@@ -211,7 +211,7 @@ async def run_cosmos(small: bool) -> Report:
     from rapport.store.cosmos import CosmosBackend
     from tests.doubles.cosmos_server import EMULATOR_KEY, CosmosServer
 
-    sizes = Sizes(2_000, 20_000, 1_000, 300) if small else Sizes(20_000, 200_000, 5_000, 500)
+    sizes = Sizes(2_000, 20_000, 1_000, 200) if small else Sizes(20_000, 200_000, 5_000, 200)
     report = Report("cosmos")
     with CosmosServer() as server:
         print(f"Cosmos (local server at {server.endpoint}): {sizes.contacts:,} contacts, "

@@ -581,6 +581,22 @@ async def _seed_demo(store: Store) -> bool:
     return True
 
 
+DEMO_WARM_UP = ("meeting_briefs", "followups_timer", "drain_work")
+
+
+async def _demo_warm_up(dev: DevHost) -> None:
+    """Run the brief and follow-up timers once at demo start, so the outbox shows what Rapport
+    does without waiting for their next 5-minute tick."""
+    by_name = {t.name: t for t in dev.timer_triggers}
+    for name in DEMO_WARM_UP:
+        if name in by_name:
+            try:
+                await fire(by_name[name], past_due=False)
+            except Exception:  # noqa: BLE001 - the demo keeps serving; the log has the trace
+                log.exception("demo warm-up: timer %s failed", name)
+    log.info("demo warm-up done: briefs and follow-ups are in the local outbox")
+
+
 async def _serve(settings: Settings, host: str, port: int, demo: bool, timers: bool) -> int:
     store = make_store(settings)
     opened: Store | None = store
@@ -617,11 +633,14 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool, timers: b
         names = ", ".join(t.name for t in dev.timer_triggers) or "none"
         print(f"  timers:            {names if timers else 'off (run one with: rapport trigger NAME)'}")
         print("Press Ctrl-C to stop.", flush=True)
+        warm_up = asyncio.create_task(_demo_warm_up(dev)) if demo and timers else None
         try:
             await stop.wait()
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+            if warm_up is not None:
+                warm_up.cancel()
             await dev.stop()
         print("stopped", flush=True)
         return 0

@@ -434,3 +434,28 @@ async def test_no_audience_configured_refuses_everything(identity_server, tmp_pa
         await world.store.close()
         runtime.configure(None, None)
         runtime._settings = saved
+
+
+# --- the verified-token cache ----------------------------------------------------------------------
+
+async def test_a_verified_token_is_remembered_only_until_it_expires(entra):
+    import hashlib
+
+    from rapport.identity import tokens as token_module
+    from rapport.identity.keys import KeySet
+    from rapport.web import ApiError
+
+    validator = token_module.validator()
+    token = entra.minter.token(TENANT_A, new_oid())
+    first = await validator.claims(token)
+    # Take the keys away: the same token still passes (remembered), a new one cannot be verified.
+    validator.keys = KeySet("https://127.0.0.1:9/none/.well-known/openid-configuration", clock=entra.now)
+    validator.dev_keys = {}
+    assert (await validator.claims(token))["oid"] == first["oid"]
+    with pytest.raises(ApiError):
+        await validator.claims(entra.minter.token(TENANT_A, new_oid()))
+    # Past its expiry (and the skew) the remembered verdict is dropped and the token re-verified.
+    validator._wall = lambda: float(first["exp"]) + 301
+    with pytest.raises(ApiError):
+        await validator.claims(token)
+    assert hashlib.sha256(token.encode()).digest() not in validator._verified

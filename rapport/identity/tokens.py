@@ -19,6 +19,7 @@ is not under ENTRA_AUTHORITY_HOST, so it could not be pointed at a stand-in and 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -107,6 +108,8 @@ class EntraValidator:
         self._tenant_ttl = tenant_ttl  # allowed tenants: re-checked each minute (offboarding applies soon)
         self._denied_ttl = denied_ttl  # refused tenants: short, so onboarding applies at once-ish
         self._tenant_cache: dict[str, tuple[bool, float]] = {}
+        self._verified: dict[bytes, tuple[dict[str, Any], float]] = {}  # sha256(token) -> (claims, exp)
+        self._wall = time.time  # wall clock for cached expiry (tests move it)
 
     async def caller(self, headers: Mapping[str, str]) -> Caller:
         claims = await self.claims(bearer_token(headers))
@@ -119,7 +122,26 @@ class EntraValidator:
         return Caller(tenant_id=tid, oid=oid, name=name if isinstance(name, str) else "")
 
     async def claims(self, token: str) -> dict[str, Any]:
-        """Signature and claim checks (all but the tenant allow-list). Raises ApiError."""
+        """Signature and claim checks (all but the tenant allow-list). Raises ApiError.
+
+        A token that passed every check is remembered (by its SHA-256, never the token itself)
+        until it expires: the task pane sends the same token for an hour, and re-verifying an RSA
+        signature on every sidebar call is most of the request's cost. Only expiry can change the
+        verdict on an unchanged token; the tenant allow-list is re-checked on every call.
+        """
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        hit = self._verified.get(digest)
+        if hit is not None:
+            if self._wall() < hit[1] + LEEWAY_SECONDS:
+                return dict(hit[0])
+            del self._verified[digest]
+        claims = await self._verify(token)
+        if len(self._verified) >= 10_000:  # bounded: a flood of distinct tokens only costs a reset
+            self._verified.clear()
+        self._verified[digest] = (dict(claims), float(claims["exp"]))
+        return claims
+
+    async def _verify(self, token: str) -> dict[str, Any]:
         if not self.audiences:
             # No audience to check against: refuse everything rather than accept any audience.
             raise ApiError(503, "the add-in API is not configured (RAPPORT_CLIENT_ID / RAPPORT_API_AUDIENCE unset)")
