@@ -192,6 +192,13 @@ def _followup_teams_cards():
 _followup_work.install_card_delivery_factory(_followup_teams_cards)
 
 
+@app.route(route="dev/outbox/action", methods=["POST"])
+async def dev_outbox_action(req: func.HttpRequest) -> func.HttpResponse:
+    from bot.dev_outbox import outbox_action  # the demo's card buttons: 404 unless dev auth on loopback
+
+    return await _http(req, outbox_action)
+
+
 @app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def followups_timer(timer: func.TimerRequest) -> None:
     await _followup_work.timer_pass(await runtime.store(), past_due=timer.past_due)

@@ -15,7 +15,6 @@ large) have the same JSON shape as function_app's `_http` errors, with a correla
 from __future__ import annotations
 
 import asyncio
-import html
 import importlib
 import inspect
 import json
@@ -429,30 +428,22 @@ async def outbox_items() -> list[dict[str, str]]:
 
 
 async def _outbox_json(request: web.Request) -> web.Response:
+    if request.query.get("view") == "cards":  # the demo screen's feed (rapport.devoutbox)
+        from rapport import devoutbox
+
+        return web.json_response(await devoutbox.outbox_view(await runtime.store()),
+                                 headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
     return web.json_response({"items": await outbox_items()}, headers={"cache-control": "no-store"})
 
 
 async def _outbox_page(request: web.Request) -> web.Response:
-    items = await outbox_items()
-    if items:
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(i[k])}</td>" for k in ("at", "channel", "to", "subject", "preview"))
-            + "</tr>" for i in items)
-        body = ("<table><thead><tr><th>When</th><th>Channel</th><th>To</th><th>Subject</th><th>Preview</th>"
-                f"</tr></thead><tbody>{rows}</tbody></table>")
-    else:
-        body = "<p class='empty'>Nothing has been sent yet.</p>"
-    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Rapport outbox (local)</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}table{{border-collapse:collapse;width:100%}}
-td,th{{border-bottom:1px solid #ddd;padding:.4rem .6rem;text-align:left;vertical-align:top}}
-th{{background:#f4f4f4}}.empty{{color:#666}}</style></head><body>
-<h1>Outbox</h1><p>Mail and Teams messages Rapport would have sent. On the embedded default nothing
-leaves this machine; this page lists them instead.</p>{body}</body></html>"""
+    # The demo screen: cards rendered by addin/web/outbox.js, acting through /dev/outbox/action.
+    from rapport import devoutbox
+
+    page = devoutbox.page(await devoutbox.outbox_view(await runtime.store()))
     return web.Response(text=page, content_type="text/html", headers={
-        "cache-control": "no-store", "x-content-type-options": "nosniff",
-        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'"})
-
-
+        "cache-control": "no-store", "x-content-type-options": "nosniff", "referrer-policy": "no-referrer",
+        "content-security-policy": devoutbox.CSP})
 
 
 # --- the host --------------------------------------------------------------------------------
@@ -510,7 +501,7 @@ class DevHost:
         runtime._store_lock = None  # a lock from another event loop would not work in this one
         devauth.declare_bind(self.settings, self.host)  # dev tokens count only on a loopback bind
         self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False,
-                                     handler_args={"max_line_size": 32768, "max_field_size": 32768})
+                                     max_line_size=32768, max_field_size=32768)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:

@@ -10,7 +10,7 @@ import pytest
 
 from rapport.demo import DEMO_PARTNERS, DEMO_TENANT_ID, demo_partner_upn
 from rapport.records import Meeting, utcnow
-from tests.plugins.browser import OTHER_CANARY
+from tests.plugins.browser import OTHER_CANARY, save_screenshot
 from tests.test_briefs import first_contact, meeting
 
 ELEANOR, TOMASZ, DANIEL = DEMO_PARTNERS[0][0], DEMO_PARTNERS[1][0], DEMO_PARTNERS[3][0]
@@ -86,7 +86,7 @@ async def test_task_pane_shows_the_brief_for_a_calendar_item(demo_pane, page):
     assert "{{DATE(" not in text
     assert await page.locator("#card-host button:has-text('Open in Outlook')").count() == 1
     assert page.external_requests == []
-    await page.screenshot(path=str(demo_pane_docs() / "brief.png"), full_page=True)
+    save_screenshot("brief.png", await page.screenshot(full_page=True))
 
     # Refresh re-asks the API; Open in Outlook in preview explains itself instead of navigating.
     await page.click("#card-host button:has-text('Open in Outlook')")
@@ -110,11 +110,3 @@ async def test_meeting_picker_switches_between_brief_and_sender(demo_pane, page)
     await page.select_option("#preview-meeting", "")
     await page.wait_for_function("() => document.body.getAttribute('data-status') !== 'brief' && "
                                  "document.body.getAttribute('data-state') === 'card'", timeout=TIMEOUT)
-
-
-def demo_pane_docs():
-    from pathlib import Path
-
-    docs = Path(__file__).resolve().parents[1] / "docs"
-    docs.mkdir(exist_ok=True)
-    return docs

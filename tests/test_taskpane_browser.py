@@ -8,13 +8,12 @@ must be byte-for-byte the npm packages' builds.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from rapport.demo import DEMO_PARTNERS, build_demo
-from tests.plugins.browser import SHARED_EMAIL
+from tests.plugins.browser import SHARED_EMAIL, save_screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -26,15 +25,6 @@ VENDOR = {
 }
 STRANGER = "stranger@unknown-startup.example"
 TIMEOUT = 15_000
-
-
-def save_screenshot(name: str, png: bytes) -> None:
-    """docs/ keeps the README's screenshots: written when missing, or refreshed on request
-    (RAPPORT_UPDATE_SCREENSHOTS=1), so an ordinary test run leaves the checkout unchanged."""
-    target = DOCS / name
-    if not target.exists() or os.environ.get("RAPPORT_UPDATE_SCREENSHOTS") == "1":
-        DOCS.mkdir(exist_ok=True)
-        target.write_bytes(png)
 
 
 async def open_pane(page, pane, sender: str | None = None, user: str | None = None):

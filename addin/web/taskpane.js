@@ -91,31 +91,8 @@
 
   // --- the card ----------------------------------------------------------------------------
 
-  function hostConfig(dark) {
-    var fg = dark
-      ? { def: "#f3f2f1", subtle: "#c8c6c4", accent: "#6cb8f6", good: "#92c353", warning: "#f8d22a", attention: "#f1707b" }
-      : { def: "#201f1e", subtle: "#605e5c", accent: "#0f6cbd", good: "#107c10", warning: "#8a5d00", attention: "#c50f1f" };
-    function color(c) { return { "default": c, subtle: c }; }
-    return new AdaptiveCards.HostConfig({
-      fontFamily: "'Segoe UI', system-ui, -apple-system, sans-serif",
-      supportsInteractivity: true,
-      spacing: { small: 4, "default": 8, medium: 14, large: 20, extraLarge: 28, padding: 12 },
-      separator: { lineThickness: 1, lineColor: dark ? "#484644" : "#e1dfdd" },
-      fontSizes: { small: 12, "default": 14, medium: 16, large: 20, extraLarge: 24 },
-      containerStyles: {
-        "default": {
-          backgroundColor: dark ? "#292827" : "#ffffff",
-          foregroundColors: {
-            "default": { "default": fg.def, subtle: fg.subtle },
-            accent: color(fg.accent), good: color(fg.good), warning: color(fg.warning),
-            attention: color(fg.attention), dark: color(fg.def), light: color(fg.subtle)
-          }
-        }
-      },
-      actions: { maxActions: 4, spacing: "default", buttonSpacing: 8, actionsOrientation: "horizontal",
-                 actionAlignment: "left", showCard: { actionMode: "inline" } }
-    });
-  }
+  // The host config is shared with the local outbox's cards: cards-host.js.
+  function hostConfig(dark) { return RapportCards.hostConfig(dark); }
 
   function renderCard(cardJson) {
     var card = new AdaptiveCards.AdaptiveCard();
@@ -129,8 +106,7 @@
     show("card");
   }
 
-  // No markdown processor: text shows exactly as sent (and nothing is parsed as HTML).
-  AdaptiveCards.AdaptiveCard.onProcessMarkdown = function (text, result) { result.didProcess = false; };
+  // No markdown processor (cards-host.js): text shows exactly as sent, nothing is parsed as HTML.
 
   // --- tokens ------------------------------------------------------------------------------
 

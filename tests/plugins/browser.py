@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -69,6 +70,21 @@ def demo_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     asyncio.run(seed())
     return path
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def wants_screenshot(name: str) -> bool:
+    """docs/ keeps the README's screenshots: written when missing, or refreshed on request
+    (RAPPORT_UPDATE_SCREENSHOTS=1), so an ordinary test run leaves the checkout unchanged."""
+    return not (DOCS / name).exists() or os.environ.get("RAPPORT_UPDATE_SCREENSHOTS") == "1"
+
+
+def save_screenshot(name: str, png: bytes) -> None:
+    if wants_screenshot(name):
+        DOCS.mkdir(exist_ok=True)
+        (DOCS / name).write_bytes(png)
 
 
 @dataclass
