@@ -4,6 +4,8 @@
 (function () {
   "use strict";
 
+  function narrow() { return (window.innerWidth || 1024) < 480; }
+
   function hostConfig(dark) {
     var fg = dark
       ? { def: "#f3f2f1", subtle: "#c8c6c4", accent: "#6cb8f6", good: "#92c353", warning: "#f8d22a", attention: "#f1707b" }
@@ -25,8 +27,11 @@
           }
         }
       },
-      actions: { maxActions: 4, spacing: "default", buttonSpacing: 8, actionsOrientation: "horizontal",
-                 actionAlignment: "left", showCard: { actionMode: "inline" } }
+      // Teams shows up to 6 buttons; a narrow pane (Outlook's sidebar, a phone) stacks them so
+      // none is clipped, a wide page keeps them in a row.
+      actions: { maxActions: 6, spacing: "default", buttonSpacing: 8,
+                 actionsOrientation: narrow() ? "vertical" : "horizontal",
+                 actionAlignment: narrow() ? "stretch" : "left", showCard: { actionMode: "inline" } }
     });
   }
 
