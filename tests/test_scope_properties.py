@@ -90,7 +90,7 @@ async def seed(store: Store, w: dict[str, Any]) -> None:
         b = tid == B
         mark = "CANARY-B " if b else ""
 
-        def walled(domain: str) -> str:
+        def walled(domain: str, b: bool = b) -> str:
             return "WALLED " if not b and domain in w["walled"] else ""
 
         await store.put_tenant(Tenant(id=tid, tenantId=tid, name=f"{mark}firm"))
