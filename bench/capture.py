@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rapport import capture, runtime, subscriptions, sync, work  # noqa: E402
+from rapport.demo_data import FIRST_NAMES, LAST_NAMES  # noqa: E402
 from rapport.devhost import DevHost  # noqa: E402
 from rapport.graph import GraphClient  # noqa: E402
 from rapport.records import Interaction, Person, Tenant  # noqa: E402
@@ -48,7 +49,10 @@ class Tokens:
 def _fill(standin: GraphStandIn, mb, n: int, rng: random.Random) -> None:
     now = datetime.now(UTC)
     domains = [f"client{d}.example" for d in range(150)] + ["gmail.com"]
-    people = [(f"person{p}@{rng.choice(domains)}", f"Person {p} Example") for p in range(2000)]
+    # Distinct, realistic display names: capture groups contacts by name to spot counsel moves.
+    names = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
+    rng.shuffle(names)
+    people = [(f"person{p}@{rng.choice(domains)}", names[p % len(names)]) for p in range(2000)]
     for i in range(n):
         sender, name = rng.choice(people)
         cc = [rng.choice(people)[0] for _ in range(rng.randint(0, 2))]

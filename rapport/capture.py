@@ -524,11 +524,19 @@ def counsel_moves(group: Iterable[Contact]) -> list[Signal]:
     """
     members = sorted((c for c in group if c.accountId and c.firstSeen), key=lambda c: (c.firstSeen, c.id))
     out: list[Signal] = []
-    for i, to in enumerate(members):
-        earlier = [c for c in members[:i] if c.accountId != to.accountId]
-        if not earlier:
+    # One pass: `last` is the latest member so far, `last_other` the latest one at another account
+    # than `last`'s; so the latest earlier member at an account other than `to`'s is one of them.
+    last: Contact | None = None
+    last_other: Contact | None = None
+    for to in members:
+        frm = None
+        if last is not None:
+            frm = last if last.accountId != to.accountId else last_other
+            if last.accountId != to.accountId:
+                last_other = last
+        last = to
+        if frm is None:
             continue
-        frm = earlier[-1]
         old_domain, new_domain = frm.email.rpartition("@")[2], to.email.rpartition("@")[2]
         out.append(Signal(
             id=stable_id("sg", "counsel_move", frm.id, to.id), tenantId=to.tenantId, kind="counsel_move",
@@ -658,34 +666,42 @@ async def ingest(
         except AlreadyExists:
             pass
 
-    # Contacts: merged with the stored one, written only when something changed.
+    # Contacts: merged with the stored one, written only when something changed. The writes go as
+    # one checked batch (new ones create-only, changed ones bound to the ETag read); the few that
+    # lose a race with another mailbox are re-read and re-applied one by one.
     existing = await _gather_get(store, Contact, tid, sorted(seen_contacts))
     fresh: set[str] = set()
     regroup: set[str] = set()  # name keys whose counsel-move signals must be re-derived
+    creates: list[tuple[Contact, str | None, bool]] = []
+    updates: list[tuple[Contact, str | None, bool]] = []
+    before: dict[str, Contact] = {}
     for cid in sorted(seen_contacts):
-        seen = seen_contacts[cid]
         current = existing.get(cid)
         if current is None:
-            first = merge_contact(seen, seen, now)  # applies the `now` cap to a brand-new contact
-            try:
-                await store.put(first, create_only=True)
-                stats.contacts_new += 1
-                fresh.add(cid)
-                regroup.update(_moves_changed(None, first))
-                continue
-            except AlreadyExists:
-                current = await store.get(Contact, tid, cid)
-                if current is None:
-                    continue
-        merged = merge_contact(current, seen, now)
-        if _same_contact(merged, current):
+            creates.append((merge_contact(seen_contacts[cid], seen_contacts[cid], now), None, True))  # `now` cap
             continue
-        try:
-            written = await store.put(merged, if_match=current.etag)
-        except Conflict:
-            written = await store.update(Contact, tid, cid, lambda c, s=seen: merge_contact(c, s, now)) or merged
-        stats.contacts_updated += 1
-        regroup.update(_moves_changed(current, written))
+        merged = merge_contact(current, seen_contacts[cid], now)
+        if not _same_contact(merged, current):
+            before[cid] = current
+            updates.append((merged, current.etag, False))
+    lost = {c.id for c in await store.put_checked(creates)}
+    for first, _, _ in creates:
+        if first.id not in lost:
+            stats.contacts_new += 1
+            fresh.add(first.id)
+            regroup.update(_moves_changed(None, first))
+    refused = {c.id for c in await store.put_checked(updates)}
+    for merged, _, _ in updates:
+        if merged.id not in refused:
+            stats.contacts_updated += 1
+            regroup.update(_moves_changed(before[merged.id], merged))
+    for cid in sorted(lost | refused):
+        # Someone else wrote this contact first: re-read and re-apply what this batch saw.
+        prior = await store.get(Contact, tid, cid)
+        written = await store.update(Contact, tid, cid, lambda c, s=seen_contacts[cid]: merge_contact(c, s, now))
+        if written is not None:
+            stats.contacts_updated += 1
+            regroup.update(_moves_changed(prior, written))
     stats.signals += await _rederive_moves(store, tid, sorted(regroup), fresh)
 
     # Interactions: one bulk write; deterministic ids make re-delivery a rewrite of the same record.

@@ -11,6 +11,7 @@ these, so a new query need only add a key here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -45,6 +46,7 @@ def normalize_email(address: str) -> str:
     return a
 
 
+@functools.lru_cache(maxsize=65536)  # pure, and capture asks for the same few names again and again
 def person_name_key(name: str) -> str:
     """A match key for a person's display name ("Doe, Jane" and "jane  DOE" give "jane doe"), or ""
     when the name is not a full name (one word, an initial, an address): capture matches contacts by

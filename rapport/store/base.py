@@ -115,6 +115,23 @@ class Backend(abc.ABC):
     async def put_docs(self, tenant_id: str, family: str, docs: Sequence[dict[str, Any]]) -> None:
         """Upsert many documents of one tenant (last writer wins; for capture and seeding)."""
 
+    async def put_docs_checked(
+        self, tenant_id: str, family: str, writes: Sequence[tuple[dict[str, Any], str | None, bool]],
+    ) -> list[str | None]:
+        """Many writes, each bound like put_doc: (doc, if_match, create_only), applied in order.
+        Returns, per write, the new ETag if it landed or None if refused (conflict / already there).
+
+        Default: one put_doc each, since a network store offers no cross-document transaction;
+        SQLite does them in one transaction (capture writes hundreds of merged contacts a batch).
+        """
+        out: list[str | None] = []
+        for doc, if_match, create_only in writes:
+            try:
+                out.append(await self.put_doc(tenant_id, family, doc, if_match=if_match, create_only=create_only))
+            except (Conflict, AlreadyExists):
+                out.append(None)
+        return out
+
     @abc.abstractmethod
     async def delete_doc(self, tenant_id: str, family: str, doc_id: str) -> None: ...
 
@@ -180,6 +197,26 @@ class Store:
             record.tenantId, record.family, record.to_doc(), if_match=if_match, create_only=create_only
         )
         return record
+
+    async def put_checked(self, writes: Sequence[tuple[R, str | None, bool]]) -> list[R]:
+        """Write records of one tenant and family, each bound to an ETag (`if_match`) or create-only.
+        Returns the records that were refused (someone else wrote first); the others carry their
+        new ETag. The caller re-reads and re-applies the refused ones."""
+        if not writes:
+            return []
+        first = writes[0][0]
+        if any(r.tenantId != first.tenantId or r.family != first.family for r, _, _ in writes):
+            raise ValueError("put_checked writes one tenant's records of one family")
+        result = await self.backend.put_docs_checked(
+            first.tenantId, first.family, [(r.to_doc(), m, c) for r, m, c in writes]
+        )
+        refused = []
+        for (record, _, _), etag in zip(writes, result, strict=True):
+            if etag is None:
+                refused.append(record)
+            else:
+                record.etag = etag
+        return refused
 
     async def put_many(self, records: Iterable[Record]) -> int:
         """Bulk upsert, grouped by tenant and family. Returns how many were written."""

@@ -179,6 +179,32 @@ class SqliteBackend(Backend):
 
         return self._run(tx)
 
+    async def put_docs_checked(
+        self, tenant_id: str, family: str, writes: Sequence[tuple[dict[str, Any], str | None, bool]],
+    ) -> list[str | None]:
+        for doc, _, _ in writes:
+            if doc.get("tenantId") != tenant_id:
+                raise ValueError("document tenantId does not match the partition it is written to")
+        base = uuid.uuid4().hex[:24]
+
+        def tx(db: sqlite3.Connection) -> list[str | None]:
+            out: list[str | None] = []
+            db.execute("BEGIN IMMEDIATE")
+            for n, (doc, if_match, create_only) in enumerate(writes):
+                row = db.execute(
+                    "SELECT etag FROM docs WHERE tenant_id=? AND family=? AND id=?", (tenant_id, family, doc["id"])
+                ).fetchone()
+                if (create_only and row is not None) or (if_match is not None and (row is None or row[0] != if_match)):
+                    out.append(None)
+                    continue
+                etag = f"{base}{n:08x}"
+                self._write(db, tenant_id, family, doc, etag)
+                out.append(etag)
+            db.execute("COMMIT")
+            return out
+
+        return self._run(tx)
+
     async def put_docs(self, tenant_id: str, family: str, docs: Sequence[dict[str, Any]]) -> None:
         for d in docs:
             if d.get("tenantId") != tenant_id:

@@ -106,6 +106,27 @@ async def test_stale_if_match_is_a_conflict(store: Store):  # F1
     assert await store.contact_by_email(A, "nobody@client.com") is None
 
 
+async def test_checked_batch_lands_the_current_and_refuses_the_stale(store: Store):
+    kept = await store.put(Contact.new(A, "kept@client.com", name="Kept"))
+    stale = await store.get(Contact, A, kept.id)
+    await store.put(stale.model_copy(update={"title": "changed meanwhile"}))  # someone else wrote
+    taken = await store.put(Contact.new(A, "taken@client.com", name="Taken"))
+    fresh_ok = Contact.new(A, "new@client.com", name="New")
+    current = await store.get(Contact, A, taken.id)
+    refused = await store.put_checked([
+        (fresh_ok, None, True),  # create-only, free: lands
+        (Contact.new(A, "taken@client.com", name="Dup"), None, True),  # create-only, taken: refused
+        (stale.model_copy(update={"title": "lost"}), stale.etag, False),  # stale ETag: refused
+        (current.model_copy(update={"title": "GC"}), current.etag, False),  # current ETag: lands
+    ])
+    assert sorted(r.email for r in refused) == ["kept@client.com", "taken@client.com"]
+    assert (await store.get(Contact, A, kept.id)).title == "changed meanwhile"  # never overwritten
+    assert (await store.get(Contact, A, taken.id)).title == "GC"
+    assert (await store.get(Contact, A, taken.id)).name == "Taken"
+    landed = await store.get(Contact, A, fresh_ok.id)
+    assert landed is not None and landed.etag == fresh_ok.etag  # the written record carries its ETag
+
+
 async def test_twenty_concurrent_increments_land_exactly(store: Store):  # F3
     e = await store.put(Enquiry(id="enq_1", tenantId=A, subject="TM clearance"))
 
