@@ -213,6 +213,9 @@ class GraphClient:
             if pause > 0:
                 await self._wait(pause)
             info = build(client)
+            # Immutable ids: a message keeps its id when it moves (Drafts -> Sent Items, a partner
+            # filing mail), so capture and the follow-up sender name the same mail the same way.
+            info.headers.add("Prefer", 'IdType="ImmutableId"')
             async with gate.slots:
                 try:
                     raw = await client.request_adapter.send_primitive_async(info, "bytes", {"XXX": ODataError})

@@ -297,7 +297,7 @@ async def send_approved(store: Store, tenant_id: str, draft_id: str, version: in
     updated = await store.update(Draft, tenant_id, draft_id, mark) or await store.get(Draft, tenant_id, draft_id)
     if updated is None:
         return "sent"
-    await _record_interaction(store, updated, key, message_id, sent_at)
+    await _record_interaction(store, updated, key, message_id, sent_at, via_graph=mail_transport().name == "graph")
     await followups.record_send_time(store, updated, sent_at)
     await followups.queue_card(store, updated)
     log.info("follow-up %s sent (%s)", draft_id, mail_transport().name, extra={"tenant_id": tenant_id})
@@ -318,7 +318,8 @@ async def _fail(store: Store, draft: Draft, reason: str) -> None:
         await followups.queue_card(store, updated)
 
 
-async def _record_interaction(store: Store, draft: Draft, key: str, message_id: str, at: datetime) -> None:
+async def _record_interaction(store: Store, draft: Draft, key: str, message_id: str, at: datetime, *,
+                              via_graph: bool) -> None:
     people = [*draft.to, *draft.cc]
     cids = []
     for a in people:
@@ -326,7 +327,11 @@ async def _record_interaction(store: Store, draft: Draft, key: str, message_id: 
             cids.append(contact_id(a))
         except ValueError:
             continue
-    ix = Interaction(id=Interaction.id_for("rapport-followup", key), tenantId=draft.tenantId, channel="email",
+    # Sent through Graph, the mail will also come back through Sent Items delta: recorded under the id
+    # capture gives it (immutable Graph ids survive the move from Drafts), so it is one interaction.
+    ix_id = (Interaction.id_for("graph-mail", f"{draft.ownerOid}:{message_id}") if via_graph
+             else Interaction.id_for("rapport-followup", key))
+    ix = Interaction(id=ix_id, tenantId=draft.tenantId, channel="email",
                      at=at, subject=draft.subject, direction="outbound", ownerOid=draft.ownerOid, contactIds=cids,
                      accountIds=list(draft.accountIds), participants=people, source="rapport-followup",
                      sourceId=message_id)

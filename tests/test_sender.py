@@ -208,3 +208,30 @@ async def test_rate_limit_queues_the_31st_send_of_a_minute():
     start = clock.t
     await limiter.acquire(TENANT, OWNER)
     assert limiter.waited == [60.0] and clock.t - start == 60.0
+
+
+async def test_the_sent_follow_up_is_one_interaction_when_capture_reads_sent_items(mail):
+    """The sender and capture name the mail alike: Graph ids are requested immutable, so the id the
+    message was created under is the id Sent Items delta later shows, and re-capture is a no-op."""
+    from rapport import capture
+    from rapport.records import Person, Tenant, contact_id
+
+    await approve_and_drain(mail)
+    assert mail.graph.prefer and all('IdType="ImmutableId"' in p for p in mail.graph.prefer)
+    jane = contact_id("jane@acme.example")
+    before = (await mail.store.interactions_for_contact(TENANT, jane, limit=50)).items
+    subject = (await mail.draft()).subject
+    assert any(i.subject == subject for i in before)  # the send was recorded
+    msg = mail.graph.sent[0]  # as it sits in Sent Items now
+    firm = await mail.store.get(Tenant, TENANT, TENANT)
+    owner = await mail.store.get(Person, TENANT, OWNER)
+    seen_by_delta = {
+        "id": msg["id"], "subject": msg["subject"], "sentDateTime": msg["sentDateTime"],
+        "receivedDateTime": msg["sentDateTime"], "internetMessageId": "<sent-1@firm.test>",
+        "from": {"emailAddress": {"name": owner.name, "address": owner.upn}},
+        "toRecipients": msg["toRecipients"], "ccRecipients": msg.get("ccRecipients") or [],
+    }
+    await capture.ingest(mail.store, firm, owner, messages=[seen_by_delta], folder="sentitems")
+    after = (await mail.store.interactions_for_contact(TENANT, jane, limit=50)).items
+    assert sorted(i.id for i in after) == sorted(i.id for i in before)
+    assert len([i for i in after if i.subject == msg["subject"]]) == 1

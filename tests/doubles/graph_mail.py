@@ -37,6 +37,7 @@ class GraphMailStandIn:
     sent: list[dict[str, Any]] = field(default_factory=list)
     send_faults: list[str] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    prefer: list[str] = field(default_factory=list)  # each request's Prefer header
     release: asyncio.Event = field(default_factory=asyncio.Event)
     base_url: str = ""
     _runner: web.AppRunner | None = None
@@ -73,6 +74,7 @@ class GraphMailStandIn:
 
     def _gate(self, request: web.Request) -> web.Response | str:
         self.requests.append((request.method, request.path))
+        self.prefer.append(request.headers.get("Prefer", ""))
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer test-token:"):
             return self._error(401, "InvalidAuthenticationToken", "Access token is empty.")
@@ -126,6 +128,11 @@ class GraphMailStandIn:
             return self._error(400, "ErrorInvalidOperation", "The message was already sent.")
         msg["isDraft"] = False
         msg["sentDateTime"] = "2026-01-05T09:00:00Z"
+        if 'IdType="ImmutableId"' not in request.headers.get("Prefer", ""):
+            # As Exchange does: the item moves to Sent Items under a new id, unless ids are immutable.
+            old_id = msg["id"]
+            msg["id"] = f"AAMk-sent-{next(self._ids)}"
+            self.messages[msg["id"]] = self.messages.pop(old_id)
         self.sent.append(msg)
         if fault == "503-sent":
             return self._error(503, "ServiceUnavailable", "Service unavailable.", headers={"Retry-After": "2"})
