@@ -242,8 +242,10 @@ class Interaction(Record):
         return stable_id("ix", source, source_id)
 
     def index_keys(self) -> list[str]:
-        keys = [f"ct:{c}" for c in self.contactIds] + [f"acct:{a}" for a in self.accountIds]
-        return keys + [f"owner:{self.ownerOid}"]
+        # Only what is queried: a contact's history. Interactions are the biggest family (millions a
+        # firm), so every extra key is an index row per mail; add "acct:"/"owner:" keys with the
+        # first query that needs them (an account timeline, a partner's activity report).
+        return [f"ct:{c}" for c in self.contactIds]
 
     def sort_at(self) -> str:
         return _iso(self.at)
