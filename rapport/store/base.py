@@ -111,6 +111,11 @@ class Backend(abc.ABC):
     ) -> str:
         """Write one document, returning its new ETag. Raises Conflict / AlreadyExists."""
 
+    async def put_records(self, tenant_id: str, family: str, records: Sequence[Record]) -> None:
+        """Upsert many records of one tenant and family (the bulk path of Store.put_many). A backend
+        may write Record.to_json() text directly instead of going through dicts (SQLite does)."""
+        await self.put_docs(tenant_id, family, [r.to_doc() for r in records])
+
     @abc.abstractmethod
     async def put_docs(self, tenant_id: str, family: str, docs: Sequence[dict[str, Any]]) -> None:
         """Upsert many documents of one tenant (last writer wins; for capture and seeding)."""
@@ -220,12 +225,12 @@ class Store:
 
     async def put_many(self, records: Iterable[Record]) -> int:
         """Bulk upsert, grouped by tenant and family. Returns how many were written."""
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        groups: dict[tuple[str, str], list[Record]] = {}
         for r in records:
-            groups.setdefault((r.tenantId, r.family), []).append(r.to_doc())
-        for (tenant_id, family), docs in groups.items():
-            await self.backend.put_docs(tenant_id, family, docs)
-        return sum(len(d) for d in groups.values())
+            groups.setdefault((r.tenantId, r.family), []).append(r)
+        for (tenant_id, family), group in groups.items():
+            await self.backend.put_records(tenant_id, family, group)
+        return sum(len(g) for g in groups.values())
 
     async def update(
         self, cls: type[R], tenant_id: str, record_id: str, change: Callable[[R], R | None],
