@@ -139,24 +139,10 @@ class SqliteBackend(Backend):
         return doc
 
     @staticmethod
-    def _write(db: sqlite3.Connection, tenant_id: str, family: str, doc: dict[str, Any], etag: str) -> None:
-        doc_id, doc_type, at = doc["id"], doc["docType"], doc.get("ixAt", "")
-        body = {k: v for k, v in doc.items() if k != "_etag"}
-        db.execute(_DELETE_KEYS, (tenant_id, family, doc_id))  # the old version's keys, before it goes
-        db.execute(
-            "INSERT INTO docs (tenant_id, family, id, doc_type, at, etag, doc) VALUES (?,?,?,?,?,?,?) "
-            "ON CONFLICT (tenant_id, family, id) DO UPDATE SET doc_type=excluded.doc_type, at=excluded.at, "
-            "etag=excluded.etag, doc=excluded.doc",
-            (tenant_id, family, doc_id, doc_type, at, etag, json.dumps(body, separators=(",", ":"))),
-        )
-        if family == "tenants":
-            db.execute("INSERT OR IGNORE INTO tenant_dir (id) VALUES (?)", (tenant_id,))
-        keys = set(doc.get("ixKeys") or ())
-        if keys:
-            db.executemany(
-                "INSERT OR IGNORE INTO doc_keys (tenant_id, family, key, at, id, doc_type) VALUES (?,?,?,?,?,?)",
-                [(tenant_id, family, k, at, doc_id, doc_type) for k in keys],
-            )
+    def _row(doc: dict[str, Any], etag: str) -> tuple[str, str, Sequence[str], str, str, str]:
+        """A document as the (id, doc type, index keys, sort time, JSON text, etag) row _write_rows takes."""
+        body = doc if "_etag" not in doc else {k: v for k, v in doc.items() if k != "_etag"}
+        return (doc["id"], doc["docType"], doc.get("ixKeys") or (), doc.get("ixAt", ""), _encode(body), etag)
 
     async def put_doc(
         self, tenant_id: str, family: str, doc: dict[str, Any], *, if_match: str | None = None,
@@ -177,7 +163,7 @@ class SqliteBackend(Backend):
             if if_match is not None and (row is None or row[0] != if_match):
                 db.execute("ROLLBACK")
                 raise Conflict()
-            self._write(db, tenant_id, family, doc, etag)
+            self._write_rows(db, tenant_id, family, [self._row(doc, etag)])
             db.execute("COMMIT")
             return etag
 
@@ -192,18 +178,19 @@ class SqliteBackend(Backend):
         base = uuid.uuid4().hex[:24]
 
         def tx(db: sqlite3.Connection) -> list[str | None]:
-            out: list[str | None] = []
             db.execute("BEGIN IMMEDIATE")
+            current = dict(self._stored(db, tenant_id, family, [d["id"] for d, _, _ in writes], "etag"))
+            out: list[str | None] = []
+            landed: dict[str, tuple[str, str, Sequence[str], str, str, str]] = {}
             for n, (doc, if_match, create_only) in enumerate(writes):
-                row = db.execute(
-                    "SELECT etag FROM docs WHERE tenant_id=? AND family=? AND id=?", (tenant_id, family, doc["id"])
-                ).fetchone()
-                if (create_only and row is not None) or (if_match is not None and (row is None or row[0] != if_match)):
+                have = current.get(doc["id"])
+                if (create_only and have is not None) or (if_match is not None and have != if_match):
                     out.append(None)
                     continue
-                etag = f"{base}{n:08x}"
-                self._write(db, tenant_id, family, doc, etag)
+                etag = current[doc["id"]] = f"{base}{n:08x}"  # a later write of the same id sees this one
+                landed[doc["id"]] = self._row(doc, etag)
                 out.append(etag)
+            self._write_rows(db, tenant_id, family, list(landed.values()))
             db.execute("COMMIT")
             return out
 
@@ -213,11 +200,7 @@ class SqliteBackend(Backend):
         for d in docs:
             if d.get("tenantId") != tenant_id:
                 raise ValueError("document tenantId does not match the partition it is written to")
-        self._bulk(tenant_id, family, [
-            (d["id"], d["docType"], d.get("ixKeys") or (), d.get("ixAt", ""),
-             _encode(d if "_etag" not in d else {k: v for k, v in d.items() if k != "_etag"}))
-            for d in docs
-        ])
+        self._bulk(tenant_id, family, [self._row(d, "")[:5] for d in docs])
 
     async def put_records(self, tenant_id: str, family: str, records: Sequence[Any]) -> None:
         for r in records:
@@ -229,48 +212,55 @@ class SqliteBackend(Backend):
 
     def _bulk(self, tenant_id: str, family: str, docs: list[tuple[str, str, Sequence[str], str, str]]) -> None:
         """Upsert (id, doc type, index keys, sort time, JSON text) rows in one transaction."""
-        # Prepared outside the transaction and sorted by primary key: rows land in B-tree order,
-        # touching far fewer pages per batch than random-order inserts (bench/store.py measures it).
         # One random ETag base per batch plus a counter: unique per write, without a uuid4 per row.
         # The same id twice in one batch: the last one wins (and leaves no stale index keys).
-        latest = {d[0]: d for d in docs}
         base = uuid.uuid4().hex[:24]
-        rows = []
-        keys = []
-        for n, doc_id in enumerate(sorted(latest)):
-            _, doc_type, ix_keys, at, text = latest[doc_id]
-            rows.append((tenant_id, family, doc_id, doc_type, at, f"{base}{n:08x}", text))
-            keys.extend((tenant_id, family, k, at, doc_id, doc_type) for k in set(ix_keys))
-        keys.sort(key=lambda r: (r[2], r[3], r[4]))
-        ids = [(tenant_id, family, r[2]) for r in rows]
+        latest = {d[0]: (*d, f"{base}{n:08x}") for n, d in enumerate(docs)}
 
         def tx(db: sqlite3.Connection) -> None:
             db.execute("BEGIN IMMEDIATE")
-            # Old versions' keys, before they are overwritten: only for ids already stored (capture
-            # mostly inserts; the existence probe is one indexed query per 500 ids).
-            existing = []
-            for i in range(0, len(ids), 500):
-                part = [r[2] for r in ids[i:i + 500]]
-                marks = ",".join("?" * len(part))
-                existing.extend(db.execute(
-                    f"SELECT id FROM docs WHERE tenant_id=? AND family=? AND id IN ({marks})",
-                    (tenant_id, family, *part)).fetchall())
-            db.executemany(_DELETE_KEYS, [(tenant_id, family, r[0]) for r in existing])
-            db.executemany(
-                "INSERT INTO docs (tenant_id, family, id, doc_type, at, etag, doc) VALUES (?,?,?,?,?,?,?) "
-                "ON CONFLICT (tenant_id, family, id) DO UPDATE SET doc_type=excluded.doc_type, at=excluded.at, "
-                "etag=excluded.etag, doc=excluded.doc",
-                rows,
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO doc_keys (tenant_id, family, key, at, id, doc_type) VALUES (?,?,?,?,?,?)",
-                keys,
-            )
-            if family == "tenants":
-                db.execute("INSERT OR IGNORE INTO tenant_dir (id) VALUES (?)", (tenant_id,))
+            self._write_rows(db, tenant_id, family, list(latest.values()))
             db.execute("COMMIT")
 
         self._run(tx)
+
+    @staticmethod
+    def _stored(db: sqlite3.Connection, tenant_id: str, family: str, ids: Sequence[str], column: str) -> list[tuple]:
+        """(id, column) of the ids already stored: one indexed query per 500 ids."""
+        found: list[tuple] = []
+        for i in range(0, len(ids), 500):
+            part = list(ids[i:i + 500])
+            marks = ",".join("?" * len(part))
+            found.extend(db.execute(
+                f"SELECT id, {column} FROM docs WHERE tenant_id=? AND family=? AND id IN ({marks})",
+                (tenant_id, family, *part)).fetchall())
+        return found
+
+    def _write_rows(self, db: sqlite3.Connection, tenant_id: str, family: str,
+                    docs: list[tuple[str, str, Sequence[str], str, str, str]]) -> None:
+        """Write (id, doc type, index keys, sort time, JSON text, etag) rows inside the caller's transaction."""
+        if not docs:
+            return
+        # Sorted by primary key: rows land in B-tree order, touching far fewer pages per batch than
+        # random-order inserts (bench/store.py measures it).
+        docs = sorted(docs)
+        rows = [(tenant_id, family, i, t, at, etag, text) for i, t, _, at, text, etag in docs]
+        keys = sorted(((tenant_id, family, k, at, i, t) for i, t, ks, at, _, _ in docs for k in set(ks)),
+                      key=lambda r: (r[2], r[3], r[4]))
+        # Old versions' keys, before they are overwritten: only for ids already stored.
+        existing = self._stored(db, tenant_id, family, [d[0] for d in docs], "1")
+        db.executemany(_DELETE_KEYS, [(tenant_id, family, r[0]) for r in existing])
+        db.executemany(
+            "INSERT INTO docs (tenant_id, family, id, doc_type, at, etag, doc) VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT (tenant_id, family, id) DO UPDATE SET doc_type=excluded.doc_type, at=excluded.at, "
+            "etag=excluded.etag, doc=excluded.doc",
+            rows,
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO doc_keys (tenant_id, family, key, at, id, doc_type) VALUES (?,?,?,?,?,?)", keys,
+        )
+        if family == "tenants":
+            db.execute("INSERT OR IGNORE INTO tenant_dir (id) VALUES (?)", (tenant_id,))
 
     async def delete_doc(self, tenant_id: str, family: str, doc_id: str) -> None:
         def tx(db: sqlite3.Connection) -> None:
