@@ -439,47 +439,24 @@ async def approve(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, 
                   now: datetime | None = None) -> Outcome:
     """Approve exactly the version on the card. Writes the audit event and queues the send; never sends."""
     now = _aware(now or utcnow())
-    draft, status = await _actor_draft(store, tenant_id, viewer_oid, draft_id)
-    if draft is None:
-        return Outcome(status)
-    v = _version(version)
-    if v is None:
-        return Outcome("invalid", draft, "That card is not a valid follow-up action.")
-    result: dict[str, Status] = {}
 
-    def change(d: Draft) -> Draft | None:
-        if d.version != v:
-            result["s"] = "stale"
-            return None
+    def apply(d: Draft) -> Status:
         if d.state in ("approved", "sending", "sent"):
-            result["s"] = "already"
-            return None
+            return "already"
         if d.state not in ("drafted", "snoozed"):
-            result["s"] = "bad_state"
-            return None
-        result["s"] = "ok"
-        d.state = "approved"
-        d.approvedBy = viewer_oid
-        d.approvedAt = now
-        d.snoozedUntil = None
-        d.failureReason = None
-        d.updatedAt = now
-        return d
+            return "bad_state"
+        d.state, d.approvedBy, d.approvedAt = "approved", viewer_oid, now
+        d.snoozedUntil, d.failureReason, d.updatedAt = None, None, now
+        return "ok"
 
-    updated = await _transition(store, draft, change)
-    current = updated or await store.get(Draft, tenant_id, draft.id)
-    s = result.get("s", "not_found")
-    if s == "stale":
-        return Outcome("stale", current, f"This draft changed since that card; this is version {current.version}.")
-    if s == "bad_state":
-        return Outcome("bad_state", current, "This draft can no longer be approved.")
-    if s == "already":
-        await _queue_send(store, current)  # idempotent: re-queues nothing if the send is already queued
-        return Outcome("already", current)
-    await _audit_approval(store, current, viewer_oid, now)
-    await _queue_send(store, current)
-    kick_drain(store, tenant_id)
-    return Outcome("ok", current)
+    out = await _simple(store, tenant_id, viewer_oid, draft_id, version, apply, "This draft can no longer be approved.")
+    if out.status == "already":
+        await _queue_send(store, out.draft)  # idempotent: re-queues nothing if the send is already queued
+    elif out.status == "ok":
+        await _audit_approval(store, out.draft, viewer_oid, now)
+        await _queue_send(store, out.draft)
+        kick_drain(store, tenant_id)
+    return out
 
 
 async def _queue_send(store: Store, draft: Draft, suffix: str = "") -> None:
@@ -579,7 +556,9 @@ def snooze_until(choice: str, now: datetime) -> datetime:
 
 
 async def _simple(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any,
-                  apply: Callable[[Draft], bool], refusal: str) -> Outcome:
+                  apply: Callable[[Draft], bool | Status], refusal: str) -> Outcome:
+    """One card verb on one draft version: `apply` changes the draft in place and says "ok" (or True),
+    "already" (nothing to do, not an error) or "bad_state" (or False); ETag-bound, re-applied on a race."""
     draft, status = await _actor_draft(store, tenant_id, viewer_oid, draft_id)
     if draft is None:
         return Outcome(status)
@@ -592,20 +571,20 @@ async def _simple(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, 
         if d.version != v:
             result["s"] = "stale"
             return None
-        if not apply(d):
-            result["s"] = "bad_state"
-            return None
-        result["s"] = "ok"
-        return d
+        verdict = apply(d)
+        result["s"] = "ok" if verdict is True else "bad_state" if verdict is False else verdict
+        return d if result["s"] == "ok" else None
 
     updated = await _transition(store, draft, change)
     current = updated or await store.get(Draft, tenant_id, draft.id)
     s = result.get("s", "not_found")
+    if current is None or s == "not_found":
+        return Outcome("not_found")
     if s == "stale":
         return Outcome("stale", current, f"This draft changed since that card; this is version {current.version}.")
     if s == "bad_state":
         return Outcome("bad_state", current, refusal)
-    return Outcome("ok", current)
+    return Outcome(s, current)
 
 
 async def snooze(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, choice: str, *,
