@@ -57,7 +57,6 @@ log = logging.getLogger("rapport.briefs")
 
 MAX_ATTENDEES = 8  # a town hall is no client meeting: the brief covers the first eight outsiders
 DATE_HORIZON = timedelta(days=365)  # matter dates "in the next 12 months"
-DATE_SOON = timedelta(days=30)
 LAST_MEETING_LOOKBACK = timedelta(days=365)
 SHOWN_INTERACTIONS = 3
 SHOWN_PIPELINE = 5
@@ -163,17 +162,6 @@ async def gather(scoped: ScopedStore, meeting_id: str, now: datetime) -> Gathere
 
 # --- the pure step -----------------------------------------------------------------------------
 
-def _key_dates(matters: list[Matter], now: datetime) -> list[dict[str, Any]]:
-    out = []
-    for m in matters:
-        for kind, when in (("renewal", m.renewalDate), ("opposition", m.oppositionDeadline)):
-            if when is not None and now <= _aware(when) < now + DATE_HORIZON:
-                out.append({"kind": kind, "date": iso(when), "matter": m.title, "reference": m.reference,
-                            "soon": _aware(when) - now <= DATE_SOON})
-    out.sort(key=lambda d: d["date"])
-    return out[:SHOWN_DATES]
-
-
 def _pipeline(items: list[Enquiry | Opportunity]) -> list[dict[str, Any]]:
     return [
         {"kind": "enquiry", "title": p.subject, "stage": p.stage, "since": iso(p.receivedAt)}
@@ -223,7 +211,7 @@ def compose(g: Gathered, now: datetime, *, previous_start: datetime | str | None
         "attendees": [_attendee(e, n, f, now) for e, n, f in g.attendees],
         "accounts": [
             {"name": a.account.name, "kind": a.account.kind, "domain": a.account.domain,
-             "pipeline": _pipeline(a.pipeline), "keyDates": _key_dates(a.matters, now)}
+             "pipeline": _pipeline(a.pipeline), "keyDates": sidebar.key_dates(a.matters, now, horizon=DATE_HORIZON, limit=SHOWN_DATES)}
             for a in g.accounts
         ],
         "lastMeeting": None,

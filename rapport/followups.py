@@ -71,30 +71,7 @@ Status = Literal["ok", "already", "stale", "refused", "not_found", "bad_state", 
 Clock = Callable[[], datetime]
 
 
-_kicking: dict[tuple[int, str], Any] = {}
-_again: set[tuple[int, str]] = set()
-
-
-def kick_drain(store: Store, tenant_id: str) -> None:
-    """Drain the tenant's queue now, after the answer; coalesced: while a kicked drain runs, more
-    kicks only ask it to go round once more (a burst of approvals must not start a drain each)."""
-    key = (id(store), tenant_id)
-    running = _kicking.get(key)
-    if running is not None and not running.done():
-        _again.add(key)
-        return
-    task = work.kick(store, tenant_id)
-    if task is None:
-        return
-    _kicking[key] = task
-
-    def finished(_: Any) -> None:
-        _kicking.pop(key, None)
-        if key in _again:
-            _again.discard(key)
-            kick_drain(store, tenant_id)
-
-    task.add_done_callback(finished)
+kick_drain = work.kick_coalesced  # drain after the answer, one drain per tenant at a time
 
 
 def draft_id_for(meeting_id: str, owner_oid: str) -> str:

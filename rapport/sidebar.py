@@ -64,6 +64,19 @@ def _visible_owner(owner, viewer_oid: str, people: dict | None) -> bool:
     return False
 
 
+def key_dates(matters: list[Matter], now: datetime, *, horizon: timedelta = DATE_HORIZON,
+              limit: int = SHOWN_DATES) -> list[dict[str, Any]]:
+    """Renewal and opposition dates of these matters within `horizon`, soonest first (pure)."""
+    out = []
+    for m in matters:
+        for kind, when in (("renewal", m.renewalDate), ("opposition", m.oppositionDeadline)):
+            if when is not None and now <= _aware(when) < now + horizon:
+                out.append({"kind": kind, "date": iso(when), "matter": m.title, "reference": m.reference,
+                            "soon": _aware(when) - now <= DATE_SOON})
+    out.sort(key=lambda d: d["date"])
+    return out[:limit]
+
+
 async def compose(scoped: ScopedStore, email: str, now: datetime) -> dict[str, Any]:
     """The plain facts for `email` as this viewer may see them. Raises ValueError on a bad address."""
     address = normalize_email(email)
@@ -142,13 +155,7 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
                          "lastTouch": iso(last) if last else None, "strength": s.score, "label": s.label})
     known_by.sort(key=lambda k: (not k["you"], k["private"], -(k["strength"] or 0)))
 
-    key_dates = []
-    for m in matters:
-        for kind, when in (("renewal", m.renewalDate), ("opposition", m.oppositionDeadline)):
-            if when is not None and now <= _aware(when) < now + DATE_HORIZON:
-                key_dates.append({"kind": kind, "date": iso(when), "matter": m.title, "reference": m.reference,
-                                  "soon": _aware(when) - now <= DATE_SOON})
-    key_dates.sort(key=lambda d: d["date"])
+    dates = key_dates(matters, now)
 
     return {
         "status": "known",
@@ -171,7 +178,7 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
             {"start": iso(m.start), "subject": m.subject}
             for m in meetings if not m.isCancelled
         ][:SHOWN_MEETINGS],
-        "keyDates": key_dates[:SHOWN_DATES],
+        "keyDates": dates,
         "signals": [{"kind": s.kind, "summary": s.summary, "at": iso(s.at)} for s in signals[:SHOWN_SIGNALS]],
     }
 

@@ -17,7 +17,6 @@ Rules (RELIABILITY, Graph webhooks):
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -46,8 +45,6 @@ STATS: Counter[str] = Counter()  # process-wide counts: accepted, dropped:<reaso
 ROUTE_TTL = 300.0
 ROUTE_CACHE_MAX = 20000
 _routes: dict[str, tuple[float, SubscriptionRoute]] = {}
-_kicking: dict[tuple[int, str], asyncio.Task] = {}
-_kick_again: set[tuple[int, str]] = set()
 
 
 @dataclass
@@ -151,28 +148,6 @@ def forget_route(sid: str) -> None:
     _routes.pop(sid, None)
 
 
-def _kick(store: Store, tenant_id: str) -> None:
-    """Kick the tenant's drain, at most one at a time: a burst of notifications does not start a
-    drain per request (they would compete with the answers); one more runs after the current one."""
-    key = (id(store), tenant_id)
-    running = _kicking.get(key)
-    if running is not None and not running.done():
-        _kick_again.add(key)
-        return
-    task = work.kick(store, tenant_id)
-    if task is None:
-        return
-    _kicking[key] = task
-
-    def finished(_: asyncio.Task) -> None:
-        _kicking.pop(key, None)
-        if key in _kick_again:
-            _kick_again.discard(key)
-            _kick(store, tenant_id)
-
-    task.add_done_callback(finished)
-
-
 async def _handle(request: Request, store: Store | None, *, lifecycle_endpoint: bool) -> Answer:
     shake = _handshake(request)
     if shake is not None:
@@ -184,7 +159,7 @@ async def _handle(request: Request, store: Store | None, *, lifecycle_endpoint: 
         store = await runtime.store()
     result = await process_batch(store, body, lifecycle_endpoint=lifecycle_endpoint)
     for tenant_id in sorted({t for t, _, _ in result.queued}):
-        _kick(store, tenant_id)  # after persisting; the drain timer picks up whatever a kick misses
+        work.kick_coalesced(store, tenant_id)  # after persisting; the timer picks up what a kick misses
     return Answer(202, None)
 
 

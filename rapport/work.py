@@ -201,6 +201,33 @@ async def drain_timer(store: Store, *, past_due: bool = False) -> DrainReport:
     return report
 
 
+_coalescing: dict[tuple[int, str], asyncio.Task] = {}
+_go_again: set[tuple[int, str]] = set()
+
+
+def kick_coalesced(store: Store, tenant_id: str) -> None:
+    """Kick the tenant's drain at most one at a time: while a kicked drain runs, more kicks only ask
+    it to go round once more (a burst of approvals or notifications must not start a drain each,
+    competing with the answers). The drain timer picks up whatever a kick misses."""
+    key = (id(store), tenant_id)
+    running = _coalescing.get(key)
+    if running is not None and not running.done():
+        _go_again.add(key)
+        return
+    task = kick(store, tenant_id)
+    if task is None:
+        return
+    _coalescing[key] = task
+
+    def finished(_: asyncio.Task) -> None:
+        _coalescing.pop(key, None)
+        if key in _go_again:
+            _go_again.discard(key)
+            kick_coalesced(store, tenant_id)
+
+    task.add_done_callback(finished)
+
+
 def kick(store: Store, tenant_id: str) -> asyncio.Task | None:
     """Drain one tenant's queue now, in the background, after the answer has been written.
 
