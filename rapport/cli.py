@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _dispatch(args, settings)
+    except SettingsError as exc:  # a setting a subcommand needs (e.g. Graph's app id for `sync`)
+        print(f"rapport {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -74,3 +74,12 @@ def test_cli_fails_at_start_up_with_the_setting_named():
                          capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert out.returncode == 2
     assert "RAPPORT_STORE" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_sync_without_graph_configured_names_the_setting(tmp_path):
+    exe = Path(sys.executable).parent / "rapport"
+    env = {"PATH": "/usr/bin:/bin", "RAPPORT_SQLITE_PATH": str(tmp_path / "r.db")}
+    out = subprocess.run([str(exe), "sync", "--tenant", "11111111-2222-4333-8444-555555555555"], env=env,
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 2
+    assert "RAPPORT_CLIENT_ID" in out.stderr and "Traceback" not in out.stderr

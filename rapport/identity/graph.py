@@ -31,7 +31,7 @@ import msal
 import msal.exceptions
 import requests
 
-from rapport.settings import Settings
+from rapport.settings import Settings, SettingsError
 
 log = logging.getLogger("rapport.identity.graph")
 
@@ -94,7 +94,7 @@ class GraphTokens:
                  clock: Callable[[], float] = time.monotonic, cooldown: float = 300.0,
                  scope: str = GRAPH_SCOPE) -> None:
         if not settings.client_id:
-            raise ValueError("setting RAPPORT_CLIENT_ID is required for Graph tokens")
+            raise SettingsError("setting RAPPORT_CLIENT_ID is required to call Microsoft Graph (the Entra app of docs/deploy.md step 2)")
         self.settings = settings
         self.host = settings.entra_authority_host.rstrip("/")
         self.scope = scope
