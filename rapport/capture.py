@@ -114,16 +114,48 @@ class IngestStats:
 
 @dataclass
 class Captured:
-    """What one Graph item shows: the records as that item alone would have them."""
+    """What one Graph item shows: the records as that item alone would have them.
+
+    People and companies are kept as light sightings (ingest folds a whole batch of them into one
+    record each); `contacts` and `accounts` build the records as this item alone would have them.
+    """
 
     interactions: list[Interaction] = field(default_factory=list)
     meetings: list[Meeting] = field(default_factory=list)
-    contacts: list[Contact] = field(default_factory=list)  # external people seen, owner = the mailbox
-    accounts: list[Account] = field(default_factory=list)  # their company domains (never free-mail)
+    sightings: list[tuple[str, str, str, str | None]] = field(default_factory=list)  # (contact id, email, name, account id)
+    account_sightings: list[tuple[str, str]] = field(default_factory=list)  # (account id, domain), never free-mail
+    seen_at: datetime | None = None
+    firm_id: str = ""
+    owner: Person | None = None
     cancelled_meeting_ids: list[str] = field(default_factory=list)  # removed events: mark cancelled
     dropped_interaction_ids: list[str] = field(default_factory=list)  # cancelled/removed events
     removed: bool = False
     skipped: bool = False
+
+    @property
+    def contacts(self) -> list[Contact]:
+        """External people seen, owned by the mailbox's partner (visibility "firm")."""
+        return [_contact(self.firm_id, cid, email, name, acct, self.owner, self.seen_at, self.seen_at)
+                for cid, email, name, acct in self.sightings]
+
+    @property
+    def accounts(self) -> list[Account]:
+        """Their company domains (never free-mail), named from the domain until someone names them."""
+        return [_account(self.firm_id, acct_id, domain) for acct_id, domain in self.account_sightings]
+
+
+def _contact(firm_id: str, cid: str, email: str, name: str, acct: str | None, owner: Person | None,
+             first: datetime | None, last: datetime | None, last_touch: datetime | None = None) -> Contact:
+    # model_construct: every field is built here from checked values (the address is already normalized).
+    owners = [] if owner is None else [Owner.model_construct(
+        oid=owner.oid, name=owner.name, visibility="firm", since=first,
+        lastTouch=last if last_touch is None else last_touch)]
+    return Contact.model_construct(id=cid, tenantId=firm_id, email=email, name=name, accountId=acct, owners=owners,
+                                   firstSeen=first, lastSeen=last)
+
+
+def _account(firm_id: str, acct_id: str, domain: str) -> Account:
+    return Account(id=acct_id, tenantId=firm_id, domain=domain, name=account_name_from_domain(domain), kind="prospect")
 
 
 # --- small pure helpers ------------------------------------------------------------------------
@@ -279,13 +311,13 @@ def _contact_id(normal_email: str) -> str:
 
 
 class _People:
-    """Turns the addresses of one item into contacts and accounts (shared by mail and events)."""
+    """Turns the addresses of one item into contact and account sightings (shared by mail and events)."""
 
     def __init__(self, firm: Tenant, owner: Person, at: datetime) -> None:
         self.firm, self.owner, self.at = firm, owner, at
         self.owner_email = owner.upn.lower()
-        self.contacts: dict[str, Contact] = {}
-        self.accounts: dict[str, Account] = {}
+        self.contacts: dict[str, list] = {}  # contact id -> [email, name, account id]
+        self.accounts: dict[str, str] = {}  # account id -> domain
         self.participants: list[str] = []
         self.any_external = False
 
@@ -303,25 +335,19 @@ class _People:
         acct_id = None
         if not is_free_mail(domain):
             acct_id = account_id(domain)
-            if acct_id not in self.accounts:
-                self.accounts[acct_id] = Account(
-                    id=acct_id, tenantId=self.firm.id, domain=domain, name=account_name_from_domain(domain),
-                    kind="prospect",
-                )
+            self.accounts.setdefault(acct_id, domain)
         cid = _contact_id(email)
         seen = self.contacts.get(cid)
         if seen is None:
-            # model_construct: every field is built here from checked values (the address is already
-            # normalized), and this runs for each participant of each message.
-            self.contacts[cid] = Contact.model_construct(
-                id=cid, tenantId=self.firm.id, email=email, name=better_name("", name, email), accountId=acct_id,
-                owners=[Owner.model_construct(oid=self.owner.oid, name=self.owner.name, visibility="firm",
-                                              since=self.at, lastTouch=self.at)],
-                firstSeen=self.at, lastSeen=self.at,
-            )
+            self.contacts[cid] = [email, better_name("", name, email), acct_id]
         else:
-            seen.name = better_name(seen.name, name, email)
+            seen[1] = better_name(seen[1], name, email)
         return cid
+
+    def captured(self, **kw: Any) -> Captured:
+        return Captured(sightings=[(cid, *v) for cid, v in self.contacts.items()],
+                        account_sightings=list(self.accounts.items()), seen_at=self.at, firm_id=self.firm.id,
+                        owner=self.owner, **kw)
 
     @property
     def contact_ids(self) -> list[str]:
@@ -371,7 +397,7 @@ def map_message(msg: dict, *, firm: Tenant, owner: Person, folder: str) -> Captu
         source="graph-mail", sourceId=f"{owner.oid}:{msg['id']}",
         excerpt=_excerpt(msg, firm),
     )
-    return Captured(interactions=[ix], contacts=list(people.contacts.values()), accounts=list(people.accounts.values()))
+    return people.captured(interactions=[ix])
 
 
 def _excerpt(item: dict, firm: Tenant) -> str | None:
@@ -434,15 +460,13 @@ def map_event(event: dict, *, firm: Tenant, owner: Person) -> Captured:
         webLink=str(event.get("webLink") or ""),
     )
     if cancelled:
-        return Captured(meetings=[meeting], dropped_interaction_ids=[ix_id], contacts=list(people.contacts.values()),
-                        accounts=list(people.accounts.values()))
+        return people.captured(meetings=[meeting], dropped_interaction_ids=[ix_id])
     ix = Interaction(
         id=ix_id, tenantId=firm.id, channel="meeting", at=start, subject=subject, direction=direction,
         ownerOid=owner.oid, contactIds=people.contact_ids, accountIds=people.account_ids,
         participants=people.participants, source="graph-event", sourceId=source_id, excerpt=_excerpt(event, firm),
     )
-    return Captured(interactions=[ix], meetings=[meeting], contacts=list(people.contacts.values()),
-                    accounts=list(people.accounts.values()))
+    return people.captured(interactions=[ix], meetings=[meeting])
 
 
 # --- merging (pure) ----------------------------------------------------------------------------
@@ -482,25 +506,6 @@ def merge_contact(current: Contact, seen: Contact, now: datetime | None = None) 
             mine.name = mine.name or o.name
     out.owners = sorted(owners.values(), key=lambda o: o.oid)
     return out
-
-
-def _absorb(into: Contact, seen: Contact, now: datetime) -> None:
-    """merge_contact for the batch's own fresh copies, in place (no deep copy per message): the
-    contacts `map_message` made for one mailbox, each with that mailbox's one owner."""
-    if seen.name != into.name:
-        into.name = better_name(into.name, seen.name, into.email)
-    into.firstSeen = _min_dt(into.firstSeen, seen.firstSeen)
-    into.lastSeen = _max_dt(into.lastSeen, seen.lastSeen, now)
-    if into.accountId is None:
-        into.accountId = seen.accountId
-    owners = {o.oid: o for o in into.owners}
-    for o in seen.owners:
-        mine = owners.get(o.oid)
-        if mine is None:
-            into.owners.append(o.model_copy())
-        else:
-            mine.since = _min_dt(mine.since, o.since)
-            mine.lastTouch = _max_dt(mine.lastTouch, o.lastTouch, now)
 
 
 def _same_contact(a: Contact, b: Contact) -> bool:
@@ -615,8 +620,8 @@ async def ingest(
     stats = IngestStats()
     interactions: dict[str, Interaction] = {}
     meetings: dict[str, Meeting] = {}
-    seen_contacts: dict[str, Contact] = {}
-    seen_accounts: dict[str, Account] = {}
+    sightings: dict[str, list] = {}
+    account_domains: dict[str, str] = {}
     cancelled: set[str] = set()
     dropped: set[str] = set()
 
@@ -630,14 +635,21 @@ async def ingest(
         for m in c.meetings:
             prev = meetings.get(m.id)
             meetings[m.id] = m if prev is None or not (prev.isCancelled and not m.isCancelled) else prev
-        for ct in c.contacts:
-            prev_ct = seen_contacts.get(ct.id)
-            if prev_ct is None:
-                seen_contacts[ct.id] = ct
+        at = c.seen_at
+        for cid, email, name, acct in c.sightings:
+            # [email, name, account, first seen, last seen (capped at now)], folded over the batch
+            agg = sightings.get(cid)
+            if agg is None:
+                sightings[cid] = [email, name, acct, at, _max_dt(None, at, now)]
             else:
-                _absorb(prev_ct, ct, now)
-        for a in c.accounts:
-            seen_accounts.setdefault(a.id, a)
+                if name != agg[1]:
+                    agg[1] = better_name(agg[1], name, email)
+                if agg[2] is None:
+                    agg[2] = acct
+                agg[3] = _min_dt(agg[3], at)
+                agg[4] = _max_dt(agg[4], at, now)
+        for acct_id, domain in c.account_sightings:
+            account_domains.setdefault(acct_id, domain)
         cancelled.update(c.cancelled_meeting_ids)
         dropped.update(c.dropped_interaction_ids)
 
@@ -654,6 +666,10 @@ async def ingest(
         if mid in meetings:
             meetings[mid].isCancelled = True
     tid = firm.id
+    # One record per person and company of the batch, as the mailbox's partner saw them.
+    seen_contacts = {cid: _contact(tid, cid, email, name, acct, owner, first, last, last)
+                     for cid, (email, name, acct, first, last) in sightings.items()}
+    seen_accounts = {acct_id: _account(tid, acct_id, domain) for acct_id, domain in account_domains.items()}
 
     # Accounts: created once, never overwritten (the firm names and classifies them).
     existing_accounts = await _gather_get(store, Account, tid, sorted(seen_accounts))
