@@ -6,9 +6,9 @@ route), converting aiohttp requests to azure.functions.HttpRequest and HttpRespo
 each timerTrigger on asyncio at its NCRONTAB schedule. End-to-end tests start `DevHost`, so they
 exercise exactly the triggers Azure runs.
 
-Besides the triggers it serves the task pane's static files (/addin/*) as Azure's static site
-would, and, on loopback only, /dev/outbox: the mail and Teams messages the embedded default
-"sent" (it never mails anyone). Errors it makes itself (unknown route, wrong method, body too
+The task pane's files (/addin/*) come from function_app's own trigger, as on Azure. Besides the
+triggers this host serves, on loopback only, /dev/outbox: the mail and Teams messages the embedded
+default "sent" (it never mails anyone). Errors it makes itself (unknown route, wrong method, body too
 large) have the same JSON shape as function_app's `_http` errors, with a correlation id.
 """
 
@@ -19,7 +19,6 @@ import importlib
 import inspect
 import json
 import logging
-import mimetypes
 import signal
 import sys
 import time
@@ -367,42 +366,6 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
 
 # --- static files and the dev outbox ----------------------------------------------------------
 
-_TYPES = {
-    ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-    ".json": "application/json; charset=utf-8", ".map": "application/json; charset=utf-8",
-    ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon", ".jpg": "image/jpeg",
-    ".woff2": "font/woff2", ".woff": "font/woff", ".txt": "text/plain; charset=utf-8",
-}
-
-
-def safe_static_path(root: Path, rel: str) -> Path | None:
-    """The file under `root` that `rel` names, or None if it does not exist or escapes root."""
-    if not rel or "\x00" in rel or "\\" in rel or rel.startswith("/"):
-        return None
-    parts = rel.split("/")
-    if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-        return None  # no traversal, no dotfiles
-    base = root.resolve()
-    target = (base / rel).resolve()
-    if not target.is_relative_to(base) or not target.is_file():
-        return None  # symlinks out of the tree are refused too
-    return target
-
-
-def _static_handler(root: Path):
-    async def static(request: web.Request) -> web.StreamResponse:
-        target = safe_static_path(root, request.match_info.get("path", ""))
-        if target is None:
-            raise ApiError(404, "no such file")
-        ctype = _TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        return web.Response(body=target.read_bytes(), headers={
-            "content-type": ctype, "x-content-type-options": "nosniff", "cache-control": "no-cache",
-        })
-
-    return static
-
-
 def _outbox_row(item: Any) -> dict[str, str]:
     get = item.get if isinstance(item, dict) else (lambda k, d=None: getattr(item, k, d))
     to = get("to", "")
@@ -458,7 +421,7 @@ class DevHost:
     def __init__(
         self, settings: Settings, *, app: func.FunctionApp | None = None, host: str = "127.0.0.1", port: int = 0,
         timers: bool = False, store: Store | None = None, clock: Clock = utcnow, sleep: Sleep = asyncio.sleep,
-        max_body: int = MAX_BODY, web_root: Path | None = None, prefix: str | None = None,
+        max_body: int = MAX_BODY, prefix: str | None = None,
     ) -> None:
         self.settings = settings
         self.app = app if app is not None else load_function_app().app
@@ -466,7 +429,6 @@ class DevHost:
         self.port = port
         self.store = store  # owned by the caller if given
         self.max_body = max_body
-        self.web_root = web_root or repo_root() / "addin" / "web"
         self.http_triggers, self.timer_triggers = collect(self.app, prefix)
         self.timers = TimerRunner(self.timer_triggers, clock=clock, sleep=sleep) if timers else None
         self._runner: web.AppRunner | None = None
@@ -485,9 +447,6 @@ class DevHost:
             handle = _http_handler(t, self.max_body)
             for method in t.methods or ["*"]:
                 app.router.add_route(method, t.path, handle, name=None)
-        if not any(t.path.startswith("/addin/") for t in self.http_triggers):
-            # Only when function_app does not serve the task pane itself (then Azure does too).
-            app.router.add_route("GET", "/addin/{path:.*}", _static_handler(self.web_root))
         if is_loopback(self.host):
             # What the demo "sent" shows only to this machine.
             app.router.add_route("GET", "/dev/outbox", _outbox_page)

@@ -15,8 +15,9 @@ import azure.functions as func
 import pytest
 
 import function_app
+from addin.static import resolve
 from rapport import devhost, runtime
-from rapport.devhost import DevHost, TimerRunner, collect, is_loopback, run_trigger, safe_static_path
+from rapport.devhost import DevHost, TimerRunner, collect, is_loopback, run_trigger
 from rapport.outbox_local import deliver
 from rapport.records import Tenant
 
@@ -92,36 +93,25 @@ async def test_requests_and_responses_convert_both_ways(start_devhost, http):
         assert await resp.text() == "PATCH"
 
 
-# --- static files of the task pane ------------------------------------------------------------
+# --- static files of the task pane (function_app's own trigger, as on Azure) ----------------
 
 @pytest.fixture
 def web_root(tmp_path) -> Path:
     root = tmp_path / "web"
     (root / "assets").mkdir(parents=True)
     (root / "taskpane.html").write_text("<!doctype html><title>pane</title>")
-    (root / "taskpane.js").write_text("console.log('pane')")
     (root / "assets" / "style.css").write_text("body{}")
-    (root / "icon.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (root / ".env").write_text("SECRET=1")
     (tmp_path / "outside.txt").write_text("TOP-SECRET-OUTSIDE")
     (root / "link.txt").symlink_to(tmp_path / "outside.txt")
     return root
 
 
-async def test_static_files_with_their_content_types(start_devhost, http, web_root):
-    host = await start_devhost(app=_echo_app(), web_root=web_root)
-    expected = {
-        "taskpane.html": "text/html", "taskpane.js": "text/javascript", "assets/style.css": "text/css",
-        "icon.png": "image/png",
-    }
-    for name, ctype in expected.items():
-        async with http.get(f"{host.base_url}/addin/{name}") as resp:
-            assert resp.status == 200, name
-            assert resp.headers["content-type"].startswith(ctype)
-            assert resp.headers["x-content-type-options"] == "nosniff"
-            assert await resp.read() == (web_root / name).read_bytes()
-    async with http.get(f"{host.base_url}/addin/missing.html") as resp:
-        assert resp.status == 404 and (await resp.json())["error"]["correlationId"]
+def test_static_paths_stay_inside_the_web_root(web_root):
+    assert resolve("taskpane.html", web_root) == (web_root / "taskpane.html").resolve()
+    assert resolve("assets/style.css", web_root) == (web_root / "assets" / "style.css").resolve()
+    for bad in ("../outside.txt", "/etc/passwd", "a/../../x", "link.txt", ".env", "x\x00y", "..\\x", "assets"):
+        assert resolve(bad, web_root) is None, bad
 
 
 async def _raw_get(host: DevHost, target: str) -> bytes:
@@ -135,28 +125,16 @@ async def _raw_get(host: DevHost, target: str) -> bytes:
 
 
 @pytest.mark.parametrize("target", [
-    "/addin/../outside.txt", "/addin/%2e%2e/outside.txt", "/addin/..%2foutside.txt",
-    "/addin/assets/../../outside.txt", "/addin/%2E%2E%2Foutside.txt", "/addin/..%5coutside.txt",
-    "/addin/link.txt", "/addin/.env", "/addin//etc/passwd", "/addin/assets", "/addin/",
+    "/addin/../function_app.py", "/addin/%2e%2e/function_app.py", "/addin/..%2ffunction_app.py",
+    "/addin/vendor/../../function_app.py", "/addin/%2E%2E%2Ffunction_app.py", "/addin/..%5cfunction_app.py",
+    "/addin/../../pyproject.toml", "/addin//etc/passwd", "/addin/vendor", "/addin/static.py",
 ])
-async def test_static_traversal_is_refused(start_devhost, web_root, target):
-    host = await start_devhost(app=_echo_app(), web_root=web_root)
+async def test_static_traversal_is_refused_over_the_wire(start_devhost, target):
+    host = await start_devhost()  # function_app itself: the trigger Azure runs
     raw = await _raw_get(host, target)
     status = int(raw.split(b" ", 2)[1])
     assert status in (400, 403, 404), raw[:200]
-    assert b"TOP-SECRET-OUTSIDE" not in raw and b"SECRET=1" not in raw and b"root:" not in raw
-
-
-def test_safe_static_path(web_root):
-    assert safe_static_path(web_root, "taskpane.html") == (web_root / "taskpane.html").resolve()
-    for bad in ("", "../outside.txt", "/etc/passwd", "a/../../x", "link.txt", ".env", "x\x00y", "..\\x"):
-        assert safe_static_path(web_root, bad) is None, bad
-
-
-async def test_static_root_may_be_empty(start_devhost, http, tmp_path):
-    host = await start_devhost(app=_echo_app(), web_root=tmp_path / "not-there-yet")
-    async with http.get(f"{host.base_url}/addin/taskpane.html") as resp:
-        assert resp.status == 404
+    assert b"FunctionApp(" not in raw and b"[project]" not in raw and b"root:" not in raw and b"import " not in raw
 
 
 # --- the local outbox ------------------------------------------------------------------------
