@@ -36,13 +36,13 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from rapport import briefs, outbox_local, work
 from rapport.cards.brief import brief_card
 from rapport.cards.common import plain
-from rapport.records import Meeting, Person, Tenant, WorkItem, iso, utcnow
+from rapport.records import Meeting, Person, Tenant, WorkItem, aware, iso, utcnow
 from rapport.store.base import AlreadyExists, Store
 
 log = logging.getLogger("rapport.briefs")
@@ -69,9 +69,6 @@ def user_ids_for(person: Person) -> list[str]:
     uid = (ref.get("user") or {}).get("id") if isinstance(ref.get("user"), dict) else None
     return [uid] if uid else [f"8:orgid:{person.oid}"]
 
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _onboarded_partners(tenant: Tenant, people: list[Person]) -> dict[str, Person]:
@@ -106,7 +103,7 @@ async def _queue(store: Store, tenant_id: str, key: str, payload: dict[str, Any]
 
 async def timer_pass(store: Store, now: datetime | None = None, *, tenant_ids: list[str] | None = None) -> PassReport:
     """Queue the briefs due now. Cheap: one meetings query per firm (not per partner)."""
-    now = _aware(now or utcnow())
+    now = aware(now or utcnow())
     report = PassReport()
     tenants = await store.list_tenants() if tenant_ids is None else [
         t for t in [await store.get_tenant(tid) for tid in tenant_ids] if t is not None]
@@ -120,7 +117,7 @@ async def timer_pass(store: Store, now: datetime | None = None, *, tenant_ids: l
             continue
         for m in await store.meetings_between(tid, now, now + lead_time(tenant)):
             partner = partners.get(m.organizerOid)
-            if partner is None or m.isCancelled or not m.external or _aware(m.start) < now:
+            if partner is None or m.isCancelled or not m.external or aware(m.start) < now:
                 continue
             report.considered += 1
             start = iso(m.start)
@@ -151,7 +148,7 @@ async def brief_timer(store: Store, *, past_due: bool = False, now: datetime | N
 async def snooze(store: Store, tenant_id: str, meeting: Meeting, partner_oid: str, now: datetime,
                  minutes: int = SNOOZE_MINUTES) -> datetime | None:
     """Send the brief again later (never after the meeting has begun). Returns when, or None if too late."""
-    start = _aware(meeting.start)
+    start = aware(meeting.start)
     at = min(now + timedelta(minutes=max(1, min(240, minutes))), start - SNOOZE_BEFORE_START)
     if at <= now:
         return None
@@ -364,14 +361,14 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
     """Deliver one queued brief. Returns what happened (for logs and tests)."""
     p = item.payload
     tid = item.tenantId
-    now = _aware(now or utcnow())
+    now = aware(now or utcnow())
     snoozed = bool(p.get("snooze"))
     tenant = await store.get_tenant(tid)
     person = await store.get_person(tid, p["partnerOid"])
     meeting = await store.get(Meeting, tid, p["meetingId"])
     if tenant is None or person is None or meeting is None or not tenant.allowed:
         return "gone"
-    if meeting.isCancelled or iso(meeting.start) != p["start"] or _aware(meeting.start) <= now - timedelta(minutes=5):
+    if meeting.isCancelled or iso(meeting.start) != p["start"] or aware(meeting.start) <= now - timedelta(minutes=5):
         return "stale"  # cancelled or moved since it was queued: the next pass queues the new time
     if not snoozed and meeting.briefsSent.get(person.oid) == p["start"]:
         return "already"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rapport import sidebar
@@ -47,6 +47,7 @@ from rapport.records import (
     Meeting,
     Opportunity,
     Person,
+    aware,
     contact_id,
     iso,
 )
@@ -86,9 +87,6 @@ class Gathered:
     last_meeting: Meeting | None = None
     last_followup: Draft | None = None
 
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def external_attendees(meeting: Meeting) -> list[tuple[str, str]]:
@@ -138,7 +136,7 @@ async def gather(scoped: ScopedStore, meeting_id: str, now: datetime) -> Gathere
     visible_contacts = [contact_id(email) for email, _, f in attendees if f.get("status") == "known"]
     for cid in visible_contacts:
         reads.append(Read(Meeting, key=f"ct:{cid}", since=iso(now - LAST_MEETING_LOOKBACK),
-                          until=iso(min(_aware(meeting.start), now)), newest_first=True, limit=10))
+                          until=iso(min(aware(meeting.start), now)), newest_first=True, limit=10))
     results = await scoped.read_many(reads) if reads else []
 
     accounts: list[AccountFacts] = []
@@ -149,8 +147,8 @@ async def gather(scoped: ScopedStore, meeting_id: str, now: datetime) -> Gathere
         accounts.append(AccountFacts(account, list(matters), [*enquiries, *opportunities]))
     past: list[Meeting] = [m for batch in results[4 * len(account_ids):] for m in batch]
     mine = [m for m in past if m.organizerOid == scoped.viewer_oid and m.id != meeting.id and not m.isCancelled
-            and _aware(m.end) <= now]
-    last = max(mine, key=lambda m: _aware(m.start), default=None)
+            and aware(m.end) <= now]
+    last = max(mine, key=lambda m: aware(m.start), default=None)
 
     followup = None
     if last is not None:
@@ -292,4 +290,4 @@ async def build(scoped: ScopedStore, meeting_id: str, now: datetime, *, drafter:
 async def next_meetings(scoped: ScopedStore, now: datetime, *, days: int = 7) -> list[Meeting]:
     """The viewer's coming meetings with people outside the firm, earliest first (cancelled ones out)."""
     meetings = await scoped.meetings_between(now - timedelta(minutes=15), now + timedelta(days=days))
-    return [m for m in meetings if m.external and not m.isCancelled and _aware(m.end) > now]
+    return [m for m in meetings if m.external and not m.isCancelled and aware(m.end) > now]

@@ -50,6 +50,7 @@ from rapport.records import (
     Opportunity,
     Person,
     Tenant,
+    aware,
     normalize_email,
     stable_id,
     utcnow,
@@ -82,9 +83,6 @@ def body_hash(draft: Draft) -> str:
     """What the audit keeps instead of the text: a hash of exactly what was approved."""
     return hashlib.sha256(f"{draft.subject}\x1f{draft.body}".encode()).hexdigest()
 
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 # --- the drafter and the card delivery of this process -----------------------------------------
@@ -208,7 +206,7 @@ async def build_context(store: Store, meeting: Meeting, owner: Person, recipient
                 items.append(OpenItem("opportunity", p.title, detail=p.stage))
         for m in await scope.matters_of_account(acct_id):
             for kind, due in (("renewal", m.renewalDate), ("opposition", m.oppositionDeadline)):
-                if due is not None and now <= _aware(due) <= now + DEADLINE_WINDOW:
+                if due is not None and now <= aware(due) <= now + DEADLINE_WINDOW:
                     items.append(OpenItem(kind, m.title, due=due, reference=m.reference))  # type: ignore[arg-type]
     subjects: list[str] = []
     excerpts: list[str] = []
@@ -310,7 +308,7 @@ async def timer_pass(store: Store, now: datetime | None = None, *, lookback: tim
                      past_due: bool = False, kick: bool = True) -> PassReport:
     """Queue a draft for every external meeting that ended in the last `lookback`, and bring back
     snoozed drafts whose time has come. Idempotent: run it as often as you like."""
-    now = _aware(now or utcnow())
+    now = aware(now or utcnow())
     report = PassReport()
     for tenant in await store.list_tenants():
         if not tenant.allowed:
@@ -319,7 +317,7 @@ async def timer_pass(store: Store, now: datetime | None = None, *, lookback: tim
         people = {p.oid: p for p in await store.people(tid)}
         meetings = await store.meetings_between(tid, now - lookback - MAX_MEETING, now)
         for m in meetings:
-            if m.isCancelled or not m.external or not (now - lookback < _aware(m.end) <= now):
+            if m.isCancelled or not m.external or not (now - lookback < aware(m.end) <= now):
                 continue
             if m.organizerOid not in people:
                 continue
@@ -328,7 +326,7 @@ async def timer_pass(store: Store, now: datetime | None = None, *, lookback: tim
             if item.state == "queued" and item.attempts == 0:
                 report.queued += 1  # new (or not yet run); a meeting already drafted is not counted
         for d in await store.drafts_by_state(tid, "snoozed"):
-            if d.snoozedUntil is not None and _aware(d.snoozedUntil) <= now:
+            if d.snoozedUntil is not None and aware(d.snoozedUntil) <= now:
                 woken = await _transition(store, d, lambda x: _wake(x, now))
                 if woken is not None:
                     await queue_card(store, woken)
@@ -359,14 +357,14 @@ async def request_followup(store: Store, tenant_id: str, owner_oid: str, name: s
                            window: timedelta = timedelta(days=14)) -> Meeting | None:
     """"follow up <name>": the partner's latest ended external meeting with someone matching `name`
     (attendee name or address); queues its draft. Returns the meeting, or None if there is none."""
-    now = _aware(now or utcnow())
+    now = aware(now or utcnow())
     wanted = " ".join(name.casefold().split())
     if len(wanted) < 2:
         return None
     scope = store.scope(tenant_id, owner_oid)
     meetings = await scope.meetings_between(now - window, now, mine=True)
     for m in sorted(meetings, key=lambda x: x.end, reverse=True):
-        if m.isCancelled or _aware(m.end) > now or not m.external:
+        if m.isCancelled or aware(m.end) > now or not m.external:
             continue
         if any(wanted in " ".join(a.name.casefold().split()) or wanted in a.email.lower() for a in m.attendees):
             await store.enqueue(tenant_id, DRAFT_WORK, draft_id_for(m.id, owner_oid),
@@ -415,7 +413,7 @@ def _version(value: Any) -> int | None:
 async def approve(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, *,
                   now: datetime | None = None) -> Outcome:
     """Approve exactly the version on the card. Writes the audit event and queues the send; never sends."""
-    now = _aware(now or utcnow())
+    now = aware(now or utcnow())
 
     def apply(d: Draft) -> Status:
         if d.state in ("approved", "sending", "sent"):
@@ -455,8 +453,8 @@ async def _audit_approval(store: Store, draft: Draft, viewer_oid: str, now: date
         "onBehalf": viewer_oid != draft.ownerOid,
     }
     if meeting is not None:
-        details["meetingEnd"] = _aware(meeting.end).isoformat()
-        details["meetingEndToApprovalSeconds"] = round((now - _aware(meeting.end)).total_seconds())
+        details["meetingEnd"] = aware(meeting.end).isoformat()
+        details["meetingEndToApprovalSeconds"] = round((now - aware(meeting.end)).total_seconds())
     event = AuditEvent(id=audit_id(draft), tenantId=draft.tenantId, at=now, actorOid=viewer_oid,
                        action="followup.approved", targetId=draft.id, details=details)
     try:
@@ -475,7 +473,7 @@ async def record_send_time(store: Store, draft: Draft, sent_at: datetime) -> Non
         if end:
             e.details["meetingEndToSendSeconds"] = round((sent_at - datetime.fromisoformat(end)).total_seconds())
         if draft.approvedAt:
-            e.details["approvalToSendSeconds"] = round((sent_at - _aware(draft.approvedAt)).total_seconds())
+            e.details["approvalToSendSeconds"] = round((sent_at - aware(draft.approvedAt)).total_seconds())
         return e
 
     await store.update(AuditEvent, draft.tenantId, audit_id(draft), change)
@@ -484,7 +482,7 @@ async def record_send_time(store: Store, draft: Draft, sent_at: datetime) -> Non
 async def edit(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, subject: Any, body: Any,
                *, now: datetime | None = None) -> Outcome:
     """Save the partner's text as a new version. Recipients stay as code chose them."""
-    now = _aware(now or utcnow())
+    now = aware(now or utcnow())
     draft, status = await _actor_draft(store, tenant_id, viewer_oid, draft_id)
     if draft is None:
         return Outcome(status)
@@ -566,7 +564,7 @@ async def _simple(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, 
 
 async def snooze(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, choice: str, *,
                  now: datetime | None = None) -> Outcome:
-    now = _aware(now or utcnow())
+    now = aware(now or utcnow())
     until = snooze_until(choice, now)
 
     def apply(d: Draft) -> bool:
@@ -580,7 +578,7 @@ async def snooze(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, v
 
 async def skip(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, *,
                now: datetime | None = None) -> Outcome:
-    now = _aware(now or utcnow())
+    now = aware(now or utcnow())
 
     def apply(d: Draft) -> bool:
         if d.state not in PENDING_STATES:
@@ -594,7 +592,7 @@ async def skip(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, ver
 async def retry(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, *,
                 now: datetime | None = None) -> Outcome:
     """A failed send, approved again by the partner: the same idempotency key, so never a duplicate."""
-    now = _aware(now or utcnow())
+    now = aware(now or utcnow())
     failed_at: dict[str, str] = {}
 
     def apply(d: Draft) -> bool:
@@ -636,7 +634,7 @@ async def card_for(store: Store, draft: Draft, *, notice: str | None = None, edi
     for oid in [draft.ownerOid, *(owner.delegates if owner else [])]:
         person = owner if owner and oid == owner.oid else await store.get_person(draft.tenantId, oid)
         users.append(_teams_user_id(person) or oid)
-    return followup_card(draft, owner_name=names, now=_aware(now or utcnow()), refresh_users=users, notice=notice,
+    return followup_card(draft, owner_name=names, now=aware(now or utcnow()), refresh_users=users, notice=notice,
                          editing=editing)
 
 

@@ -80,6 +80,11 @@ def account_id(domain: str) -> str:
     return stable_id("ac", domain.strip().lower())
 
 
+def aware(dt: datetime) -> datetime:
+    """A datetime with a time zone: naive ones (old records, tests) are taken as UTC."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
 def _iso(dt: datetime | None) -> str:
     if dt is None:
         return ""

@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from rapport.records import aware
 
 WINDOW = timedelta(days=365)
 HALF_LIFE_DAYS = 60.0
@@ -43,9 +45,6 @@ class Strength:
     two_way: bool
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
 
 def label_for(score: int) -> str:
     for floor, name in LABELS:
@@ -55,11 +54,11 @@ def label_for(score: int) -> str:
 
 
 def strength(touches: Iterable[Touch], now: datetime) -> Strength:
-    now = _aware(now)
+    now = aware(now)
     recent: list[Touch] = []
     last: datetime | None = None
     for t in touches:
-        at = _aware(t.at)
+        at = aware(t.at)
         if at > now:  # a future meeting is not contact yet
             continue
         if t.channel != "note" and (last is None or at > last):

@@ -15,7 +15,7 @@ walled or other-tenant contact comes back None and is answered exactly like an u
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rapport.records import (
@@ -30,6 +30,7 @@ from rapport.records import (
     Signal,
     Tenant,
     account_id,
+    aware,
     contact_id,
     email_domain,
     iso,
@@ -70,9 +71,9 @@ def key_dates(matters: list[Matter], now: datetime, *, horizon: timedelta = DATE
     out = []
     for m in matters:
         for kind, when in (("renewal", m.renewalDate), ("opposition", m.oppositionDeadline)):
-            if when is not None and now <= _aware(when) < now + horizon:
+            if when is not None and now <= aware(when) < now + horizon:
                 out.append({"kind": kind, "date": iso(when), "matter": m.title, "reference": m.reference,
-                            "soon": _aware(when) - now <= DATE_SOON})
+                            "soon": aware(when) - now <= DATE_SOON})
     out.sort(key=lambda d: d["date"])
     return out[:limit]
 
@@ -188,5 +189,3 @@ def _person_name(people: dict, oid: str) -> str:
     return p.name if p else "a colleague"
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -25,9 +25,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from rapport.records import WorkItem, utcnow
+from rapport.records import WorkItem, aware, utcnow
 from rapport.store.base import Conflict, Store
 
 log = logging.getLogger("rapport.work")
@@ -143,9 +143,6 @@ async def _run_one(store: Store, item: WorkItem, fn: Handler, now: datetime, rng
     log.info("work item %s (%s) done", item.id, item.kind, extra=extra)
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-
 
 async def drain(
     store: Store, now: datetime | None = None, limit: int = BATCH, *, tenant_ids: list[str] | None = None,
@@ -166,7 +163,7 @@ async def drain(
     for tid in tenant_ids:
         seen: set[str] = set()
         while len(seen) < max_items:
-            at = _aware(now) if now is not None else utcnow()
+            at = aware(now) if now is not None else utcnow()
             due = [w for w in await store.due_work(tid, now=at, limit=limit) if w.id not in seen]
             if not due:
                 break
