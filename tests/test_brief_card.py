@@ -16,6 +16,7 @@ from rapport.cards.brief import (
     brief_card,
     unavailable_card,
 )
+from tests.test_cards import nodes
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 EVIL = "[click me](https://evil.example) **bold** <img src=x onerror=alert(1)>\u202eevil\u200b"
@@ -53,15 +54,6 @@ FACTS = {
 ALLOWED_TYPES = {"AdaptiveCard", "TextBlock", "RichTextBlock", "TextRun", "Container", "ColumnSet", "Column",
                  "Action.Execute"}
 
-
-def nodes(node):
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from nodes(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from nodes(v)
 
 
 def variants():

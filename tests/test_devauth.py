@@ -7,27 +7,18 @@ import stat
 import jwt
 import pytest
 
-from rapport import devauth, runtime
-from rapport.identity import tokens
+from rapport import devauth
 from rapport.records import Person, Tenant
 from rapport.settings import SettingsError, load_settings
-from tests.plugins.identity import TENANT_A, TENANT_B, TENANT_X, new_oid, open_world
+from tests.plugins.identity import TENANT_A, TENANT_B, TENANT_X, entra_world, new_oid
 from tests.test_entra_tokens import call
 
 
 @pytest.fixture
 async def dev_world(identity_server, tmp_path):
-    saved = runtime._settings
     devauth.declare_bind(load_settings({"RAPPORT_DEV_AUTH": "1"}), "127.0.0.1")
-    world = await open_world(identity_server, tmp_path, RAPPORT_DEV_AUTH="1")
-    try:
+    async with entra_world(identity_server, tmp_path, RAPPORT_DEV_AUTH="1") as world:
         yield world
-    finally:
-        tokens.install(None)
-        devauth.reset_bind()
-        await world.store.close()
-        runtime.configure(None, None)
-        runtime._settings = saved
 
 
 async def test_dev_token_accepted_on_loopback(dev_world):
@@ -66,34 +57,19 @@ async def test_dev_token_goes_through_every_check(dev_world):
 
 async def test_dev_key_refused_without_a_declared_loopback_bind(identity_server, tmp_path):
     """Azure Functions never declares a bind: the dev key is not among the accepted keys."""
-    saved = runtime._settings
     devauth.reset_bind()
-    world = await open_world(identity_server, tmp_path, RAPPORT_DEV_AUTH="1")
-    try:
+    async with entra_world(identity_server, tmp_path, RAPPORT_DEV_AUTH="1") as world:
         status, body, _ = await call(devauth.mint_dev_token(world.settings, TENANT_A, new_oid()))
         assert status == 401 and "does not publish" in body["error"]["message"]
-    finally:
-        tokens.install(None)
-        await world.store.close()
-        runtime.configure(None, None)
-        runtime._settings = saved
 
 
 async def test_dev_key_refused_when_dev_auth_off(identity_server, tmp_path):
-    saved = runtime._settings
     devauth.declare_bind(load_settings({}), "127.0.0.1")
-    world = await open_world(identity_server, tmp_path)
-    try:
+    async with entra_world(identity_server, tmp_path) as world:
         dev_settings = load_settings({"RAPPORT_SQLITE_PATH": world.settings.sqlite_path,
                                       "RAPPORT_API_AUDIENCE": world.settings.api_audience,
                                       "ENTRA_AUTHORITY_HOST": world.settings.entra_authority_host})
         assert (await call(devauth.mint_dev_token(dev_settings, TENANT_A, new_oid())))[0] == 401
-    finally:
-        tokens.install(None)
-        devauth.reset_bind()
-        await world.store.close()
-        runtime.configure(None, None)
-        runtime._settings = saved
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "rapport.example.com"])

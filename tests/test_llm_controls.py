@@ -30,6 +30,7 @@ from rapport.drafting import (
 from rapport.drafting.llm import LlmDrafter
 from rapport.settings import load_settings
 from tests.doubles.openai_server import OpenAIStandIn
+from tests.test_drafting import RecordingSleep
 
 START = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
 ATTACKER = "attacker@evil.example"
@@ -55,12 +56,6 @@ def ctx(excerpt: str = "", **kw) -> FollowupContext:
     return replace(base, **kw)
 
 
-class RecordingSleep:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture

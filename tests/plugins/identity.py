@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -101,8 +102,15 @@ async def open_world(server: IdentityServer, tmp_path: Path, **extra: str) -> En
 
 @pytest.fixture
 async def entra(identity_server: IdentityServer, tmp_path: Path) -> AsyncIterator[EntraWorld]:
+    async with entra_world(identity_server, tmp_path) as world:
+        yield world
+
+
+@contextlib.asynccontextmanager
+async def entra_world(server: IdentityServer, tmp_path: Path, **extra: str) -> AsyncIterator[EntraWorld]:
+    """open_world, undone afterwards: validator, dev bind, store and runtime settings restored."""
     saved = runtime._settings
-    world = await open_world(identity_server, tmp_path)
+    world = await open_world(server, tmp_path, **extra)
     try:
         yield world
     finally:
