@@ -100,8 +100,11 @@ async def bench_delta(n: int, page_size: int) -> dict[str, float]:
                 pages.append(page.items)
             transport = time.perf_counter() - started
             started, cpu = time.perf_counter(), time.process_time()
-            for items in pages:
-                await capture.ingest(store, firm, person, messages=items, folder="inbox")
+            run = capture.Ingestion(store, firm, person)  # one round, as sync runs it
+            for k in range(0, len(pages), sync.INGEST_BATCH // page_size or 1):
+                batch = [m for items in pages[k:k + (sync.INGEST_BATCH // page_size or 1)] for m in items]
+                await run.add(messages=batch, folder="inbox")
+            await run.finish()
             ingest_only, ingest_cpu = time.perf_counter() - started, time.process_time() - cpu
             assert len(await store.find_all(Interaction, "t-bench")) == n
         finally:

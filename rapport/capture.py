@@ -184,7 +184,11 @@ def is_automated(email: str) -> bool:
 
 def is_internal(domain: str, firm: Tenant) -> bool:
     """The firm's own domains and their subdomains are internal."""
-    own = _domain_set(tuple(firm.domains))
+    return _is_own(domain, tuple(firm.domains))
+
+
+def _is_own(domain: str, own_domains: tuple[str, ...]) -> bool:
+    own = _domain_set(own_domains)
     d = domain.lower()
     while True:  # "mail.firm.example" -> "firm.example" -> "example"
         if d in own:
@@ -194,8 +198,18 @@ def is_internal(domain: str, firm: Tenant) -> bool:
             return False
 
 
+def clean_text(text: str | None) -> str:
+    """One line of text as people should see it: invisible characters gone, whitespace collapsed."""
+    return _SPACE.sub(" ", _INVISIBLE.sub("", text)).strip() if isinstance(text, str) else ""
+
+
 def clean_name(name: str | None) -> str:
-    n = _SPACE.sub(" ", _INVISIBLE.sub("", name or "")).strip().strip("'\"").strip()
+    return _clean_name(name) if isinstance(name, str) and name else ""
+
+
+@lru_cache(maxsize=65536)  # a mailbox shows the same few thousand names over and over
+def _clean_name(name: str) -> str:
+    n = clean_text(name).strip("'\"").strip()
     if n.count(",") == 1 and "@" not in n:
         last, first = (p.strip() for p in n.split(","))
         if first and last and " " not in last:  # "Doe, Jane" -> "Jane Doe"; leave "Acme, Inc" alone-ish
@@ -306,8 +320,16 @@ def _normal_address(address: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _contact_id(normal_email: str) -> str:
-    return contact_id(normal_email)
+def _external(email: str, own_domains: tuple[str, ...]) -> tuple[str | None, str | None, str] | None:
+    """(contact id, account id, domain) of a normalized address, or None when it is the firm's own.
+    The contact id is None for automated senders, the account id None for free-mail domains.
+    Cached: a mailbox sees the same few thousand addresses over and over."""
+    domain = email.rpartition("@")[2]
+    if _is_own(domain, own_domains):
+        return None
+    if is_automated(email):
+        return None, None, domain
+    return contact_id(email), None if is_free_mail(domain) else account_id(domain), domain
 
 
 class _People:
@@ -316,6 +338,7 @@ class _People:
     def __init__(self, firm: Tenant, owner: Person, at: datetime) -> None:
         self.firm, self.owner, self.at = firm, owner, at
         self.owner_email = owner.upn.lower()
+        self.own_domains = tuple(firm.domains)
         self.contacts: dict[str, list] = {}  # contact id -> [email, name, account id]
         self.accounts: dict[str, str] = {}  # account id -> domain
         self.participants: list[str] = []
@@ -326,17 +349,15 @@ class _People:
         other resource) and automated senders are participants, never contacts."""
         if email not in self.participants:
             self.participants.append(email)
-        domain = email.rpartition("@")[2]
-        if email == self.owner_email or is_internal(domain, self.firm):
+        ext = None if email == self.owner_email else _external(email, self.own_domains)
+        if ext is None:
             return None
         self.any_external = True
-        if not person or is_automated(email):
+        cid, acct_id, domain = ext
+        if not person or cid is None:
             return None
-        acct_id = None
-        if not is_free_mail(domain):
-            acct_id = account_id(domain)
+        if acct_id is not None:
             self.accounts.setdefault(acct_id, domain)
-        cid = _contact_id(email)
         seen = self.contacts.get(cid)
         if seen is None:
             self.contacts[cid] = [email, better_name("", name, email), acct_id]
@@ -392,7 +413,7 @@ def map_message(msg: dict, *, firm: Tenant, owner: Person, folder: str) -> Captu
         direction = "inbound"
     ix = Interaction(
         id=Interaction.id_for("graph-mail", f"{owner.oid}:{msg['id']}"), tenantId=firm.id, channel="email",
-        at=at, subject=clean_name(msg.get("subject"))[:300], direction=direction, ownerOid=owner.oid,
+        at=at, subject=clean_text(msg.get("subject"))[:300], direction=direction, ownerOid=owner.oid,
         contactIds=people.contact_ids, accountIds=people.account_ids, participants=people.participants,
         source="graph-mail", sourceId=f"{owner.oid}:{msg['id']}",
         excerpt=_excerpt(msg, firm),
@@ -450,7 +471,7 @@ def map_event(event: dict, *, firm: Tenant, owner: Person) -> Captured:
         direction = "outbound"
     else:
         direction = "inbound"
-    subject = clean_name(event.get("subject"))[:300]
+    subject = clean_text(event.get("subject"))[:300]
     meeting = Meeting(
         id=meeting_id, tenantId=firm.id, eventId=str(event["id"]),
         organizerOid=owner.oid,  # the calendar's owner ("my meetings"); the organizer's address is below
@@ -611,152 +632,211 @@ async def ingest(
 ) -> IngestStats:
     """Map a batch of one mailbox's Graph items and merge them into the store. Idempotent.
 
-    Store round trips are per distinct contact/account/meeting of the batch, never per message:
-    interactions go in one bulk write. Contacts are written bound to the ETag read (or create-only),
-    so two mailboxes capturing the same new person concurrently both land their owner.
+    A one-batch `Ingestion`: see there for the order of writes and what guards concurrent mailboxes.
+    """
+    run = Ingestion(store, firm, owner, now=now)
+    await run.add(messages=messages, events=events, folder=folder)
+    return await run.finish()
+
+
+class Ingestion:
+    """One mailbox's ingestion of a delta round, batch by batch (`add`), closed by `finish`.
+
+    Each batch writes its interactions and meetings at once (one bulk write), after creating the
+    people and companies it shows that the store does not have yet, so a stored interaction never
+    names a contact that is not there. What a round learns about people it already knows (a first
+    or last sighting, a better name, another owner) is folded in memory over the whole round and
+    written once, at `finish`: a first sync of a mailbox sees the same few thousand people in tens
+    of thousands of mails, and rewriting each of them per batch was most of capture's cost (and, on
+    Cosmos, of its request units). A crash before `finish` loses nothing: the round's delta link is
+    only saved after it, so the next round reads the same items again, and every write is a merge.
+
+    Contacts are written bound to the ETag read (or create-only), so two mailboxes capturing the same
+    person concurrently both land their owner; the few that lose the race are re-read and re-applied.
     `now` caps "last touch" times so a future meeting does not count as contact yet.
     """
-    now = now or datetime.now(UTC)
-    stats = IngestStats()
-    interactions: dict[str, Interaction] = {}
-    meetings: dict[str, Meeting] = {}
-    sightings: dict[str, list] = {}
-    account_domains: dict[str, str] = {}
-    cancelled: set[str] = set()
-    dropped: set[str] = set()
 
-    def take(c: Captured) -> None:
-        if c.skipped:
-            stats.skipped += 1
-        if c.removed:
-            stats.removed += 1
-        for ix in c.interactions:
-            interactions[ix.id] = ix
-        for m in c.meetings:
-            prev = meetings.get(m.id)
-            meetings[m.id] = m if prev is None or not (prev.isCancelled and not m.isCancelled) else prev
-        at = c.seen_at
-        for cid, email, name, acct in c.sightings:
-            # [email, name, account, first seen, last seen (capped at now)], folded over the batch
-            agg = sightings.get(cid)
-            if agg is None:
-                sightings[cid] = [email, name, acct, at, _max_dt(None, at, now)]
-            else:
-                if name != agg[1]:
-                    agg[1] = better_name(agg[1], name, email)
-                if agg[2] is None:
-                    agg[2] = acct
-                agg[3] = _min_dt(agg[3], at)
-                agg[4] = _max_dt(agg[4], at, now)
-        for acct_id, domain in c.account_sightings:
-            account_domains.setdefault(acct_id, domain)
-        cancelled.update(c.cancelled_meeting_ids)
-        dropped.update(c.dropped_interaction_ids)
+    # Folded people are written early once a round has seen this many (bounds the memory it holds).
+    MAX_PEOPLE = 20_000
 
-    for msg in messages:
-        stats.messages += 1
-        take(map_message(msg, firm=firm, owner=owner, folder=folder))
-    for ev in events:
-        stats.events += 1
-        take(map_event(ev, firm=firm, owner=owner))
-    # A cancelled or removed event in the batch wins over a live copy of it (delta order is not trusted).
-    for ix_id in dropped:
-        interactions.pop(ix_id, None)
-    for mid in cancelled:
-        if mid in meetings:
-            meetings[mid].isCancelled = True
-    tid = firm.id
-    # One record per person and company of the batch, as the mailbox's partner saw them.
-    seen_contacts = {cid: _contact(tid, cid, email, name, acct, owner, first, last, last)
-                     for cid, (email, name, acct, first, last) in sightings.items()}
-    seen_accounts = {acct_id: _account(tid, acct_id, domain) for acct_id, domain in account_domains.items()}
+    def __init__(self, store: Store, firm: Tenant, owner: Person, *, now: datetime | None = None) -> None:
+        self.store, self.firm, self.owner = store, firm, owner
+        self.now = now or datetime.now(UTC)
+        self.stats = IngestStats()
+        self._sightings: dict[str, list] = {}  # contact id -> [email, name, account id, first, last]
+        self._known: dict[str, Contact] = {}  # contact id -> the stored version (as read or written)
+        self._accounts: set[str] = set()  # account ids known to be stored
+        self._fresh: set[str] = set()  # contacts this round created
+        self._regroup: set[str] = set()  # name keys whose counsel-move signals must be re-derived
 
-    # Accounts: created once, never overwritten (the firm names and classifies them).
-    existing_accounts = await _gather_get(store, Account, tid, sorted(seen_accounts))
-    for acct_id, acct in seen_accounts.items():
-        if acct_id in existing_accounts:
-            continue
-        try:
-            await store.put(acct, create_only=True)
-            stats.accounts_new += 1
-        except AlreadyExists:
-            pass
+    def _seen(self, cid: str) -> Contact:
+        email, name, acct, first, last = self._sightings[cid]
+        return _contact(self.firm.id, cid, email, name, acct, self.owner, first, last, last)
 
-    # Contacts: merged with the stored one, written only when something changed. The writes go as
-    # one checked batch (new ones create-only, changed ones bound to the ETag read); the few that
-    # lose a race with another mailbox are re-read and re-applied one by one.
-    existing = await _gather_get(store, Contact, tid, sorted(seen_contacts))
-    fresh: set[str] = set()
-    regroup: set[str] = set()  # name keys whose counsel-move signals must be re-derived
-    creates: list[tuple[Contact, str | None, bool]] = []
-    updates: list[tuple[Contact, str | None, bool]] = []
-    before: dict[str, Contact] = {}
-    for cid in sorted(seen_contacts):
-        current = existing.get(cid)
-        if current is None:
-            creates.append((merge_contact(seen_contacts[cid], seen_contacts[cid], now), None, True))  # `now` cap
-            continue
-        merged = merge_contact(current, seen_contacts[cid], now)
-        if not _same_contact(merged, current):
-            before[cid] = current
-            updates.append((merged, current.etag, False))
-    lost = {c.id for c in await store.put_checked(creates)}
-    for first, _, _ in creates:
-        if first.id not in lost:
-            stats.contacts_new += 1
-            fresh.add(first.id)
-            regroup.update(_moves_changed(None, first))
-    refused = {c.id for c in await store.put_checked(updates)}
-    for merged, _, _ in updates:
-        if merged.id not in refused:
-            stats.contacts_updated += 1
-            regroup.update(_moves_changed(before[merged.id], merged))
-    for cid in sorted(lost | refused):
-        # Someone else wrote this contact first: re-read and re-apply what this batch saw.
-        prior = await store.get(Contact, tid, cid)
-        written = await store.update(Contact, tid, cid, lambda c, s=seen_contacts[cid]: merge_contact(c, s, now))
-        if written is not None:
-            stats.contacts_updated += 1
-            regroup.update(_moves_changed(prior, written))
-    stats.signals += await _rederive_moves(store, tid, sorted(regroup), fresh)
+    async def add(self, *, messages: Iterable[dict] = (), events: Iterable[dict] = (), folder: str = "inbox") -> None:
+        """Map one batch of items, create the people it shows that are new, write its interactions
+        and meetings, and fold what it shows of everyone into the round."""
+        now, stats, sightings = self.now, self.stats, self._sightings
+        interactions: dict[str, Interaction] = {}
+        meetings: dict[str, Meeting] = {}
+        batch_contacts: set[str] = set()
+        account_domains: dict[str, str] = {}
+        cancelled: set[str] = set()
+        dropped: set[str] = set()
 
-    # Interactions: one bulk write; deterministic ids make re-delivery a rewrite of the same record.
-    if interactions:
-        await store.put_many(interactions.values())
-        stats.interactions += len(interactions)
-    for ix_id in sorted(dropped):
-        if await store.get(Interaction, tid, ix_id) is not None:
-            await store.delete(Interaction, tid, ix_id)
+        def take(c: Captured) -> None:
+            if c.skipped:
+                stats.skipped += 1
+            if c.removed:
+                stats.removed += 1
+            for ix in c.interactions:
+                interactions[ix.id] = ix
+            for m in c.meetings:
+                prev = meetings.get(m.id)
+                meetings[m.id] = m if prev is None or not (prev.isCancelled and not m.isCancelled) else prev
+            at = c.seen_at
+            for cid, email, name, acct in c.sightings:
+                batch_contacts.add(cid)
+                agg = sightings.get(cid)
+                if agg is None:
+                    sightings[cid] = [email, name, acct, at, _max_dt(None, at, now)]
+                else:
+                    if name != agg[1]:
+                        agg[1] = better_name(agg[1], name, email)
+                    if agg[2] is None:
+                        agg[2] = acct
+                    agg[3] = _min_dt(agg[3], at)
+                    agg[4] = _max_dt(agg[4], at, now)
+            for acct_id, domain in c.account_sightings:
+                account_domains.setdefault(acct_id, domain)
+            cancelled.update(c.cancelled_meeting_ids)
+            dropped.update(c.dropped_interaction_ids)
 
-    # Meetings: Graph's fields replace ours, Rapport's own (briefs sent) survive; ETag-bound.
-    for mid in sorted(cancelled - set(meetings)):
-        def cancel(m: Meeting) -> Meeting | None:
-            if m.isCancelled:
-                return None
-            m.isCancelled = True
-            return m
+        for msg in messages:
+            stats.messages += 1
+            take(map_message(msg, firm=self.firm, owner=self.owner, folder=folder))
+        for ev in events:
+            stats.events += 1
+            take(map_event(ev, firm=self.firm, owner=self.owner))
+        # A cancelled or removed event in the batch wins over a live copy of it (delta order is not trusted).
+        for ix_id in dropped:
+            interactions.pop(ix_id, None)
+        for mid in cancelled:
+            if mid in meetings:
+                meetings[mid].isCancelled = True
 
-        if await store.update(Meeting, tid, mid, cancel) is not None:
+        await self._create_accounts(account_domains)
+        await self._create_contacts(sorted(batch_contacts))
+        await self._write_items(interactions, meetings, cancelled, dropped)
+        if len(sightings) >= self.MAX_PEOPLE:
+            await self._write_people()
+
+    async def finish(self) -> IngestStats:
+        """Write what the round learnt about people, re-derive counsel moves; returns the round's stats."""
+        await self._write_people()
+        self.stats.signals += await _rederive_moves(self.store, self.firm.id, sorted(self._regroup), self._fresh)
+        self._regroup.clear()
+        return self.stats
+
+    async def _create_accounts(self, domains: dict[str, str]) -> None:
+        """Accounts: created once, never overwritten (the firm names and classifies them)."""
+        tid = self.firm.id
+        unknown = sorted(a for a in domains if a not in self._accounts)
+        existing = await _gather_get(self.store, Account, tid, unknown)
+        for acct_id in unknown:
+            self._accounts.add(acct_id)
+            if acct_id in existing:
+                continue
+            try:
+                await self.store.put(_account(tid, acct_id, domains[acct_id]), create_only=True)
+                self.stats.accounts_new += 1
+            except AlreadyExists:
+                pass
+
+    async def _create_contacts(self, cids: list[str]) -> None:
+        """The batch's contacts the store does not have yet, created (create-only, one checked batch)
+        as the round has seen them so far; the ones it has are remembered for `_write_people`."""
+        unknown = [cid for cid in cids if cid not in self._known]
+        if not unknown:
+            return
+        self._known.update(await _gather_get(self.store, Contact, self.firm.id, unknown))
+        creates = [(merge_contact(seen, seen, self.now), None, True)  # the merge applies the `now` cap
+                   for seen in (self._seen(cid) for cid in unknown if cid not in self._known)]
+        lost = {c.id for c in await self.store.put_checked(creates)}
+        for first, _, _ in creates:
+            if first.id in lost:  # another mailbox created it first: merged into theirs at the end
+                self._known[first.id] = await self.store.get(Contact, self.firm.id, first.id) or first
+                continue
+            self._known[first.id] = first
+            self.stats.contacts_new += 1
+            self._fresh.add(first.id)
+            self._regroup.update(_moves_changed(None, first))
+
+    async def _write_people(self) -> None:
+        """Merge the round's sightings into the stored contacts; write the ones that changed."""
+        tid, now = self.firm.id, self.now
+        updates: list[tuple[Contact, str | None, bool]] = []
+        before: dict[str, Contact] = {}
+        for cid in sorted(self._sightings):
+            current = self._known[cid]
+            merged = merge_contact(current, self._seen(cid), now)
+            if not _same_contact(merged, current):
+                before[cid] = current
+                updates.append((merged, current.etag, False))
+        refused = {c.id for c in await self.store.put_checked(updates)}
+        for merged, _, _ in updates:
+            if merged.id not in refused:
+                self.stats.contacts_updated += 1
+                self._regroup.update(_moves_changed(before[merged.id], merged))
+        for cid in sorted(refused):
+            # Someone else wrote this contact since it was read: re-read and re-apply the round's sighting.
+            prior = await self.store.get(Contact, tid, cid)
+            written = await self.store.update(Contact, tid, cid, lambda c, s=self._seen(cid): merge_contact(c, s, now))
+            if written is not None:
+                self.stats.contacts_updated += 1
+                self._regroup.update(_moves_changed(prior, written))
+        self._sightings.clear()
+        self._known.clear()
+
+    async def _write_items(self, interactions: dict[str, Interaction], meetings: dict[str, Meeting],
+                           cancelled: set[str], dropped: set[str]) -> None:
+        store, tid, stats = self.store, self.firm.id, self.stats
+        # Interactions: one bulk write; deterministic ids make re-delivery a rewrite of the same record.
+        if interactions:
+            await store.put_many(interactions.values())
+            stats.interactions += len(interactions)
+        for ix_id in sorted(dropped):
+            if await store.get(Interaction, tid, ix_id) is not None:
+                await store.delete(Interaction, tid, ix_id)
+
+        # Meetings: Graph's fields replace ours, Rapport's own (briefs sent) survive; ETag-bound.
+        for mid in sorted(cancelled - set(meetings)):
+            def cancel(m: Meeting) -> Meeting | None:
+                if m.isCancelled:
+                    return None
+                m.isCancelled = True
+                return m
+
+            if await store.update(Meeting, tid, mid, cancel) is not None:
+                stats.meetings += 1
+        current_meetings = await _gather_get(store, Meeting, tid, sorted(meetings))
+        # New meetings in one bulk write: a meeting's id is per mailbox, and a mailbox is synced by one
+        # worker at a time (the sync serializes per mailbox), so nobody else can be creating it now.
+        new_meetings = [meetings[mid] for mid in sorted(meetings) if mid not in current_meetings]
+        if new_meetings:
+            await store.put_many(new_meetings)
+            stats.meetings += len(new_meetings)
+        for mid in sorted(current_meetings):
+            seen_m = meetings[mid]
+            cur = current_meetings[mid]
+            merged_m = merge_meeting(cur, seen_m)
+            if merged_m.model_dump(exclude={"etag"}) == cur.model_dump(exclude={"etag"}):
+                continue
+            try:
+                await store.put(merged_m, if_match=cur.etag)
+            except Conflict:
+                await store.update(Meeting, tid, mid, lambda m, s=seen_m: merge_meeting(m, s))
             stats.meetings += 1
-    current_meetings = await _gather_get(store, Meeting, tid, sorted(meetings))
-    # New meetings in one bulk write: a meeting's id is per mailbox, and a mailbox is synced by one
-    # worker at a time (the sync serializes per mailbox), so nobody else can be creating it now.
-    new_meetings = [meetings[mid] for mid in sorted(meetings) if mid not in current_meetings]
-    if new_meetings:
-        await store.put_many(new_meetings)
-        stats.meetings += len(new_meetings)
-    for mid in sorted(current_meetings):
-        seen_m = meetings[mid]
-        cur = current_meetings[mid]
-        merged_m = merge_meeting(cur, seen_m)
-        if merged_m.model_dump(exclude={"etag"}) == cur.model_dump(exclude={"etag"}):
-            continue
-        try:
-            await store.put(merged_m, if_match=cur.etag)
-        except Conflict:
-            await store.update(Meeting, tid, mid, lambda m, s=seen_m: merge_meeting(m, s))
-        stats.meetings += 1
-    return stats
 
 
 async def sync_command(settings: Any, tenant_id: str, user: str | None) -> int:

@@ -39,7 +39,7 @@ KINDS = ("messages", "events")
 WINDOW_PAST = timedelta(days=90)
 WINDOW_AHEAD = timedelta(days=30)
 WINDOW_SLACK = timedelta(days=1)
-INGEST_BATCH = 2000  # capture reads each distinct person once per batch: bigger batches, fewer reads
+INGEST_BATCH = 2000  # items mapped and written per bulk write (people are written once per round)
 MAX_ROUNDS = 4  # rounds one work item runs while notifications keep arriving for its mailbox
 
 _locks: dict[tuple[int, str, str], asyncio.Lock] = {}
@@ -152,18 +152,19 @@ async def open_circuit(store: Store, tenant_id: str, exc: BaseException) -> None
 async def _round(store: Store, graph: GraphClient, firm: Tenant, person: Person, folder: str, link: str | None,
                  start: datetime, end: datetime, now: datetime) -> tuple[Any, int, str | None]:
     """Read one delta round (all its pages) and ingest it in batches. Returns (stats, items, deltaLink)."""
-    from rapport.capture import IngestStats, ingest
+    from rapport.capture import Ingestion
 
-    stats, count, final = IngestStats(), 0, None
+    count, final = 0, None
+    run = Ingestion(store, firm, person, now=now)
     batch: list[dict[str, Any]] = []
     pages = (graph.event_delta(firm.id, person.oid, start=start, end=end, link=link) if folder == "calendar" else
              graph.message_delta(firm.id, person.oid, folder, link=link, excerpts=firm.settings.captureExcerpts))
 
     async def flush() -> None:
         if folder == "calendar":
-            stats.add(await ingest(store, firm, person, events=batch, now=now))
+            await run.add(events=batch)
         else:
-            stats.add(await ingest(store, firm, person, messages=batch, folder=folder, now=now))
+            await run.add(messages=batch, folder=folder)
         batch.clear()
 
     async with aclosing(_prefetched(pages)) as prefetched:
@@ -175,6 +176,7 @@ async def _round(store: Store, graph: GraphClient, firm: Tenant, person: Person,
             final = page.delta_link or final
     if batch:
         await flush()
+    stats = await run.finish()  # the people the round saw, written once (before its delta link is saved)
     return stats, count, final
 
 
