@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -36,13 +37,16 @@ def stable_id(prefix: str, *parts: str) -> str:
     return f"{prefix}_{digest}"
 
 
+_WHITESPACE = re.compile(r"\s")
+
+
 def normalize_email(address: str) -> str:
     """Lower-case, trimmed, without a mailto: prefix. Raises ValueError when it is no address."""
     a = address.strip().lower()
     if a.startswith("mailto:"):
         a = a[7:]
     local, sep, domain = a.rpartition("@")
-    if not sep or not local or "." not in domain or any(c.isspace() for c in a) or len(a) > 254:
+    if not sep or not local or "." not in domain or len(a) > 254 or _WHITESPACE.search(a):
         raise ValueError("not an email address")
     return a
 
@@ -90,7 +94,8 @@ def _iso(dt: datetime | None) -> str:
         return ""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is C and several times faster than strftime; "+00:00" becomes "Z". Same text.
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 class Record(BaseModel):

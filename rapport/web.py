@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic_core import to_json
+
 MAX_JSON_BODY = 256 * 1024  # the add-in and bot send small JSON; anything bigger is a mistake or an attack
 MAX_JSON_DEPTH = 32
 
@@ -41,7 +43,7 @@ class Answer:
             return self.body
         if isinstance(self.body, str) and self.mimetype != "application/json":
             return self.body.encode("utf-8")
-        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return to_json(self.body)  # compact UTF-8, as json.dumps(separators=(",", ":"), ensure_ascii=False), 2-3x faster
 
 
 @dataclass

@@ -40,10 +40,14 @@ def plain(value: Any, limit: int = 200) -> str:
     """Untrusted text made safe to show on one line: no control or invisible characters, one
     space between words, cut at `limit` with an ellipsis."""
     s = "" if value is None else str(value)
-    if not s.isprintable():  # the slow path only for text holding control or format characters
+    if s.isprintable():  # the common case: the only white space is " " (isprintable refuses the rest)
+        if "  " in s:
+            s = _SPACES.sub(" ", s)
+        s = s.strip()
+    else:  # text holding control, format or other space characters
         s = _INVISIBLE.sub("", s)
         s = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in s)
-    s = _SPACES.sub(" ", s).strip()
+        s = _SPACES.sub(" ", s).strip()
     return s if len(s) <= limit else s[: limit - 1].rstrip() + "\u2026"
 
 

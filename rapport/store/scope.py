@@ -81,9 +81,13 @@ class ScopedStore:
 
     async def _hidden(self, record: Record | None) -> bool:
         """True when the record must look like it does not exist to this viewer."""
+        return self._screened(record, await self.walled())
+
+    def _screened(self, record: Record | None, walls: tuple[frozenset[str], frozenset[str]]) -> bool:
+        """_hidden, given the viewer's walls (no await: list reads check every record with it)."""
         if record is None or record.tenantId != self.tenant_id:
             return True
-        accounts, matters = await self.walled()
+        accounts, matters = walls
         if not accounts and not matters:
             return False
         if isinstance(record, Account):
@@ -227,11 +231,14 @@ class ScopedStore:
         # Lists of interactions or signals are filtered by walls only: read them by the key of a
         # contact this viewer sees in full (as rapport.sidebar does), never by owner or account.
         out: list[Any] = []
+        walls = self._walls
         for result in results:
-            if isinstance(result, list):
-                out.append([v for v in [await view(r, False) for r in result] if v is not None])
-            else:
+            if not isinstance(result, list):
                 out.append(await view(result, True))
+            elif result and isinstance(result[0], Contact):
+                out.append([v for v in [await view(r, False) for r in result] if v is not None])
+            else:  # lists of anything but contacts need only the walls: checked without a coroutine each
+                out.append([r for r in result if not self._screened(r, walls)])
         return out
 
     async def draft(self, draft_id: str) -> Draft | None:

@@ -70,6 +70,7 @@ def _cursor_in(cursor: str) -> tuple[str, str]:
 class SqliteBackend(Backend):
     name = "sqlite"
     concurrent_reads = False  # each read runs synchronously under the lock: batching them in tasks only adds overhead
+    stores_text = True
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -127,16 +128,20 @@ class SqliteBackend(Backend):
         self._run(lambda db: db.execute("SELECT 1").fetchone())
 
     async def get_doc(self, tenant_id: str, family: str, doc_id: str) -> dict[str, Any] | None:
-        row = self._run(
-            lambda db: db.execute(
-                "SELECT doc, etag FROM docs WHERE tenant_id=? AND family=? AND id=?", (tenant_id, family, doc_id)
-            ).fetchone()
-        )
+        row = await self.get_text(tenant_id, family, doc_id)
         if row is None:
             return None
-        doc = json.loads(row[0])
-        doc["_etag"] = row[1]
+        doc = json.loads(row[1])
+        doc["_etag"] = row[2]
         return doc
+
+    async def get_text(self, tenant_id: str, family: str, doc_id: str) -> tuple[str, str, str] | None:
+        return self._run(
+            lambda db: db.execute(
+                "SELECT doc_type, doc, etag FROM docs WHERE tenant_id=? AND family=? AND id=?",
+                (tenant_id, family, doc_id),
+            ).fetchone()
+        )
 
     @staticmethod
     def _row(doc: dict[str, Any], etag: str) -> tuple[str, str, Sequence[str], str, str, str]:
@@ -276,6 +281,20 @@ class SqliteBackend(Backend):
         at_from: str | None = None, at_to: str | None = None, desc: bool = False, limit: int = 100,
         cursor: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
+        rows, nxt = await self.find_texts(tenant_id, family, doc_type, key=key, at_from=at_from, at_to=at_to,
+                                          desc=desc, limit=limit, cursor=cursor)
+        out = []
+        for body, etag in rows:
+            doc = json.loads(body)
+            doc["_etag"] = etag
+            out.append(doc)
+        return out, nxt
+
+    async def find_texts(
+        self, tenant_id: str, family: str, doc_type: str, *, key: str | None = None,
+        at_from: str | None = None, at_to: str | None = None, desc: bool = False, limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[tuple[str, str]], str | None]:
         limit = max(1, min(int(limit), 1000))
         if key is not None:
             src = "doc_keys k JOIN docs d ON d.tenant_id=k.tenant_id AND d.family=k.family AND d.id=k.id"
@@ -309,13 +328,8 @@ class SqliteBackend(Backend):
         rows = self._run(lambda db: db.execute(sql, args).fetchall())
         more = len(rows) > limit
         rows = rows[:limit]
-        out = []
-        for body, etag, _at, _id in rows:
-            doc = json.loads(body)
-            doc["_etag"] = etag
-            out.append(doc)
         nxt = _cursor_out(rows[-1][2], rows[-1][3]) if more else None
-        return out, nxt
+        return [(body, etag) for body, etag, _at, _id in rows], nxt
 
     async def list_tenant_ids(self) -> list[str]:
         rows = self._run(

@@ -20,6 +20,7 @@ from rapport.records import (
     Enquiry,
     Interaction,
     Meeting,
+    Opportunity,
     Owner,
     Tenant,
     WorkItem,
@@ -356,3 +357,35 @@ async def test_store_down_at_start_up_is_unavailable(kind, tmp_path):
     with pytest.raises(StoreUnavailable):
         await store.get(Contact, A, "ct_x")
     await store.close()
+
+
+async def test_sqlite_text_reads_match_document_reads(tmp_path):
+    """SQLite hands the Store its JSON text (validated in one step); the dict path every other
+    backend uses must give exactly the same records, ETags included."""
+    backend = SqliteBackend(str(tmp_path / "text.db"))
+    store = await Store(backend).open()
+    try:
+        acct = await store.put(Account.new(A, "client.com", name="Client Ltd", kind="client"))
+        jane = await store.put(Contact.new(A, "jane@client.com", name="Jane \u00c9toile <b>", accountId=acct.id,
+                                           owners=[Owner(oid="oid-p1", name="P One", visibility="team", since=T0)]))
+        await store.put_many([interaction(A, n, jane.id, at=T0 + timedelta(hours=n), excerpt="x\u200by")
+                              for n in range(7)])
+        enquiry = await store.put(Enquiry(id="enq_t", tenantId=A, subject="TM clearance"))
+
+        async def reads() -> list:
+            page = await store.find(Interaction, A, key=f"ct:{jane.id}", newest_first=True, limit=5)
+            nxt = await store.find(Interaction, A, key=f"ct:{jane.id}", newest_first=True, limit=5, cursor=page.cursor)
+            got = [await store.get(Contact, A, jane.id), await store.get(Account, A, acct.id),
+                   await store.get(Opportunity, A, enquiry.id),  # the same family, another type: not found
+                   await store.get(Contact, A, "ct_missing"), await store.get(Enquiry, A, enquiry.id), *page.items,
+                   *nxt.items, page.cursor]
+            return [(r.model_dump(), r.etag) if hasattr(r, "etag") else r for r in got]
+
+        assert backend.stores_text
+        as_text = await reads()
+        backend.stores_text = False  # this instance only: the Store falls back to get_doc/find_docs
+        assert await reads() == as_text
+        assert as_text[2] is None and as_text[3] is None  # a wrong family's id, a missing id
+        assert len([r for r in as_text if isinstance(r, tuple)]) == 3 + 7
+    finally:
+        await store.close()
