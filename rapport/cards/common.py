@@ -160,9 +160,13 @@ def parse_time(value: datetime | str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def day(value: datetime | str | None) -> str:
+    """'12 Mar 2026': English month names whatever the server's locale (strftime's %b follows it)."""
     dt = parse_time(value)
-    return f"{dt.day} {dt:%b %Y}" if dt else ""
+    return f"{dt.day} {_MONTHS[dt.month - 1]} {dt.year}" if dt else ""
 
 
 def when(value: datetime | str | None, now: datetime) -> str:
