@@ -21,26 +21,49 @@ from rapport.store.base import AlreadyExists, Backend, Conflict, StoreUnavailabl
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
+  rid INTEGER PRIMARY KEY,
   tenant_id TEXT NOT NULL, family TEXT NOT NULL, id TEXT NOT NULL,
   doc_type TEXT NOT NULL, at TEXT NOT NULL, etag TEXT NOT NULL, doc TEXT NOT NULL,
-  PRIMARY KEY (tenant_id, family, id)
+  UNIQUE (tenant_id, family, id)
 );
 DROP INDEX IF EXISTS docs_by_time;
 CREATE INDEX IF NOT EXISTS docs_by_time_v2 ON docs (tenant_id, family, doc_type, at, id)
   WHERE family <> 'interactions';  -- interactions are only ever found by key (doc_keys)
 CREATE TABLE IF NOT EXISTS doc_keys (
   tenant_id TEXT NOT NULL, family TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL, id TEXT NOT NULL,
-  doc_type TEXT NOT NULL,
+  doc_type TEXT NOT NULL, rid INTEGER NOT NULL,
   PRIMARY KEY (tenant_id, family, key, at, id)
 ) WITHOUT ROWID;
 DROP INDEX IF EXISTS doc_keys_by_id;
 CREATE TABLE IF NOT EXISTS tenant_dir (id TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
+# Version 1 stores (before doc_keys carried the document's rid) are migrated in place when opened.
+_MIGRATE_V1 = """
+ALTER TABLE docs RENAME TO docs_v1;
+CREATE TABLE docs (
+  rid INTEGER PRIMARY KEY,
+  tenant_id TEXT NOT NULL, family TEXT NOT NULL, id TEXT NOT NULL,
+  doc_type TEXT NOT NULL, at TEXT NOT NULL, etag TEXT NOT NULL, doc TEXT NOT NULL,
+  UNIQUE (tenant_id, family, id)
+);
+INSERT INTO docs (rid, tenant_id, family, id, doc_type, at, etag, doc)
+  SELECT rowid, tenant_id, family, id, doc_type, at, etag, doc FROM docs_v1 ORDER BY rowid;
+DROP TABLE docs_v1;
+CREATE INDEX IF NOT EXISTS docs_by_time_v2 ON docs (tenant_id, family, doc_type, at, id)
+  WHERE family <> 'interactions';
+ALTER TABLE doc_keys ADD COLUMN rid INTEGER NOT NULL DEFAULT 0;
+UPDATE doc_keys SET rid = (SELECT d.rid FROM docs d
+  WHERE d.tenant_id=doc_keys.tenant_id AND d.family=doc_keys.family AND d.id=doc_keys.id);
+"""
+
 
 # Why this shape (bench/store.py measures it; bulk upsert was 4x under budget before):
 # - docs is a rowid table: a document body (~1 KB) appends instead of splitting pages of a
 #   clustered index at a random id, which made every bulk write rewrite most of the table's pages;
+# - doc_keys carries each document's rid (an explicit INTEGER PRIMARY KEY, so VACUUM keeps it): a
+#   find joins straight to the row instead of looking its id up in docs' unique index first. That
+#   halves the random page reads of the sidebar's history query (bench/sidebar.py);
 # - doc_keys has no index by id: a document's old keys are deleted by their exact primary key,
 #   taken from the stored document (its ixKeys and at) before it is overwritten (_DELETE_KEYS).
 _DELETE_KEYS = (
@@ -65,6 +88,26 @@ def _cursor_in(cursor: str) -> tuple[str, str]:
         from rapport.web import ApiError
 
         raise ApiError(400, "the paging cursor is not valid") from None
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Give a version 1 store its rids, in one transaction (a crash leaves the old store as it was).
+    About a minute per GB; logged, since the first start after an upgrade waits for it."""
+    import logging
+
+    logging.getLogger("rapport.store").warning("upgrading the SQLite store %s (one-off; large stores take a while)",
+                                               conn.execute("PRAGMA database_list").fetchone()[2])
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _MIGRATE_V1.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    # The copy went through the WAL: fold it into the file now, or every read would search it.
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 class SqliteBackend(Backend):
@@ -93,6 +136,8 @@ class SqliteBackend(Backend):
             conn.execute("PRAGMA cache_size=-262144")
             conn.execute("PRAGMA wal_autocheckpoint=16384")  # 64 MB: fewer, larger checkpoints under bulk capture
             conn.executescript(SCHEMA)
+            if "rid" not in {row[1] for row in conn.execute("PRAGMA table_info(docs)")}:
+                _migrate_v1(conn)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"sqlite open failed: {exc}") from None
         self._conn = conn
@@ -250,10 +295,9 @@ class SqliteBackend(Backend):
         # random-order inserts (bench/store.py measures it).
         docs = sorted(docs)
         rows = [(tenant_id, family, i, t, at, etag, text) for i, t, _, at, text, etag in docs]
-        keys = sorted(((tenant_id, family, k, at, i, t) for i, t, ks, at, _, _ in docs for k in set(ks)),
-                      key=lambda r: (r[2], r[3], r[4]))
+        ids = [d[0] for d in docs]
         # Old versions' keys, before they are overwritten: only for ids already stored.
-        existing = self._stored(db, tenant_id, family, [d[0] for d in docs], "1")
+        existing = self._stored(db, tenant_id, family, ids, "1")
         db.executemany(_DELETE_KEYS, [(tenant_id, family, r[0]) for r in existing])
         db.executemany(
             "INSERT INTO docs (tenant_id, family, id, doc_type, at, etag, doc) VALUES (?,?,?,?,?,?,?) "
@@ -261,8 +305,12 @@ class SqliteBackend(Backend):
             "etag=excluded.etag, doc=excluded.doc",
             rows,
         )
+        rid = dict(self._stored(db, tenant_id, family, ids, "rid"))  # an update keeps its row's rid
+        keys = sorted(((tenant_id, family, k, at, i, t, rid[i]) for i, t, ks, at, _, _ in docs for k in set(ks)),
+                      key=lambda r: (r[2], r[3], r[4]))
         db.executemany(
-            "INSERT OR IGNORE INTO doc_keys (tenant_id, family, key, at, id, doc_type) VALUES (?,?,?,?,?,?)", keys,
+            "INSERT OR IGNORE INTO doc_keys (tenant_id, family, key, at, id, doc_type, rid) VALUES (?,?,?,?,?,?,?)",
+            keys,
         )
         if family == "tenants":
             db.execute("INSERT OR IGNORE INTO tenant_dir (id) VALUES (?)", (tenant_id,))
@@ -297,7 +345,7 @@ class SqliteBackend(Backend):
     ) -> tuple[list[tuple[str, str]], str | None]:
         limit = max(1, min(int(limit), 1000))
         if key is not None:
-            src = "doc_keys k JOIN docs d ON d.tenant_id=k.tenant_id AND d.family=k.family AND d.id=k.id"
+            src = "doc_keys k JOIN docs d ON d.rid=k.rid"
             where = ["k.tenant_id=?", "k.family=?", "k.key=?", "k.doc_type=?"]
             args: list[Any] = [tenant_id, family, key, doc_type]
             t = "k"
