@@ -15,6 +15,7 @@ import azure.functions as func
 from rapport import runtime
 from rapport.web import Answer, ApiError, Request, error_answer, new_correlation_id
 
+runtime.tune_gc()  # the worker process is Rapport's: its collector suits capture's allocation pattern
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 log = logging.getLogger("rapport.http")
 

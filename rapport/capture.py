@@ -51,6 +51,7 @@ from rapport.records import (
 from rapport.store.base import AlreadyExists, Conflict, Store
 
 EXCERPT_CHARS = 200
+YIELD_EVERY = 250  # items mapped between two turns of the event loop (webhook answers, the next page)
 
 # Consumer mail domains: a person writing from one of these is a contact, but the domain is never
 # an account (it says nothing about whom they work for). Families with many country TLDs are matched
@@ -712,12 +713,16 @@ class Ingestion:
             cancelled.update(c.cancelled_meeting_ids)
             dropped.update(c.dropped_interaction_ids)
 
-        for msg in messages:
+        for n, msg in enumerate(messages, 1):
             stats.messages += 1
             take(map_message(msg, firm=self.firm, owner=self.owner, folder=folder))
-        for ev in events:
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the next delta page download meanwhile (rapport.sync prefetches)
+        for n, ev in enumerate(events, 1):
             stats.events += 1
             take(map_event(ev, firm=self.firm, owner=self.owner))
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
         # A cancelled or removed event in the batch wins over a live copy of it (delta order is not trusted).
         for ix_id in dropped:
             interactions.pop(ix_id, None)

@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from rapport import runtime
+
+    runtime.tune_gc()  # as function_app does: `rapport sync` runs the same capture
     try:
         settings = load_settings()
     except SettingsError as exc:
