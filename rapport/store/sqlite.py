@@ -256,9 +256,7 @@ class SqliteBackend(Backend):
         for r in records:
             if r.tenantId != tenant_id:
                 raise ValueError("record tenantId does not match the partition it is written to")
-        self._bulk(tenant_id, family, [
-            (r.id, r.doc_type, r.index_keys(), r.sort_at(), r.to_json()) for r in records
-        ])
+        self._bulk(tenant_id, family, [r.to_row() for r in records])
 
     def _bulk(self, tenant_id: str, family: str, docs: list[tuple[str, str, Sequence[str], str, str]]) -> None:
         """Upsert (id, doc type, index keys, sort time, JSON text) rows in one transaction."""
