@@ -72,6 +72,11 @@ _DELETE_KEYS = (
     "AND key IN (SELECT value FROM json_each("
     "(SELECT doc FROM docs WHERE tenant_id=?1 AND family=?2 AND id=?3), '$.ixKeys'))"
 )
+_DELETE_KEYS_OF_RID = (  # the same, for a document whose rid is known
+    "DELETE FROM doc_keys WHERE tenant_id=?1 AND family=?2 AND id=?3 "
+    "AND at=(SELECT at FROM docs WHERE rid=?4) "
+    "AND key IN (SELECT value FROM json_each((SELECT doc FROM docs WHERE rid=?4), '$.ixKeys'))"
+)
 _TIMED = "d.family <> 'interactions'"  # the partial index docs_by_time_v2's condition
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per json.dumps call
 
@@ -292,18 +297,24 @@ class SqliteBackend(Backend):
         # Sorted by primary key: rows land in B-tree order, touching far fewer pages per batch than
         # random-order inserts (bench/store.py measures it).
         docs = sorted(docs)
-        rows = [(tenant_id, family, i, t, at, etag, text) for i, t, _, at, text, etag in docs]
-        ids = [d[0] for d in docs]
-        # Old versions' keys, before they are overwritten: only for ids already stored.
-        existing = self._stored(db, tenant_id, family, ids, "1")
-        db.executemany(_DELETE_KEYS, [(tenant_id, family, r[0]) for r in existing])
-        db.executemany(
-            "INSERT INTO docs (tenant_id, family, id, doc_type, at, etag, doc) VALUES (?,?,?,?,?,?,?) "
-            "ON CONFLICT (tenant_id, family, id) DO UPDATE SET doc_type=excluded.doc_type, at=excluded.at, "
-            "etag=excluded.etag, doc=excluded.doc",
-            rows,
-        )
-        rid = dict(self._stored(db, tenant_id, family, ids, "rid"))  # an update keeps its row's rid
+        # Rows already stored keep their rid (and lose their old keys before they are overwritten);
+        # new rows get the next rids, given here so their keys need no look-up after the insert.
+        # The caller holds the write lock (BEGIN IMMEDIATE), so nobody else takes a rid meanwhile.
+        existing = dict(self._stored(db, tenant_id, family, [d[0] for d in docs], "rid"))
+        db.executemany(_DELETE_KEYS_OF_RID, [(tenant_id, family, i, r) for i, r in existing.items()])
+        top = db.execute("SELECT COALESCE(MAX(rid), 0) FROM docs").fetchone()[0]
+        rid: dict[str, int] = {}
+        for i, *_ in docs:
+            found = existing.get(i)
+            if found is None:
+                top += 1
+                found = top
+            rid[i] = found
+        db.executemany("UPDATE docs SET doc_type=?, at=?, etag=?, doc=? WHERE rid=?",
+                       [(t, at, etag, text, rid[i]) for i, t, _, at, text, etag in docs if i in existing])
+        db.executemany("INSERT INTO docs (rid, tenant_id, family, id, doc_type, at, etag, doc) VALUES (?,?,?,?,?,?,?,?)",
+                       [(rid[i], tenant_id, family, i, t, at, etag, text)
+                        for i, t, _, at, text, etag in docs if i not in existing])
         keys = sorted(((tenant_id, family, k, at, i, t, rid[i]) for i, t, ks, at, _, _ in docs for k in set(ks)),
                       key=lambda r: (r[2], r[3], r[4]))
         db.executemany(
