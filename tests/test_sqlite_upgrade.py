@@ -82,3 +82,34 @@ async def test_a_v1_store_upgrades_in_place_and_keeps_every_record(tmp_path) -> 
         db.close()
     finally:
         await store.close()
+
+
+async def test_rids_stay_true_through_deletes_reinserts_and_checked_writes(tmp_path) -> None:
+    path = str(tmp_path / "rids.db")
+    store = await Store(SqliteBackend(path)).open()
+    try:
+        cid = contact_id("jane@client.com")
+
+        def mail(n: int, subject: str) -> Interaction:
+            return Interaction(id=f"ix_{n}", tenantId=T, channel="email", at=T0 + timedelta(hours=n),
+                               ownerOid="oid-p1", subject=subject, contactIds=[cid], sourceId=str(n))
+
+        await store.put_many([mail(n, f"mail {n}") for n in range(5)])
+        await store.delete(Interaction, T, "ix_4")  # the newest rid is free again
+        await store.put_many([mail(5, "mail 5"), mail(0, "mail 0, again")])  # one new, one rewrite
+        jane = await store.put(Contact.new(T, "jane@client.com", name="Jane"))
+        refused = await store.put_checked([(jane.model_copy(update={"title": "GC"}), jane.etag, False),
+                                           (Contact.new(T, "raj@client.com", name="Raj"), None, True)])
+        assert refused == []
+        subjects = [i.subject for i in (await store.interactions_for_contact(T, cid)).items]
+        assert subjects == ["mail 5", "mail 3", "mail 2", "mail 1", "mail 0, again"]
+        assert (await store.contact_by_email(T, "raj@client.com")).name == "Raj"
+    finally:
+        await store.close()
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT COUNT(*) FROM doc_keys k LEFT JOIN docs d ON d.rid = k.rid "
+                          "WHERE d.id IS NULL OR d.id <> k.id OR d.family <> k.family").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM docs").fetchone() == (7,)
+    finally:
+        db.close()
