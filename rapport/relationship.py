@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from rapport.records import aware
 
@@ -25,6 +26,17 @@ SATURATION = 24  # touches a year at which frequency counts as full
 ONE_WAY_FACTOR = 0.5
 
 LABELS = ((70, "strong"), (40, "warm"), (15, "light"), (0, "cold"))
+
+
+class Touching(Protocol):
+    """What strength reads of a touch: a Touch, or an Interaction as it is."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def direction(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -53,12 +65,12 @@ def label_for(score: int) -> str:
     return "cold"
 
 
-def strength(touches: Iterable[Touch], now: datetime) -> Strength:
+def strength(touches: Iterable[Touching], now: datetime) -> Strength:
     now = aware(now)
-    recent: list[Touch] = []
+    recent: list[Touching] = []
     last: datetime | None = None
     for t in touches:
-        at = aware(t.at)
+        at = t.at if t.at.tzinfo is not None else t.at.replace(tzinfo=UTC)
         if at > now:  # a future meeting is not contact yet
             continue
         if t.channel != "note" and (last is None or at > last):

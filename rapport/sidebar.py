@@ -32,11 +32,10 @@ from rapport.records import (
     account_id,
     aware,
     contact_id,
-    email_domain,
     iso,
     normalize_email,
 )
-from rapport.relationship import Touch, strength
+from rapport.relationship import strength
 from rapport.store.base import Read
 from rapport.store.scope import ContactView, ScopedStore
 
@@ -81,14 +80,15 @@ def key_dates(matters: list[Matter], now: datetime, *, horizon: timedelta = DATE
 async def compose(scoped: ScopedStore, email: str, now: datetime) -> dict[str, Any]:
     """The plain facts for `email` as this viewer may see them. Raises ValueError on a bad address."""
     address = normalize_email(email)
+    domain = address.rpartition("@")[2]
     cid = contact_id(address)
-    domain_acct = account_id(email_domain(address))
+    domain_acct = account_id(domain)
     # The tenant (its own mail domains) comes in the same batch, to tell internal mail apart.
     view, domain_account, tenant = await scoped.read_many([
         Read(Contact, record_id=cid), Read(Account, record_id=domain_acct), Read(Tenant, record_id=scoped.tenant_id)])
     base: dict[str, Any] = {"email": address, "asOf": iso(now)}
 
-    if view is None and tenant is not None and email_domain(address) in tenant.domains:
+    if view is None and tenant is not None and domain in tenant.domains:
         (people,) = await scoped.read_many([Read(Person, key=f"upn:{address}", limit=1)])
         person = people[0] if people else None
         return {**base, "status": "colleague",
@@ -106,16 +106,17 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
                  now: datetime) -> dict[str, Any]:
     acct = contact.accountId or (domain_account.id if domain_account else None)
     needs_teams = any(o.visibility == "team" for o in contact.owners)
+    today = iso(now)
     reads = [
         Read(Interaction, key=f"ct:{contact.id}", newest_first=True, limit=HISTORY_FOR_STRENGTH),
         Read(Signal, key=f"ct:{contact.id}", newest_first=True, limit=SHOWN_SIGNALS),
-        Read(Meeting, key=f"ct:{contact.id}", since=iso(now), until=iso(now + MEETING_HORIZON),
+        Read(Meeting, key=f"ct:{contact.id}", since=today, until=iso(now + MEETING_HORIZON),
              limit=SHOWN_MEETINGS + 5),
     ]
     if acct:
         reads += [
             # Matters sort by their earliest renewal/opposition date, so this range is "coming up".
-            Read(Matter, key=f"acct:{acct}", since=iso(now), until=iso(now + DATE_HORIZON), limit=SHOWN_DATES * 2),
+            Read(Matter, key=f"acct:{acct}", since=today, until=iso(now + DATE_HORIZON), limit=SHOWN_DATES * 2),
             Read(Enquiry, key=f"acct:{acct}:open", newest_first=True, limit=SHOWN_PIPELINE),
             Read(Opportunity, key=f"acct:{acct}:open", newest_first=True, limit=SHOWN_PIPELINE),
         ]
@@ -149,8 +150,7 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
             known_by.append({"name": o.name, "you": False, "private": True, "lastTouch": None,
                              "strength": None, "label": None})
             continue
-        mine = [Touch(i.at, i.channel, i.direction) for i in interactions if i.ownerOid == o.oid]
-        s = strength(mine, now)
+        s = strength([i for i in interactions if i.ownerOid == o.oid], now)
         last = max((t for t in (o.lastTouch, s.last_touch) if t is not None), default=None)
         known_by.append({"name": o.name, "you": o.oid == viewer, "private": False,
                          "lastTouch": iso(last) if last else None, "strength": s.score, "label": s.label})

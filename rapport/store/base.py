@@ -107,6 +107,11 @@ class Backend(abc.ABC):
         """find_docs, as (JSON text, etag) pairs. Only when `stores_text`."""
         raise NotImplementedError
 
+    async def read_texts(self, tenant_id: str, reads: Sequence[Read]) -> list[Any]:
+        """A Store.read_many batch in one call: per read, get_text's triple (or None) for a point
+        read, the (JSON text, etag) pairs of a find (all pages with `every`). Only when `stores_text`."""
+        raise NotImplementedError
+
     async def open(self) -> None:  # noqa: B027 - optional hook
         pass
 
@@ -318,6 +323,14 @@ class Store:
                                    newest_first=r.newest_first, limit=r.limit)
             return page.items
 
+        if self.backend.stores_text:  # the whole batch in one call; each text validated in one step
+            out: list[Any] = []
+            for r, got in zip(reads, await self.backend.read_texts(tenant_id, reads), strict=True):
+                if r.record_id is None:
+                    out.append([_load_text(r.cls, text, etag) for text, etag in got])
+                else:
+                    out.append(None if got is None or got[0] != r.cls.doc_type else _load_text(r.cls, got[1], got[2]))
+            return out
         if not self.backend.concurrent_reads:
             return [await one(r) for r in reads]
         return list(await asyncio.gather(*(one(r) for r in reads)))

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rapport.store.base import AlreadyExists, Backend, Conflict, StoreUnavailable
+from rapport.store.base import AlreadyExists, Backend, Conflict, Read, StoreUnavailable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -93,6 +93,49 @@ def _cursor_in(cursor: str) -> tuple[str, str]:
         from rapport.web import ApiError
 
         raise ApiError(400, "the paging cursor is not valid") from None
+
+
+_GET_TEXT = "SELECT doc_type, doc, etag FROM docs WHERE tenant_id=? AND family=? AND id=?"
+
+
+def _find_sql(tenant_id: str, family: str, doc_type: str, key: str | None, at_from: str | None, at_to: str | None,
+              desc: bool, limit: int, cursor: str | None) -> tuple[str, list[Any]]:
+    """One find's statement: by index key (doc_keys, joined to the row by rid) or by type and time
+    (docs), asking one row past `limit` to tell whether a next page exists."""
+    if key is not None:
+        src = "doc_keys k JOIN docs d ON d.rid=k.rid"
+        where = ["k.tenant_id=?", "k.family=?", "k.key=?", "k.doc_type=?"]
+        args: list[Any] = [tenant_id, family, key, doc_type]
+        t = "k"
+    else:
+        src = "docs d"
+        where = ["d.tenant_id=?", "d.family=?", "d.doc_type=?"]
+        args = [tenant_id, family, doc_type]
+        if family != "interactions":
+            # The partial time index's own condition, word for word, so the planner may use it.
+            where.append(_TIMED)
+        t = "d"
+    if at_from is not None:
+        where.append(f"{t}.at >= ?")
+        args.append(at_from)
+    if at_to is not None:
+        where.append(f"{t}.at < ?")
+        args.append(at_to)
+    if cursor:
+        c_at, c_id = _cursor_in(cursor)
+        where.append(f"({t}.at, {t}.id) {'<' if desc else '>'} (?, ?)")
+        args += [c_at, c_id]
+    order = "DESC" if desc else "ASC"
+    sql = (f"SELECT d.doc, d.etag, {t}.at, {t}.id FROM {src} WHERE {' AND '.join(where)} "
+           f"ORDER BY {t}.at {order}, {t}.id {order} LIMIT ?")
+    args.append(limit + 1)
+    return sql, args
+
+
+def _page(rows: list[tuple], limit: int) -> tuple[list[tuple[str, str]], str | None]:
+    """A find's rows as (JSON text, etag) pairs, and the cursor of the next page if there is one."""
+    nxt = _cursor_out(rows[limit - 1][2], rows[limit - 1][3]) if len(rows) > limit else None
+    return [(body, etag) for body, etag, _at, _id in rows[:limit]], nxt
 
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:
@@ -188,8 +231,7 @@ class SqliteBackend(Backend):
     async def get_text(self, tenant_id: str, family: str, doc_id: str) -> tuple[str, str, str] | None:
         return self._run(
             lambda db: db.execute(
-                "SELECT doc_type, doc, etag FROM docs WHERE tenant_id=? AND family=? AND id=?",
-                (tenant_id, family, doc_id),
+                _GET_TEXT, (tenant_id, family, doc_id),
             ).fetchone()
         )
 
@@ -353,40 +395,38 @@ class SqliteBackend(Backend):
         cursor: str | None = None,
     ) -> tuple[list[tuple[str, str]], str | None]:
         limit = max(1, min(int(limit), 1000))
-        if key is not None:
-            src = "doc_keys k JOIN docs d ON d.rid=k.rid"
-            where = ["k.tenant_id=?", "k.family=?", "k.key=?", "k.doc_type=?"]
-            args: list[Any] = [tenant_id, family, key, doc_type]
-            t = "k"
-        else:
-            src = "docs d"
-            where = ["d.tenant_id=?", "d.family=?", "d.doc_type=?"]
-            args = [tenant_id, family, doc_type]
-            if family != "interactions":
-                # The partial time index's own condition, word for word, so the planner may use it.
-                where.append(_TIMED)
-            t = "d"
-        if at_from is not None:
-            where.append(f"{t}.at >= ?")
-            args.append(at_from)
-        if at_to is not None:
-            where.append(f"{t}.at < ?")
-            args.append(at_to)
-        if cursor:
-            c_at, c_id = _cursor_in(cursor)
-            where.append(f"({t}.at, {t}.id) {'<' if desc else '>'} (?, ?)")
-            args += [c_at, c_id]
-        order = "DESC" if desc else "ASC"
-        sql = (
-            f"SELECT d.doc, d.etag, {t}.at, {t}.id FROM {src} WHERE {' AND '.join(where)} "
-            f"ORDER BY {t}.at {order}, {t}.id {order} LIMIT ?"
-        )
-        args.append(limit + 1)
-        rows = self._run(lambda db: db.execute(sql, args).fetchall())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        nxt = _cursor_out(rows[-1][2], rows[-1][3]) if more else None
-        return [(body, etag) for body, etag, _at, _id in rows], nxt
+        sql, args = _find_sql(tenant_id, family, doc_type, key, at_from, at_to, desc, limit, cursor)
+        return _page(self._run(lambda db: db.execute(sql, args).fetchall()), limit)
+
+    async def read_texts(self, tenant_id: str, reads: Sequence[Read]) -> list[Any]:
+        """A Store.read_many batch in one call under one lock: per read, get_text's triple (or None)
+        for a point read, the (JSON text, etag) pairs of a find (every page with `every`)."""
+        plans: list[tuple[str, list[Any], int, Read]] = []
+        for r in reads:
+            if r.record_id is not None:
+                plans.append((_GET_TEXT, [tenant_id, r.cls.family, r.record_id], 0, r))
+                continue
+            limit = 1000 if r.every else max(1, min(int(r.limit), 1000))
+            sql, args = _find_sql(tenant_id, r.cls.family, r.cls.doc_type, r.key, r.since, r.until, r.newest_first,
+                                  limit, None)
+            plans.append((sql, args, limit, r))
+
+        def run(db: sqlite3.Connection) -> list[Any]:
+            out: list[Any] = []
+            for sql, args, limit, r in plans:
+                if r.record_id is not None:
+                    out.append(db.execute(sql, args).fetchone())
+                    continue
+                items, nxt = _page(db.execute(sql, args).fetchall(), limit)
+                while r.every and nxt is not None:  # bounded sets only (walls, people)
+                    more, more_args = _find_sql(tenant_id, r.cls.family, r.cls.doc_type, r.key, r.since, r.until,
+                                                r.newest_first, limit, nxt)
+                    page, nxt = _page(db.execute(more, more_args).fetchall(), limit)
+                    items += page
+                out.append(items)
+            return out
+
+        return self._run(run)
 
     async def list_tenant_ids(self) -> list[str]:
         rows = self._run(
