@@ -58,6 +58,12 @@ param azureOpenAiEndpoint string = ''
 @description('Azure OpenAI deployment name (needed with the endpoint)')
 param azureOpenAiDeployment string = ''
 
+@description('Azure OpenAI api-version (a GA version that supports response_format json_object)')
+param azureOpenAiApiVersion string = '2024-10-21'
+
+@description('Model name for an OpenAI-compatible endpoint (not used with Azure OpenAI, which names a deployment)')
+param openAiModel string = 'gpt-4o-mini'
+
 @secure()
 @description('Azure OpenAI key; empty: no key (managed identity where the drafter supports it)')
 param azureOpenAiApiKey string = ''
@@ -173,6 +179,8 @@ module functionApp 'modules/functionapp.bicep' = {
     hasClientSecret: !empty(rapportClientSecret)
     azureOpenAiEndpoint: azureOpenAiEndpoint
     azureOpenAiDeployment: azureOpenAiDeployment
+    azureOpenAiApiVersion: azureOpenAiApiVersion
+    openAiModel: openAiModel
     hasAzureOpenAiKey: !empty(azureOpenAiApiKey)
     openAiBaseUrl: openAiBaseUrl
     hasOpenAiKey: !empty(openAiApiKey)

@@ -92,8 +92,11 @@ class Settings:
     azure_openai_endpoint: str | None = _setting("AZURE_OPENAI_ENDPOINT", _url)
     azure_openai_api_key: str | None = _setting("AZURE_OPENAI_API_KEY", secret=True)
     azure_openai_deployment: str | None = _setting("AZURE_OPENAI_DEPLOYMENT")
+    # The GA api-version with response_format json_object; a firm's resource may need another.
+    azure_openai_api_version: str = _setting("AZURE_OPENAI_API_VERSION", _text, "2024-10-21")
     openai_api_key: str | None = _setting("OPENAI_API_KEY", secret=True)
     openai_base_url: str | None = _setting("OPENAI_BASE_URL", _url)
+    openai_model: str = _setting("OPENAI_MODEL", _text, "gpt-4o-mini")  # OpenAI-compatible servers only
     dev_auth: bool = _setting("RAPPORT_DEV_AUTH", _bool, False)
 
     @property

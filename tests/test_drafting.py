@@ -345,6 +345,22 @@ async def test_llm_followup_happy_path(llm_server, style):
         assert req.path == "/v1/chat/completions"
 
 
+@pytest.mark.parametrize("style", ["openai", "azure"])
+async def test_llm_model_and_api_version_come_from_settings(llm_server, style):
+    env = {**llm_server.settings_env(style), "AZURE_OPENAI_API_VERSION": "2025-01-01-preview",
+           "OPENAI_MODEL": "firm-approved-model"}
+    drafter = make_drafter(load_settings(env), timeout=2.0, sleep=RecordingSleep())
+    try:
+        await drafter.draft_followup(followup_ctx())
+    finally:
+        await drafter.aclose()
+    (req,) = llm_server.requests
+    if style == "azure":  # Azure names a deployment, never a model; the version travels in the query
+        assert req.query["api-version"] == "2025-01-01-preview" and req.body["model"] == "rapport-drafts"
+    else:
+        assert req.body["model"] == "firm-approved-model" and "api-version" not in req.query
+
+
 async def test_llm_talking_points_happy_path(llm_server):
     drafter = drafter_for(llm_server, "azure")
     try:

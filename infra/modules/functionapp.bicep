@@ -28,6 +28,8 @@ param rapportClientId string
 param hasClientSecret bool
 param azureOpenAiEndpoint string
 param azureOpenAiDeployment string
+param azureOpenAiApiVersion string
+param openAiModel string
 param hasAzureOpenAiKey bool
 param openAiBaseUrl string
 param hasOpenAiKey bool
@@ -71,8 +73,10 @@ var rapportSettings = {
   AZURE_OPENAI_ENDPOINT: azureOpenAiEndpoint
   AZURE_OPENAI_API_KEY: hasAzureOpenAiKey ? '${kv}azure-openai-api-key)' : ''
   AZURE_OPENAI_DEPLOYMENT: azureOpenAiDeployment
+  AZURE_OPENAI_API_VERSION: azureOpenAiApiVersion
   OPENAI_API_KEY: hasOpenAiKey ? '${kv}openai-api-key)' : ''
   OPENAI_BASE_URL: openAiBaseUrl
+  OPENAI_MODEL: openAiModel
   RAPPORT_DEV_AUTH: '0'
 }
 

@@ -44,8 +44,6 @@ from .template import TemplateDrafter, brief_fields, day, first_name, followup_f
 log = logging.getLogger("rapport.drafting")
 
 DEFAULT_TIMEOUT = 20.0  # draft generation is queued work; p95 target 20 s (RELIABILITY section 6)
-AZURE_API_VERSION = "2024-10-21"  # GA version with response_format json_object
-DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 MAX_EXCERPTS = 5
 MAX_EXCERPT_CHARS = 2000
 MAX_REPLY_CHARS = 8000
@@ -301,7 +299,7 @@ class LlmDrafter:
             client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
                 azure_endpoint=settings.azure_openai_endpoint,
                 azure_deployment=settings.azure_openai_deployment,
-                api_version=kw.pop("api_version", AZURE_API_VERSION),
+                api_version=kw.pop("api_version", settings.azure_openai_api_version),
                 timeout=timeout,
                 max_retries=0,  # retries are ours: bounded, Retry-After aware, injectable sleep
                 **auth,
@@ -314,7 +312,7 @@ class LlmDrafter:
                 timeout=timeout,
                 max_retries=0,
             )
-            model = kw.pop("model", DEFAULT_OPENAI_MODEL)
+            model = kw.pop("model", settings.openai_model)
         kw.pop("api_version", None)
         kw.pop("model", None)
         return cls(client, model, **kw)
