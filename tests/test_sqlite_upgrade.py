@@ -39,6 +39,8 @@ def write_v1(path: str, records: list) -> None:
                    (T, r.family, r.id, r.doc_type, r.sort_at(), f"etag{n}", r.to_json()))
         for k in set(doc["ixKeys"]):
             db.execute("INSERT INTO doc_keys VALUES (?,?,?,?,?,?)", (T, r.family, k, r.sort_at(), r.id, r.doc_type))
+    # A key whose document is gone (nothing should leave one, but an upgrade must not fail on it).
+    db.execute("INSERT INTO doc_keys VALUES (?,?,?,?,?,?)", (T, "interactions", "ct:ct_gone", "2026", "ix_gone", "interaction"))
     db.commit()
     db.close()
 

@@ -193,6 +193,11 @@ def _load_text(cls: type[R], text: str, etag: str) -> R:
     return record
 
 
+def _load_row(cls: type[R], row: tuple[str, str, str] | None) -> R | None:
+    """A point read's (doc type, JSON text, etag): the record, or None if missing or of another type."""
+    return None if row is None or row[0] != cls.doc_type else _load_text(cls, row[1], row[2])
+
+
 class Store:
     """Domain operations for system jobs (capture, timers). Request handlers use `scope()`."""
 
@@ -219,8 +224,7 @@ class Store:
 
     async def get(self, cls: type[R], tenant_id: str, record_id: str) -> R | None:
         if self.backend.stores_text:
-            row = await self.backend.get_text(tenant_id, cls.family, record_id)
-            return None if row is None or row[0] != cls.doc_type else _load_text(cls, row[1], row[2])
+            return _load_row(cls, await self.backend.get_text(tenant_id, cls.family, record_id))
         doc = await self.backend.get_doc(tenant_id, cls.family, record_id)
         if doc is not None and doc.get("docType") != cls.doc_type:
             return None
@@ -326,10 +330,8 @@ class Store:
         if self.backend.stores_text:  # the whole batch in one call; each text validated in one step
             out: list[Any] = []
             for r, got in zip(reads, await self.backend.read_texts(tenant_id, reads), strict=True):
-                if r.record_id is None:
-                    out.append([_load_text(r.cls, text, etag) for text, etag in got])
-                else:
-                    out.append(None if got is None or got[0] != r.cls.doc_type else _load_text(r.cls, got[1], got[2]))
+                out.append(_load_row(r.cls, got) if r.record_id is not None
+                           else [_load_text(r.cls, text, etag) for text, etag in got])
             return out
         if not self.backend.concurrent_reads:
             return [await one(r) for r in reads]

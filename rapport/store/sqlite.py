@@ -52,6 +52,8 @@ INSERT INTO docs (rid, tenant_id, family, id, doc_type, at, etag, doc)
 DROP TABLE docs_v1;
 CREATE INDEX IF NOT EXISTS docs_by_time_v2 ON docs (tenant_id, family, doc_type, at, id)
   WHERE family <> 'interactions';
+DELETE FROM doc_keys WHERE NOT EXISTS (SELECT 1 FROM docs d
+  WHERE d.tenant_id=doc_keys.tenant_id AND d.family=doc_keys.family AND d.id=doc_keys.id);
 ALTER TABLE doc_keys ADD COLUMN rid INTEGER NOT NULL DEFAULT 0;
 UPDATE doc_keys SET rid = (SELECT d.rid FROM docs d
   WHERE d.tenant_id=doc_keys.tenant_id AND d.family=doc_keys.family AND d.id=doc_keys.id);
@@ -229,11 +231,7 @@ class SqliteBackend(Backend):
         return doc
 
     async def get_text(self, tenant_id: str, family: str, doc_id: str) -> tuple[str, str, str] | None:
-        return self._run(
-            lambda db: db.execute(
-                _GET_TEXT, (tenant_id, family, doc_id),
-            ).fetchone()
-        )
+        return self._run(lambda db: db.execute(_GET_TEXT, (tenant_id, family, doc_id)).fetchone())
 
     @staticmethod
     def _row(doc: dict[str, Any], etag: str) -> tuple[str, str, Sequence[str], str, str, str]:
