@@ -401,3 +401,13 @@ def test_automated_senders_and_rooms_are_not_contacts() -> None:
     room = {**addr("boardroom@hotel.example", "Boardroom 2"), "type": "resource", "status": {"response": "accepted"}}
     ev = map_event(event(attendees=[room]), firm=FIRM, owner=OWNER)
     assert ev.meetings[0].contactIds == [] and ev.meetings[0].attendees[0].type == "resource"
+
+
+def test_subjects_are_cleaned_as_text_not_reordered_like_names() -> None:
+    # "Doe, Jane" -> "Jane Doe" is for display names only; a subject keeps its words in order.
+    ix = only(map_message(message("S1", subject="Invoice,\u200b  Acme\u202e"), firm=FIRM, owner=OWNER,
+                          folder="inbox"))
+    assert ix.subject == "Invoice, Acme"
+    odd = map_message(message("S2", subject=None, frm=addr("raj@acme.example", 42)), firm=FIRM, owner=OWNER,
+                      folder="inbox")
+    assert odd.interactions[0].subject == "" and odd.sightings[0][2] == ""  # a non-text name is no name
