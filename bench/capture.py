@@ -101,8 +101,9 @@ async def bench_delta(n: int, page_size: int) -> dict[str, float]:
             transport = time.perf_counter() - started
             started, cpu = time.perf_counter(), time.process_time()
             run = capture.Ingestion(store, firm, person)  # one round, as sync runs it
-            for k in range(0, len(pages), sync.INGEST_BATCH // page_size or 1):
-                batch = [m for items in pages[k:k + (sync.INGEST_BATCH // page_size or 1)] for m in items]
+            per_batch = max(1, sync.INGEST_BATCH // page_size)  # pages per batch, as sync fills them
+            for k in range(0, len(pages), per_batch):
+                batch = [m for items in pages[k:k + per_batch] for m in items]
                 await run.add(messages=batch, folder="inbox")
             await run.finish()
             ingest_only, ingest_cpu = time.perf_counter() - started, time.process_time() - cpu
