@@ -8,6 +8,12 @@ Drafting
 - Recipients are chosen here, by code, from the meeting's external attendees; the drafting service
   (rapport.drafting) only writes subject and body, from a context read through the partner's
   ScopedStore (walls and privacy applied), with mail excerpts passed as untrusted data.
+- One company's facts to that company only: a draft names a matter, enquiry or opportunity (and
+  carries recent subjects and mail excerpts) only when every recipient belongs to that company (the
+  contact's account, else the domain's; free mail is a company of its own). With outsiders from
+  several companies the draft is neutral, and its card offers "One draft per company" (`split`):
+  the neutral draft is superseded by one draft per company, each to that company's people with that
+  company's items, ids derived from (meeting, partner, company).
 - A new or changed draft queues a "followup-card" item: the card goes to the partner (Teams through
   the delivery bot/ installs; on the embedded default, the local outbox).
 
@@ -18,7 +24,7 @@ Approval (the card's verbs, bot/verbs.py)
   The transition is an ETag-bound update, so of two concurrent approvals exactly one wins; the
   other sees "already approved". The send is a work item keyed draftId:version: one send.
 - Edit saves a new version (recipients unchanged: code owns them); snooze hides the draft until
-  later today or tomorrow morning; skip dismisses it.
+  later today or tomorrow morning; skip dismisses it; split (a neutral draft only) replaces it.
 - Each approval writes one AuditEvent (who, when, draft kind, meeting end -> approval and, once sent,
   -> send seconds, body hash and recipients; never the body).
 """
