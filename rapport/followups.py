@@ -718,7 +718,8 @@ async def split(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, ve
     """"One draft per company": the neutral draft to several companies is replaced (state
     "superseded", never sent) by one draft per company, each to that company's people with that
     company's items and its own card. The drafts are work items keyed by (meeting, partner, company),
-    so a double click, a retry or a crash between the two steps makes each exactly once."""
+    so a double click, a retry, or a refresh of the card after a crash between the two steps (see
+    `view`) makes each exactly once."""
     now = aware(now or utcnow())
 
     def apply(d: Draft) -> Status:
@@ -771,6 +772,11 @@ async def retry(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, ve
 
 async def view(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any) -> Outcome:
     draft, status = await _actor_draft(store, tenant_id, viewer_oid, draft_id)
+    if draft is not None and draft.state == "superseded":
+        # A split that stopped between its two steps finishes when its card is refreshed (Teams
+        # refreshes it as the partner opens the chat): the company drafts' work items are idempotent.
+        await _queue_company_drafts(store, draft)
+        kick_drain(store, tenant_id)
     return Outcome(status, draft)
 
 

@@ -255,6 +255,26 @@ async def test_neutral_card_offers_one_draft_per_company_and_split_makes_each_on
     assert sorted(ids) == sorted([d.id, *(x.id for x in drafts)])
 
 
+async def test_a_split_cut_short_finishes_when_its_card_is_refreshed(store):
+    firm = await make_firm(store, [Company("ACME", matters=1), Company("BETA", enquiries=1)])
+    d = await followups.draft_for_meeting(store, TENANT, firm.meeting.id, OWNER)
+
+    def superseded_only(x: Draft) -> Draft:  # the split's first step, then the process died
+        x.state = "superseded"
+        return x
+
+    await store.update(Draft, TENANT, d.id, superseded_only)
+    await work.drain(store)
+    assert len((await store.find(Draft, TENANT, key=f"meeting:{firm.meeting.id}")).items) == 1
+    for _ in range(2):
+        out = await followups.view(store, TENANT, OWNER, d.id)  # the card's refresh
+        assert out.status == "ok" and out.draft.state == "superseded"
+        await settle()
+        await work.drain(store)
+    drafts = (await store.find(Draft, TENANT, key=f"meeting:{firm.meeting.id}")).items
+    assert len(drafts) == 3 and sorted(x.state for x in drafts) == ["drafted", "drafted", "superseded"]
+
+
 async def test_split_is_refused_for_one_company_and_after_approval(store):
     firm = await make_firm(store, [Company("ACME", matters=1)])
     d = await followups.draft_for_meeting(store, TENANT, firm.meeting.id, OWNER)
