@@ -116,7 +116,6 @@ def dev_route_open(host_header: str | None, settings: Settings | None = None) ->
     return bool(settings.dev_auth) and bound_to_loopback() and loopback_host(host_header)
 
 
-DEV_ONLY_MARK = "__rapport_dev_only__"
 NO_SUCH_ROUTE = "no such route"  # word for word what a host answers for a path it does not serve
 
 
@@ -130,7 +129,6 @@ def dev_only(handler: Callable[[Request], Awaitable[Answer]]) -> Callable[[Reque
             raise ApiError(404, NO_SUCH_ROUTE)
         return await handler(request)
 
-    setattr(guarded, DEV_ONLY_MARK, True)
     return guarded
 
 

@@ -481,7 +481,6 @@ def _dev_only(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
         return await handler(request)
 
     guarded.__name__ = handler.__name__
-    setattr(guarded, devauth.DEV_ONLY_MARK, True)
     return guarded
 
 
@@ -550,10 +549,12 @@ class DevHost:
 
     async def start(self) -> DevHost:
         # runtime is process-wide: install this host's settings/store, restore on stop.
+        # Dev auth off loopback is refused before anything is installed or listens.
+        devauth.check_bind(self.settings, self.host)
         self._saved = (runtime._settings, runtime._store)
         runtime.configure(self.settings, self.store)
         runtime._store_lock = None  # a lock from another event loop would not work in this one
-        devauth.declare_bind(self.settings, self.host)  # dev tokens count only on a loopback bind
+        devauth.declare_bind(self.settings, self.host)  # dev tokens and /dev/* routes only on a loopback bind
         self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False, logger=_server_log,
                                      max_line_size=32768, max_field_size=32768)
         await self._runner.setup()

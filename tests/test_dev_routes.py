@@ -35,7 +35,7 @@ import function_app
 from rapport import devauth, outbox_local, runtime
 from rapport.devhost import DevHost, _LogFormat, collect
 from rapport.records import Tenant
-from rapport.settings import Settings, load_settings
+from rapport.settings import Settings, SettingsError, load_settings
 from rapport.store import Store, make_store
 
 OTHER = "0a0b0c0d-0000-4000-8000-00000000000b"
@@ -204,6 +204,19 @@ async def test_every_dev_route_answers_404_unless_local(make_world):
     for method, path in routes:
         status, body = await off.call(method, path)
         assert _is_no_such_route(status, body) and not _leaks(body), f"{method} {path} without RAPPORT_DEV_AUTH"
+
+
+async def test_dev_auth_never_serves_on_a_non_loopback_bind(tmp_path):
+    """The third condition from the other side: with RAPPORT_DEV_AUTH=1 the host refuses to bind
+    anywhere but loopback, before it installs anything or listens (so no route, dev or not, is up)."""
+    s = load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "r.db"), "RAPPORT_DEV_AUTH": "1"})
+    saved = (runtime._settings, runtime._store)
+    for bind in ("0.0.0.0", "::", "192.0.2.1"):
+        host = DevHost(s, host=bind)
+        with pytest.raises(SettingsError, match="not a loopback address"):
+            await host.start()
+        assert host._runner is None and (runtime._settings, runtime._store) == saved
+        assert not devauth.bound_to_loopback()
 
 
 async def test_dev_triggers_answer_404_as_azure_runs_them(demo_db, tmp_path):
