@@ -11,12 +11,11 @@ The token still goes through the same validation as an Entra token on every API 
 from __future__ import annotations
 
 from rapport import runtime
-from rapport.devauth import dev_only
+from rapport.devauth import dev_only, mint_dev_token
 from rapport.records import Contact, Signal
 from rapport.web import Answer, ApiError, Request
 
 MAX_SENDERS = 40
-
 
 
 async def _demo_tenant():
@@ -35,8 +34,6 @@ async def _demo_tenant():
 
 @dev_only
 async def dev_token(request: Request) -> Answer:
-    from rapport.devauth import mint_dev_token
-
     store, tenant = await _demo_tenant()
     upn = request.params.get("user") or (tenant.partners[0] if tenant.partners else "")
     person = await store.person_by_upn(tenant.tenantId, upn[:254]) if upn else None
