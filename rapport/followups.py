@@ -41,7 +41,6 @@ from rapport.drafting import (
     OpenItem,
     make_drafter,
 )
-from rapport.drafting.safety import strip_invisible
 from rapport.records import (
     AuditEvent,
     Draft,
@@ -56,6 +55,7 @@ from rapport.records import (
     utcnow,
 )
 from rapport.store.base import AlreadyExists, Store
+from rapport.text import clean, cut
 
 log = logging.getLogger("rapport.followups")
 
@@ -489,8 +489,9 @@ async def edit(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, ver
     v = _version(version)
     if v is None or not isinstance(subject, str) or not isinstance(body, str):
         return Outcome("invalid", draft, "Both a subject and a message are needed.", editing=True)
-    new_subject = " ".join(strip_invisible(subject)[0].split())[:SUBJECT_MAX]
-    new_body = strip_invisible(body)[0].strip()[:BODY_MAX]
+    # Card input enters from outside like any text: Rapport's one text rule (rapport.text.clean).
+    new_subject = cut(" ".join(clean(subject, multiline=False).split()), SUBJECT_MAX)
+    new_body = cut(clean(body).strip(), BODY_MAX)
     if not new_subject or not new_body:
         return Outcome("invalid", draft, "Both a subject and a message are needed.", editing=True)
     result: dict[str, Status] = {}
