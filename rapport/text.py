@@ -90,12 +90,12 @@ def cut(value: str, limit: int) -> str:
     return value[: limit - 1].rstrip() + MARKER
 
 
-def clean_json(value: Any, *, limit: int | None = None) -> Any:
+def clean_json(value: Any) -> Any:
     """A parsed JSON value with every string in it (keys too) cleaned; other values as they are.
 
     Iterative, so a deep value cannot exhaust the stack (bodies are depth-checked anyway)."""
     if isinstance(value, str):
-        return clean(value, limit=limit)
+        return clean(value)
     if not isinstance(value, dict | list):
         return value
     root: list[Any] = [value]
@@ -107,7 +107,7 @@ def clean_json(value: Any, *, limit: int | None = None) -> Any:
             for k, v in node.items():
                 ck = clean(k) if isinstance(k, str) else k
                 if isinstance(v, str):
-                    out[ck] = clean(v, limit=limit)
+                    out[ck] = clean(v)
                 else:
                     out[ck] = v
                     if isinstance(v, dict | list):
@@ -117,7 +117,7 @@ def clean_json(value: Any, *, limit: int | None = None) -> Any:
             items = list(node)
             for i, v in enumerate(items):
                 if isinstance(v, str):
-                    items[i] = clean(v, limit=limit)
+                    items[i] = clean(v)
                 elif isinstance(v, dict | list):
                     stack.append((items, i, v))
             parent[key] = items

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 
 from rapport.text import clean, clean_json
 
@@ -45,7 +45,12 @@ class Answer:
             return self.body
         if isinstance(self.body, str) and self.mimetype != "application/json":
             return self.body.encode("utf-8")
-        return to_json(self.body)  # compact UTF-8, as json.dumps(separators=(",", ":"), ensure_ascii=False), 2-3x faster
+        try:
+            return to_json(self.body)  # compact UTF-8, as json.dumps(separators=(",", ":"), ensure_ascii=False), 2-3x faster
+        except PydanticSerializationError:
+            # Text that reached an answer without passing the boundary (a lone surrogate cannot be
+            # UTF-8): the answer shows it cleaned rather than failing.
+            return to_json(clean_json(self.body))
 
 
 @dataclass

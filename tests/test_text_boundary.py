@@ -199,3 +199,27 @@ def test_the_format_characters_listed_cover_this_pythons_unicode():
     cf = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
     missing = [f"U+{ord(c):04X}" for c in cf if not INVISIBLE.fullmatch(c)]
     assert missing == []
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(text_with_trouble)
+def test_every_cleaning_helper_applies_the_one_rule(value):
+    from rapport.capture import clean_name, clean_text, excerpt_of
+    from rapport.cards.common import plain
+    from rapport.drafting.safety import strip_invisible
+
+    one_line = " ".join(clean(value, multiline=False).split())
+    assert clean_text(value) == one_line
+    assert plain(value, 10_000) == one_line
+    if "<" not in value and "&" not in value:  # excerpts also drop markup and decode entities
+        assert (excerpt_of(value) or "") == clean(one_line, limit=200)
+    assert clean(clean_name(value)) == clean_name(value)
+    stripped, found = strip_invisible(value)
+    assert stripped == clean(unicodedata.normalize("NFKC", value).replace("\r\n", "\n").replace("\r", "\n"))
+    assert found == (stripped != unicodedata.normalize("NFKC", value).replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def test_an_answer_holding_a_lone_surrogate_still_encodes():
+    from rapport.web import Answer
+
+    assert json.loads(Answer(200, {"subject": f"x{LONE}y", "n": [1, f"{LONE}"]}).encoded()) == {"subject": "xy", "n": [1, ""]}
