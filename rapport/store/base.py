@@ -42,7 +42,7 @@ from rapport.records import (
     iso,
     utcnow,
 )
-from rapport.text import clean_json
+from rapport.text import clean, clean_json
 from rapport.web import ApiError
 
 R = TypeVar("R", bound=Record)
@@ -194,9 +194,11 @@ class Backend(abc.ABC):
 
 
 def _skipped(cls: type[Record], record_id: Any, error: Exception) -> None:
-    # The id and family only: the document's text may be a mail subject or a note.
+    # The id and family only: the document's text may be a mail subject or a note. The id is
+    # cleaned too: it may be the very value that broke the document.
+    rid = clean(str(record_id), multiline=False)
     log.error("skipped a stored %s record that does not load (%s): %s", cls.family, type(error).__name__,
-              record_id, extra={"alert": True, "family": cls.family, "record_id": str(record_id)})
+              rid, extra={"alert": True, "family": cls.family, "record_id": rid})
 
 
 def _id_in(text: str) -> str:
@@ -266,8 +268,9 @@ def _storable_doc(record: Record) -> tuple[dict[str, Any], Record]:
 
 
 def _repaired(record: R) -> tuple[dict[str, Any], R]:
-    log.error("cleaned a %s record holding text that cannot be stored: %s", record.family, record.id,
-              extra={"alert": True, "family": record.family, "record_id": record.id})
+    rid = clean(record.id, multiline=False)
+    log.error("cleaned a %s record holding text that cannot be stored: %s", record.family, rid,
+              extra={"alert": True, "family": record.family, "record_id": rid})
     fixed = type(record).model_validate(clean_json(record.model_dump(mode="json")))
     fixed.etag = record.etag
     return fixed.to_doc(), fixed
