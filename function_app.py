@@ -13,7 +13,7 @@ import logging
 import azure.functions as func
 
 from rapport import runtime
-from rapport.web import Answer, ApiError, Request, error_answer, new_correlation_id
+from rapport.web import Answer, ApiError, Request, clean_params, error_answer, new_correlation_id
 
 runtime.tune_gc()  # the worker process is Rapport's: its collector suits capture's allocation pattern
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -27,7 +27,7 @@ async def _http(req: func.HttpRequest, handler) -> func.HttpResponse:
         method=req.method.upper(),
         path=req.url,
         headers={k.lower(): v for k, v in req.headers.items()},
-        params=dict(req.params),
+        params=clean_params(req.params),  # query strings are outsider text: cleaned before any handler
         body=req.get_body() or b"",
         correlation_id=cid,
     )

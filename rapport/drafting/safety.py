@@ -17,22 +17,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-# Characters that render as nothing or reorder text: used to hide instructions from a human reader
-# or to split a word so a filter misses it. Soft hyphen and variation selectors belong here too.
-_INVISIBLE = re.compile(
-    "["
-    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
-    "\u200b-\u200f"  # zero-width space/joiners, LRM, RLM
-    "\u202a-\u202e"  # bidi embeddings and overrides
-    "\u2060-\u206f"  # word joiner, invisible operators, bidi isolates, deprecated format chars
-    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
-    "\U0001d173-\U0001d17a"
-    "\U000e0000-\U000e007f"  # tag characters ("ASCII smuggling")
-    "\U000e0100-\U000e01ef"  # variation selectors supplement
-    "]"
-)
-# C0/C1 controls except tab and newline.
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from rapport.text import clean
 
 _HIDDEN_STYLE = re.compile(
     r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?![.\d]*[1-9])|"
@@ -61,13 +46,12 @@ class Sanitised:
 
 
 def strip_invisible(text: str) -> tuple[str, bool]:
-    """NFKC-normalise and remove invisible and control characters. Returns (text, found any)."""
-    normal = unicodedata.normalize("NFKC", text)
-    cleaned = _CONTROLS.sub("", _INVISIBLE.sub("", normal.replace("\r\n", "\n").replace("\r", "\n")))
-    # Anything left in the "format" category (Cf) is invisible too, whatever its code point.
-    cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) != "Cf")
-    found = cleaned != normal.replace("\r\n", "\n").replace("\r", "\n")
-    return cleaned, found
+    """NFKC-normalise, then remove invisible and control characters by Rapport's one text rule
+    (rapport.text.clean: zero-width, bidi, tag and other format characters, controls but tab and
+    newline, lone surrogates). Returns (text, found any)."""
+    normal = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
+    cleaned = clean(normal)
+    return cleaned, cleaned != normal
 
 
 def clean_field(text: str, limit: int = 300) -> tuple[str, bool]:
