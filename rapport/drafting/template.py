@@ -28,11 +28,14 @@ MAX_GREETED = 4  # more attendees than this and "Dear all" reads better than a l
 _HONORIFIC_DOT = re.compile(r"\b(" + "|".join(sorted(_HONORIFICS)) + r")\.(?=[^\W\d_])", re.IGNORECASE)
 
 
+def _spaced_honorific(name: str) -> str:
+    return _HONORIFIC_DOT.sub(r"\1. ", name)
+
+
 def first_name(display_name: str) -> str:
     """'Dr. Anna Schmidt' -> 'Anna'; 'Schmidt, Anna' -> 'Anna'; '' -> ''. A display name is written
     outside the firm: links and addresses in it are never a name."""
-    name, _ = clean_field(display_name, 120)
-    name = strip_links(_HONORIFIC_DOT.sub(r"\1. ", name))
+    name = strip_links(_spaced_honorific(clean_field(display_name, 120)[0]))
     name = re.sub(r"\s*[(\[].*?[)\]]\s*", " ", name).strip()  # "Anna Schmidt (Acme)"
     if "," in name:
         last, _, rest = name.partition(",")
@@ -160,13 +163,12 @@ def _flags(hidden: bool, outsider: Iterable[str]) -> list[str]:
 
 def _outsider_followup_fields(ctx: FollowupContext) -> list[str]:
     """The outsider texts the template may show (not the attendees' addresses, which are recipients)."""
-    return [ctx.meeting_subject, *(a.name for a in ctx.attendees), *_item_fields(ctx.open_items)]
+    return [ctx.meeting_subject, *(_spaced_honorific(a.name) for a in ctx.attendees), *_item_fields(ctx.open_items)]
 
 
 def _outsider_brief_fields(ctx: BriefContext) -> list[str]:
-    return [*(f for n in ctx.last_interactions for f in (n.subject, n.with_name)),
-            *_item_fields(ctx.open_items), *_item_fields(ctx.deadlines),
-            *(f for s in ctx.signals for f in (s.name, s.summary))]
+    return [*(n.subject for n in ctx.last_interactions), *_item_fields(ctx.open_items),
+            *_item_fields(ctx.deadlines), *(f for s in ctx.signals for f in (_spaced_honorific(s.name), s.summary))]
 
 
 def _attendee_fields(attendees: Iterable[ExternalAttendee]) -> list[str]:
