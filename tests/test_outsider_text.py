@@ -130,7 +130,7 @@ async def test_llm_drafter_does_not_copy_a_link_from_the_subject(drafter, llm_se
     assert_no_evil(d.subject, d.body)
     records = llm_server.prompts[0].split("<<<RECORDS", 1)[1]
     assert "evil.example" not in records  # the model saw the subject without its link
-    assert d.drafter == "llm" and "Catch up re" in d.subject
+    assert d.drafter == "llm" and "Catch up re" in d.subject and "links_removed" in d.flags
 
 
 async def test_llm_talking_points_do_not_copy_a_link_from_record_text(drafter, llm_server):

@@ -41,7 +41,17 @@ from .safety import (
     outsider_field,
     sanitise_untrusted,
 )
-from .template import TemplateDrafter, brief_fields, day, first_name, followup_fields, weekday_and_day
+from .template import (
+    TemplateDrafter,
+    brief_fields,
+    day,
+    first_name,
+    followup_fields,
+    links_removed,
+    outsider_brief_fields,
+    outsider_followup_fields,
+    weekday_and_day,
+)
 
 log = logging.getLogger("rapport.drafting")
 
@@ -156,9 +166,9 @@ def _attendee_fact(a: Any) -> dict[str, Any]:
 def _assemble(
     task: str, schema: str, partner: str, facts: list[dict[str, Any]], excerpts: tuple[str, ...] | list[str],
     records_extra: list[str], raw_fields: list[str], forbidden: frozenset[str], nonce: str, *,
-    firm: list[str], recipients: list[str],
+    firm: list[str], recipients: list[str], outsider: list[str],
 ) -> Prompt:
-    flags: list[str] = []
+    flags: list[str] = ["links_removed"] if links_removed(outsider) else []
     hidden = any(clean_field(f)[1] for f in raw_fields)
     numbered = [{"id": f"F{i}", **f} for i, f in enumerate(facts, 1)]
     untrusted: list[str] = []
@@ -204,7 +214,8 @@ def followup_prompt(ctx: FollowupContext, nonce: str | None = None) -> Prompt:
     ]
     return _assemble(_FOLLOWUP_TASK, _FOLLOWUP_SCHEMA, ctx.partner_name, facts, ctx.email_excerpts,
                      [day(ctx.meeting_start)], followup_fields(ctx), ctx.forbidden, nonce or secrets.token_hex(6),
-                     firm=[ctx.partner_email], recipients=[a.email for a in ctx.attendees])
+                     firm=[ctx.partner_email], recipients=[a.email for a in ctx.attendees],
+                     outsider=outsider_followup_fields(ctx))
 
 
 def talking_points_prompt(ctx: BriefContext, nonce: str | None = None) -> Prompt:
@@ -219,7 +230,7 @@ def talking_points_prompt(ctx: BriefContext, nonce: str | None = None) -> Prompt
     ]
     return _assemble(_POINTS_TASK, _POINTS_SCHEMA, ctx.partner_name, facts, ctx.email_excerpts,
                      [], brief_fields(ctx), ctx.forbidden, nonce or secrets.token_hex(6),
-                     firm=[], recipients=[a.email for a in ctx.attendees])
+                     firm=[], recipients=[a.email for a in ctx.attendees], outsider=outsider_brief_fields(ctx))
 
 
 def _digest(text: str) -> str:

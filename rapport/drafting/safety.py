@@ -240,7 +240,7 @@ _LINK_TOKEN = re.compile(
 _TRAILING = ".,;:!?'\")]}>*_~"
 # A markdown link or image keeps only its visible label; an autolink <...> goes whole.
 _MARKDOWN_LINK = re.compile(r"!?\[([^\[\]\n]{0,300})\]\([^()\n]{0,2000}(?:\([^()\n]{0,200}\)[^()\n]{0,200})?\)")
-_AUTOLINK = re.compile(r"<[^<>\s]{0,2000}[:@.][^<>\s]{0,2000}>")
+_AUTOLINK = re.compile(r"<[^<>\s]{1,2000}>")  # an autolink when it holds a ":", "@" or "." (_autolink)
 _EMPTY_PAIRS = re.compile(r"\(\s*\)|\[\s*\]|<\s*>|\{\s*\}|\"\s*\"|\u201c\s*\u201d|'\s*'|(\*\*|__|\*|_|~~|`)\s*\1")
 
 
@@ -253,6 +253,10 @@ class Link:
 
 # Plain ASCII without these characters cannot hold a link or an address (the common case: fast).
 _LINK_CHARS = frozenset(".@:+<[")
+
+
+def _autolink(token: str) -> bool:
+    return any(ch in token for ch in ":@.")
 
 
 def _matchable(text: str) -> str:
@@ -311,8 +315,7 @@ def links_in(text: str) -> list[Link]:
     if _linkless(normal):
         return []
     out = [Link("markdown", m.group(0)) for m in _MARKDOWN_LINK.finditer(normal)]
-    out += [Link("markdown", m.group(0)) for m in _AUTOLINK.finditer(normal)
-            if _LINK_TOKEN.search(m.group(0)[1:-1]) or ":" in m.group(0)]
+    out += [Link("markdown", m.group(0)) for m in _AUTOLINK.finditer(normal) if _autolink(m.group(0))]
     return out + [link for _, _, link in _links(normal)]
 
 
@@ -322,7 +325,8 @@ def strip_links(text: str) -> str:
     original = _matchable(text or "")
     if _linkless(original):
         return original
-    normal = _AUTOLINK.sub(" ", _MARKDOWN_LINK.sub(lambda m: f" {m.group(1)} ", original))
+    normal = _AUTOLINK.sub(lambda m: " " if _autolink(m.group(0)) else m.group(0),
+                           _MARKDOWN_LINK.sub(lambda m: f" {m.group(1)} ", original))
     found = _links(normal)
     if not found and normal == original:
         return original  # nothing to leave out: the text stays as it was

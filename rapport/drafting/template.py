@@ -117,7 +117,7 @@ class TemplateDrafter:
         # The whole context, not only what the template used: a forbidden value here is a scoping bug.
         refuse_if_forbidden([subject, body, *followup_fields(ctx), *ctx.email_excerpts], ctx.forbidden)
         return DraftText(subject=subject, body=body, drafter="template",
-                         flags=_flags(hidden, _outsider_followup_fields(ctx)))
+                         flags=_flags(hidden, outsider_followup_fields(ctx)))
 
     def compose_talking_points(self, ctx: BriefContext, limit: int = 3) -> TalkingPoints:
         points: list[str] = []
@@ -144,7 +144,7 @@ class TemplateDrafter:
         points = list(dict.fromkeys(points))[:limit]
         hidden = any(clean_field(f)[1] for f in brief_fields(ctx))
         refuse_if_forbidden([*points, *brief_fields(ctx), *ctx.email_excerpts], ctx.forbidden)
-        return TalkingPoints(points=points, drafter="template", flags=_flags(hidden, _outsider_brief_fields(ctx)))
+        return TalkingPoints(points=points, drafter="template", flags=_flags(hidden, outsider_brief_fields(ctx)))
 
     async def draft_followup(self, ctx: FollowupContext) -> DraftText:
         return self.compose_followup(ctx)
@@ -157,18 +157,25 @@ class TemplateDrafter:
 
 
 def _flags(hidden: bool, outsider: Iterable[str]) -> list[str]:
-    """hidden_characters, and links_removed when outsider text held a link or address the draft left out."""
-    return (["hidden_characters"] if hidden else []) + (["links_removed"] if any(map(links_in, outsider)) else [])
+    return (["hidden_characters"] if hidden else []) + (["links_removed"] if links_removed(outsider) else [])
 
 
-def _outsider_followup_fields(ctx: FollowupContext) -> list[str]:
-    """The outsider texts the template may show (not the attendees' addresses, which are recipients)."""
-    return [ctx.meeting_subject, *(_spaced_honorific(a.name) for a in ctx.attendees), *_item_fields(ctx.open_items)]
+def links_removed(outsider: Iterable[str]) -> bool:
+    """Outsider text held a link or an address, which the draft (and the prompt) left out."""
+    return any(map(links_in, outsider))
 
 
-def _outsider_brief_fields(ctx: BriefContext) -> list[str]:
-    return [*(n.subject for n in ctx.last_interactions), *_item_fields(ctx.open_items),
-            *_item_fields(ctx.deadlines), *(f for s in ctx.signals for f in (_spaced_honorific(s.name), s.summary))]
+def outsider_followup_fields(ctx: FollowupContext) -> list[str]:
+    """The record texts written outside the firm that a draft or prompt may show (not the attendees'
+    addresses: those are the recipients, chosen by code)."""
+    return [ctx.meeting_subject, *ctx.recent_subjects, *_item_fields(ctx.open_items),
+            *(f for a in ctx.attendees for f in (_spaced_honorific(a.name), a.account, a.role))]
+
+
+def outsider_brief_fields(ctx: BriefContext) -> list[str]:
+    return [ctx.meeting_subject, *(n.subject for n in ctx.last_interactions), *_item_fields(ctx.open_items),
+            *_item_fields(ctx.deadlines), *(f for s in ctx.signals for f in (_spaced_honorific(s.name), s.summary)),
+            *(f for a in ctx.attendees for f in (_spaced_honorific(a.name), a.account, a.role))]
 
 
 def _attendee_fields(attendees: Iterable[ExternalAttendee]) -> list[str]:
