@@ -225,10 +225,11 @@ _NOT_TLDS = frozenset(
     "pdf doc docx xls xlsx xlsm ppt pptx txt csv rtf odt ods odp msg eml png jpg jpeg gif bmp tif tiff "
     "heic svg htm html xml json md log tmp bak".split()
 )
-_URL_TAIL = r"[^\s<>\"'`]*"
+_URL_TAIL = r"[^\s<>\"'`\u2018\u2019\u201c\u201d]*"  # a link ends at a space, a bracket or a quote
 _LINK_TOKEN = re.compile(
     # The lookbehinds make a match start only where a word starts: linear time on long replies.
     rf"(?P<url>(?<![\w+.\-])[a-z][a-z0-9+.\-]{{0,30}}://{_URL_TAIL}"
+    rf"|(?<![\w+.\-/:])//(?={_HOST}){_URL_TAIL}"  # protocol-relative
     rf"|(?<![\w+.\-])(?:mailto|tel|sms|callto|sips?|javascript|vbscript|data|file|skype|msteams|ms-[a-z\-]{{1,30}}):"
     rf"[^\s<>\"'`]+)"
     rf"|(?P<address>(?<![\w.%+\-'])[\w.%+\-']{{1,64}}@(?:{_HOST}|\[[0-9a-f.:]{{2,45}}\]))"
