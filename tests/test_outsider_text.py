@@ -306,3 +306,18 @@ async def test_property_bot_reply_echoes_no_outsider_link(bot, planted):  # noqa
         await settle()
     finally:
         followups.install_drafter(None)
+
+
+_LINKISH = st.lists(st.sampled_from(list("ab.:/@+<>[]()!-_ 1w") + ["https://", "www.", "\u3002", "\uff0e", "xn--",
+                                                                    "\u200b", "\u201c", "\u201d", "\n", "mailto:"]),
+                    max_size=30).map("".join)
+
+
+@given(text=st.one_of(_LINKISH, st.text(max_size=60)))
+@hsettings(max_examples=300, deadline=None, derandomize=True)
+def test_property_nothing_stripped_is_still_a_link(text):
+    from rapport.drafting.safety import links_in, strip_links
+
+    once = strip_links(text)
+    assert not links_in(once), (text, once, links_in(once))
+    assert strip_links(once) == once

@@ -227,10 +227,11 @@ _NOT_TLDS = frozenset(
 )
 _URL_TAIL = r"[^\s<>\"'`\u2018\u2019\u201c\u201d]*"  # a link ends at a space, a bracket or a quote
 _LINK_TOKEN = re.compile(
-    # The lookbehinds make a match start only where a word starts: linear time on long replies.
-    rf"(?P<url>(?<![\w+.\-])[a-z][a-z0-9+.\-]{{0,30}}://{_URL_TAIL}"
+    # Lookbehinds make the other finders start only where a word starts: linear time on long replies.
+    # A scheme is bounded (31 characters), so trying one at every position stays linear.
+    rf"(?P<url>[a-z][a-z0-9+.\-]{{0,30}}://{_URL_TAIL}"
     rf"|(?<![\w+.\-/:])//(?={_HOST}){_URL_TAIL}"  # protocol-relative
-    rf"|(?<![\w+.\-])(?:mailto|tel|sms|callto|sips?|javascript|vbscript|data|file|skype|msteams|ms-[a-z\-]{{1,30}}):"
+    rf"|(?<![a-z0-9])(?:mailto|tel|sms|callto|sips?|javascript|vbscript|data|file|skype|msteams|ms-[a-z\-]{{1,30}}):"
     rf"[^\s<>\"'`]+)"
     rf"|(?P<address>(?<![\w.%+\-'])[\w.%+\-']{{1,64}}@(?:{_HOST}|\[[0-9a-f.:]{{2,45}}\]))"
     rf"|(?P<ip>(?<![\w.\-])\d{{1,3}}(?:\.\d{{1,3}}){{3}}(?::\d{{1,5}}|[/?#]){_URL_TAIL})"
@@ -293,6 +294,8 @@ def _links(normal: str) -> list[tuple[int, int, Link]]:
             trimmed = _trim(value)
             end -= len(value) - len(trimmed)
             value = trimmed
+            if kind == "url" and not (value[2:] if value.startswith("//") else value.partition(":")[2]).strip("/"):
+                continue  # a scheme with nothing after it ("https://") leads nowhere
         if kind == "host":
             name = m.group("hostname").lower()
             if name.rpartition(".")[2] in _NOT_TLDS and value.lower() == name:
@@ -323,32 +326,41 @@ def links_in(text: str) -> list[Link]:
 def strip_links(text: str) -> str:
     """`text` with every link and address left out, and the brackets or punctuation they leave
     tidied; line breaks are kept. "Catch up re https://evil.example/x" -> "Catch up re"."""
-    original = _matchable(text or "")
-    if _linkless(original):
-        return original
+    out = _matchable(text or "")
+    for _ in range(3):  # tidying joins what was around a link: look again (twice is plenty in practice)
+        if _linkless(out):
+            return out
+        out, removed = _strip_once(out)
+        if not removed:
+            return out
+    return out if not links_in(out) else ""  # never reached by any input found so far; fail closed
+
+
+def _strip_once(original: str) -> tuple[str, bool]:
     normal = _AUTOLINK.sub(lambda m: " " if _autolink(m.group(0)) else m.group(0),
                            _MARKDOWN_LINK.sub(lambda m: f" {m.group(1)} ", original))
     found = _links(normal)
     if not found and normal == original:
-        return original  # nothing to leave out: the text stays as it was
+        return original, False  # nothing to leave out: the text stays as it was
     parts, pos = [], 0
     for start, end, _ in found:
         parts.append(normal[pos:start])
         parts.append(" ")
         pos = end
     parts.append(normal[pos:])
-    out = "".join(parts)
     lines = []
-    for line in out.split("\n"):
-        previous = None
-        while previous != line:
-            previous, line = line, _EMPTY_PAIRS.sub(" ", line)
+    for line in "".join(parts).split("\n"):
+        for _ in range(10):  # "( [ ] )" -> "( )" -> "": bounded, outsider fields are short
+            tidier = _EMPTY_PAIRS.sub(" ", line)
+            if tidier == line:
+                break
+            line = tidier
         line = " ".join(line.split())
-        line = re.sub(r"\s+([,.;:!?)\]}])", r"\1", line)
-        line = re.sub(r"([(\[{])\s+", r"\1", line)
+        line = re.sub(r" ([,.;:!?)\]}])(?= |$)", r"\1", line)  # never joins two words into a host name
+        line = re.sub(r"([(\[{]) ", r"\1", line)
         line = line.strip(" -\u2013\u2014:;,/|")
         lines.append(line if has_words(line) else "")
-    return "\n".join(lines)
+    return "\n".join(lines), True
 
 
 def has_words(text: str) -> bool:
