@@ -214,7 +214,8 @@ def looks_like_instructions(text: str) -> bool:
 # port or path, markdown links and autolinks <...>; "address" is an email address or an international
 # phone number (+44 20 ...). Postal addresses are not detected: no cheap rule tells them from prose.
 
-# Label separators browsers accept besides "." (IDNA): after NFKC only U+3002 is left to map.
+# Label separators browsers accept besides "." (IDNA). NFKC already maps the fullwidth and halfwidth
+# ones (U+FF0E, U+FF61 via U+3002); U+3002 itself it leaves alone.
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 _LABEL = r"[^\W_](?:[\w\-]{0,61}[^\W_])?"
 _TLD = r"(?:xn--[a-z0-9\-]{1,59}|[^\W\d_]{2,24})"
