@@ -9,6 +9,7 @@ a 4xx with a short message and a correlation id, or a 500 with the correlation i
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
@@ -35,7 +36,8 @@ async def _http(req: func.HttpRequest, handler) -> func.HttpResponse:
         answer: Answer = await handler(request)
         answer.headers.setdefault("x-correlation-id", cid)
     except ApiError as exc:
-        log.info("refused %s %s: %s %s", request.method, req.url.split("?")[0], exc.status, exc.message,
+        # The path only: the URL's host is the caller's Host header and its query may carry an address.
+        log.info("refused %s %s: %s %s", request.method, urlsplit(req.url).path[:200], exc.status, exc.message,
                  extra={"correlation_id": cid})
         answer = error_answer(exc.status, exc.message, cid, exc.headers)
     except Exception:  # noqa: BLE001 - the caller gets a correlation id, the log gets the trace
