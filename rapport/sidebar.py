@@ -5,12 +5,15 @@ three store round trips per request, counted by ScopedStore.calls, so the reads 
 
 1. point reads: the contact and the account of the sender's domain (the viewer's walls travel in
    the same batch, see ScopedStore.read_many). That alone decides known / restricted / unknown.
-   (A contact shared only with a team costs one more trip for the people list, to know teams.)
+   (A contact shared only with a team costs one more trip for the people, to know teams.)
 2. for a contact the viewer may see: its latest interactions, signals, upcoming meetings, the
-   account's upcoming matter dates and open pipeline, all in one batch.
+   account's upcoming matter dates and open pipeline, all in one batch. (A record that involves
+   other contacts too, like a meeting with two companies, costs the scope one more trip to read
+   them, all together: the rule looks at every contact a record involves.)
 
-Every result has passed the scope's rules (tenant, walls, owner visibility) before it is used; a
-walled or other-tenant contact comes back None and is answered exactly like an unknown sender.
+Every result has passed the scope's rules (tenant, walls, owner visibility) before it is used, and
+this module holds no copy of them; a walled or other-tenant contact comes back None and is answered
+exactly like an unknown sender.
 """
 
 from __future__ import annotations
@@ -54,16 +57,6 @@ def _account_facts(a: Account | None) -> dict[str, Any] | None:
     return None if a is None else {"name": a.name, "kind": a.kind, "domain": a.domain}
 
 
-def _visible_owner(owner, viewer_oid: str, people: dict | None) -> bool:
-    """May the viewer see this owner's details (strength, last touch, their mail subjects)?"""
-    if owner.oid == viewer_oid or owner.visibility == "firm":
-        return True
-    if owner.visibility == "team" and people:
-        mine, theirs = people.get(viewer_oid), people.get(owner.oid)
-        return bool(mine and theirs and mine.team and mine.team == theirs.team)
-    return False
-
-
 def key_dates(matters: list[Matter], now: datetime, *, horizon: timedelta = DATE_HORIZON,
               limit: int = SHOWN_DATES) -> list[dict[str, Any]]:
     """Renewal and opposition dates of these matters within `horizon`, soonest first (pure)."""
@@ -105,7 +98,6 @@ async def compose(scoped: ScopedStore, email: str, now: datetime) -> dict[str, A
 async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account | None,
                  now: datetime) -> dict[str, Any]:
     acct = contact.accountId or (domain_account.id if domain_account else None)
-    needs_teams = any(o.visibility == "team" for o in contact.owners)
     today = iso(now)
     reads = [
         Read(Interaction, key=f"ct:{contact.id}", newest_first=True, limit=HISTORY_FOR_STRENGTH),
@@ -124,7 +116,9 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
             reads.append(Read(Account, record_id=acct))
     else:
         reads.append(Read(Enquiry, key=f"ct:{contact.id}:open", newest_first=True, limit=SHOWN_PIPELINE))
-    results = await scoped.read_many(reads, people=needs_teams)
+    # The scope filters every list by walls and owner visibility (a colleague's private mail or
+    # meeting with this contact never comes back); what it needs to decide travels in this batch.
+    results = await scoped.read_many(reads)
     interactions, signals, meetings = results[0], results[1], results[2]
     matters: list[Matter] = []
     pipeline: list[Enquiry | Opportunity] = []
@@ -137,12 +131,11 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
     else:
         pipeline = list(results[3])
 
-    # Loaded by the batch above when needed, so this costs no round trip.
-    people = await scoped.people() if needs_teams else {}
     viewer = scoped.viewer_oid
-    hidden_owners = {o.oid for o in contact.owners if not _visible_owner(o, viewer, people)}
+    # Whose relationship details to show as "private": decided by the scope (no round trip: what
+    # it needs came with the batch above).
+    hidden_owners = await scoped.hidden_owners(contact)
     names = {o.oid: o.name for o in contact.owners}
-    visible_ix = [i for i in interactions if i.ownerOid not in hidden_owners]
 
     known_by = []
     for o in contact.owners:
@@ -166,8 +159,8 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
         "interactions": [
             {"at": iso(i.at), "channel": i.channel, "direction": i.direction, "subject": i.subject,
              "text": i.text if i.channel == "note" else None,
-             "by": "you" if i.ownerOid == viewer else names.get(i.ownerOid) or _person_name(people, i.ownerOid)}
-            for i in visible_ix[:SHOWN_INTERACTIONS]
+             "by": "you" if i.ownerOid == viewer else names.get(i.ownerOid) or _person_name(scoped, i.ownerOid)}
+            for i in interactions[:SHOWN_INTERACTIONS]
         ],
         "pipeline": [
             {"kind": "enquiry", "title": p.subject, "stage": p.stage, "since": iso(p.receivedAt)}
@@ -184,8 +177,8 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
     }
 
 
-def _person_name(people: dict, oid: str) -> str:
-    p = people.get(oid)
+def _person_name(scoped: ScopedStore, oid: str) -> str:
+    p = scoped.person(oid)
     return p.name if p else "a colleague"
 
 
