@@ -9,7 +9,8 @@ three store round trips per request, counted by ScopedStore.calls, so the reads 
    interactions, signals, upcoming meetings, the account's upcoming matter dates and open pipeline.
 2. at most one trip the scope makes to apply its rule: the people, when a contact is shared with
    a team, and the other contacts a record involves (a meeting with two companies), together.
-3. a contact filed under another account than its domain's: that account's dates and pipeline.
+3. a contact filed under another account than its domain's: that account's dates and pipeline;
+   a contact of no account: its own open enquiries.
 
 Every result has passed the scope's rules (tenant, walls, owner visibility) before it is used, and
 this module holds no copy of them; a walled or other-tenant contact comes back None and is answered
@@ -71,13 +72,11 @@ def key_dates(matters: list[Matter], now: datetime, *, horizon: timedelta = DATE
 
 
 def _contact_reads(cid: str, now: datetime) -> list[Read]:
-    """What the sidebar shows of a contact: latest history, signals, coming meetings, and its open
-    enquiries (shown when it belongs to no account)."""
+    """What the sidebar shows of a contact: latest history, signals, coming meetings."""
     return [
         Read(Interaction, key=f"ct:{cid}", newest_first=True, limit=HISTORY_FOR_STRENGTH),
         Read(Signal, key=f"ct:{cid}", newest_first=True, limit=SHOWN_SIGNALS),
         Read(Meeting, key=f"ct:{cid}", since=iso(now), until=iso(now + MEETING_HORIZON), limit=SHOWN_MEETINGS + 5),
-        Read(Enquiry, key=f"ct:{cid}:open", newest_first=True, limit=SHOWN_PIPELINE),
     ]
 
 
@@ -126,19 +125,20 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
                  now: datetime) -> dict[str, Any]:
     """`results`: _contact_reads then _account_reads of the domain's account, as read_many returned them."""
     acct = contact.accountId or (domain_account.id if domain_account else None)
-    interactions, signals, meetings, contact_enquiries = results[:4]
+    interactions, signals, meetings = results[:3]
     matters: list[Matter] = []
     pipeline: list[Enquiry | Opportunity] = []
     account = domain_account if acct and domain_account and domain_account.id == acct else None
     if acct and acct == account_id(contact.email.rpartition("@")[2]):
-        matters, enquiries, opportunities = results[4:7]
+        matters, enquiries, opportunities = results[3:6]
         pipeline = [*enquiries, *opportunities]
     elif acct:  # the contact belongs to another account than its domain's: read that one's (one more trip)
         matters, enquiries, opportunities, account = await scoped.read_many(
             [*_account_reads(acct, now), Read(Account, record_id=acct)])
         pipeline = [*enquiries, *opportunities]
-    else:
-        pipeline = list(contact_enquiries)
+    else:  # no account at all: the contact's own open enquiries (one more trip)
+        (pipeline,) = await scoped.read_many(
+            [Read(Enquiry, key=f"ct:{contact.id}:open", newest_first=True, limit=SHOWN_PIPELINE)])
 
     viewer = scoped.viewer_oid
     # Whose relationship details to show as "private": decided by the scope (no round trip: what

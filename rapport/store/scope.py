@@ -254,18 +254,21 @@ class ScopedStore:
         """may_see for each record (None and walled records: False), reading what the rule needs
         in one round trip at most (two when a contact read reveals a team to compare)."""
         walls = await self.walled()
+        answers = [False if r is None or self._screened(r, walls) else self.may_see(r) for r in records]
         for _ in range(2):
+            pending = [i for i, a in enumerate(answers) if a is _UNKNOWN]
+            if not pending:
+                break
             contacts: list[str] = []
             persons: list[str] = []
-            for r in records:
-                if r is not None and not self._screened(r, walls) and self.may_see(r) is _UNKNOWN:
-                    c, p = self._needs(r)
-                    contacts += c
-                    persons += p
-            if not contacts and not persons:
-                break
+            for i in pending:
+                c, p = self._needs(records[i])
+                contacts += c
+                persons += p
             await self._load(contacts, persons)
-        return [r is not None and not self._screened(r, walls) and self.may_see(r) is True for r in records]
+            for i in pending:
+                answers[i] = self.may_see(records[i])
+        return [a is True for a in answers]
 
     async def _filter(self, records: Sequence[Any]) -> list[Any]:
         return [r for r, ok in zip(records, await self._visible(records), strict=True) if ok]
