@@ -152,9 +152,9 @@ async def gather(scoped: ScopedStore, meeting_id: str, now: datetime) -> Gathere
 
     followup = None
     if last is not None:
+        # The scope returns only drafts this viewer may see (their own and those they are a delegate for).
         (drafts,) = await scoped.read_many([Read(Draft, key=f"meeting:{last.id}", newest_first=True, limit=5)])
-        own = [d for d in drafts if d.ownerOid == scoped.viewer_oid]
-        followup = own[0] if own else None
+        followup = drafts[0] if drafts else None
     return Gathered(meeting, scoped.viewer_oid, attendees, accounts, last, followup)
 
 

@@ -3,14 +3,18 @@
 Never a Graph or LLM call here (DESIGN principle 4): the partner is waiting. The budget is at most
 three store round trips per request, counted by ScopedStore.calls, so the reads are batched:
 
-1. point reads: the contact and the account of the sender's domain (the viewer's walls travel in
-   the same batch, see ScopedStore.read_many). That alone decides known / restricted / unknown.
-   (A contact shared only with a team costs one more trip for the people list, to know teams.)
-2. for a contact the viewer may see: its latest interactions, signals, upcoming meetings, the
-   account's upcoming matter dates and open pipeline, all in one batch.
+1. one batch: the contact and the account of the sender's domain (the viewer's walls travel in
+   the same batch, see ScopedStore.read_many), which decide known / restricted / unknown, and with
+   them what a known contact shows, keyed by the contact id and the domain's account: its latest
+   interactions, signals, upcoming meetings, the account's upcoming matter dates and open pipeline.
+2. at most one trip the scope makes to apply its rule: the people, when a contact is shared with
+   a team, and the other contacts a record involves (a meeting with two companies), together.
+3. a contact filed under another account than its domain's: that account's dates and pipeline;
+   a contact of no account: its own open enquiries.
 
-Every result has passed the scope's rules (tenant, walls, owner visibility) before it is used; a
-walled or other-tenant contact comes back None and is answered exactly like an unknown sender.
+Every result has passed the scope's rules (tenant, walls, owner visibility) before it is used, and
+this module holds no copy of them; a walled or other-tenant contact comes back None and is answered
+exactly like an unknown sender.
 """
 
 from __future__ import annotations
@@ -54,16 +58,6 @@ def _account_facts(a: Account | None) -> dict[str, Any] | None:
     return None if a is None else {"name": a.name, "kind": a.kind, "domain": a.domain}
 
 
-def _visible_owner(owner, viewer_oid: str, people: dict | None) -> bool:
-    """May the viewer see this owner's details (strength, last touch, their mail subjects)?"""
-    if owner.oid == viewer_oid or owner.visibility == "firm":
-        return True
-    if owner.visibility == "team" and people:
-        mine, theirs = people.get(viewer_oid), people.get(owner.oid)
-        return bool(mine and theirs and mine.team and mine.team == theirs.team)
-    return False
-
-
 def key_dates(matters: list[Matter], now: datetime, *, horizon: timedelta = DATE_HORIZON,
               limit: int = SHOWN_DATES) -> list[dict[str, Any]]:
     """Renewal and opposition dates of these matters within `horizon`, soonest first (pure)."""
@@ -77,15 +71,40 @@ def key_dates(matters: list[Matter], now: datetime, *, horizon: timedelta = DATE
     return out[:limit]
 
 
+def _contact_reads(cid: str, now: datetime) -> list[Read]:
+    """What the sidebar shows of a contact: latest history, signals, coming meetings."""
+    return [
+        Read(Interaction, key=f"ct:{cid}", newest_first=True, limit=HISTORY_FOR_STRENGTH),
+        Read(Signal, key=f"ct:{cid}", newest_first=True, limit=SHOWN_SIGNALS),
+        Read(Meeting, key=f"ct:{cid}", since=iso(now), until=iso(now + MEETING_HORIZON), limit=SHOWN_MEETINGS + 5),
+    ]
+
+
+def _account_reads(acct: str, now: datetime) -> list[Read]:
+    return [
+        # Matters sort by their earliest renewal/opposition date, so this range is "coming up".
+        Read(Matter, key=f"acct:{acct}", since=iso(now), until=iso(now + DATE_HORIZON), limit=SHOWN_DATES * 2),
+        Read(Enquiry, key=f"acct:{acct}:open", newest_first=True, limit=SHOWN_PIPELINE),
+        Read(Opportunity, key=f"acct:{acct}:open", newest_first=True, limit=SHOWN_PIPELINE),
+    ]
+
+
 async def compose(scoped: ScopedStore, email: str, now: datetime) -> dict[str, Any]:
     """The plain facts for `email` as this viewer may see them. Raises ValueError on a bad address."""
     address = normalize_email(email)
     domain = address.rpartition("@")[2]
     cid = contact_id(address)
     domain_acct = account_id(domain)
-    # The tenant (its own mail domains) comes in the same batch, to tell internal mail apart.
-    view, domain_account, tenant = await scoped.read_many([
-        Read(Contact, record_id=cid), Read(Account, record_id=domain_acct), Read(Tenant, record_id=scoped.tenant_id)])
+    # One batch: the contact, the domain's account, the tenant (its own mail domains, to tell
+    # internal mail apart), and already what a known contact shows (keyed by the contact id and the
+    # domain's account, both known from the address). So the scope decides the contact's view and
+    # every record's visibility over one batch, and reads what its rule needs (teams, the other
+    # contacts a record involves) in one more trip at most. For an unknown or restricted sender the
+    # records read are dropped unseen.
+    detail = [*_contact_reads(cid, now), *_account_reads(domain_acct, now)]
+    view, domain_account, tenant, *results = await scoped.read_many([
+        Read(Contact, record_id=cid), Read(Account, record_id=domain_acct), Read(Tenant, record_id=scoped.tenant_id),
+        *detail])
     base: dict[str, Any] = {"email": address, "asOf": iso(now)}
 
     if view is None and tenant is not None and domain in tenant.domains:
@@ -99,50 +118,33 @@ async def compose(scoped: ScopedStore, email: str, now: datetime) -> dict[str, A
     assert isinstance(view, ContactView)
     if view.restricted:
         return {**base, "status": "restricted", "knownTo": list(dict.fromkeys(view.known_to))}
-    return {**base, **await _known(scoped, view.contact, domain_account, now)}
+    return {**base, **await _known(scoped, view.contact, domain_account, results, now)}
 
 
-async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account | None,
+async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account | None, results: list[Any],
                  now: datetime) -> dict[str, Any]:
+    """`results`: _contact_reads then _account_reads of the domain's account, as read_many returned them."""
     acct = contact.accountId or (domain_account.id if domain_account else None)
-    needs_teams = any(o.visibility == "team" for o in contact.owners)
-    today = iso(now)
-    reads = [
-        Read(Interaction, key=f"ct:{contact.id}", newest_first=True, limit=HISTORY_FOR_STRENGTH),
-        Read(Signal, key=f"ct:{contact.id}", newest_first=True, limit=SHOWN_SIGNALS),
-        Read(Meeting, key=f"ct:{contact.id}", since=today, until=iso(now + MEETING_HORIZON),
-             limit=SHOWN_MEETINGS + 5),
-    ]
-    if acct:
-        reads += [
-            # Matters sort by their earliest renewal/opposition date, so this range is "coming up".
-            Read(Matter, key=f"acct:{acct}", since=today, until=iso(now + DATE_HORIZON), limit=SHOWN_DATES * 2),
-            Read(Enquiry, key=f"acct:{acct}:open", newest_first=True, limit=SHOWN_PIPELINE),
-            Read(Opportunity, key=f"acct:{acct}:open", newest_first=True, limit=SHOWN_PIPELINE),
-        ]
-        if domain_account is None or domain_account.id != acct:
-            reads.append(Read(Account, record_id=acct))
-    else:
-        reads.append(Read(Enquiry, key=f"ct:{contact.id}:open", newest_first=True, limit=SHOWN_PIPELINE))
-    results = await scoped.read_many(reads, people=needs_teams)
-    interactions, signals, meetings = results[0], results[1], results[2]
+    interactions, signals, meetings = results[:3]
     matters: list[Matter] = []
     pipeline: list[Enquiry | Opportunity] = []
     account = domain_account if acct and domain_account and domain_account.id == acct else None
-    if acct:
-        matters, enquiries, opportunities = results[3], results[4], results[5]
+    if acct and acct == account_id(contact.email.rpartition("@")[2]):
+        matters, enquiries, opportunities = results[3:6]
         pipeline = [*enquiries, *opportunities]
-        if len(results) > 6:
-            account = results[6]
-    else:
-        pipeline = list(results[3])
+    elif acct:  # the contact belongs to another account than its domain's: read that one's (one more trip)
+        matters, enquiries, opportunities, account = await scoped.read_many(
+            [*_account_reads(acct, now), Read(Account, record_id=acct)])
+        pipeline = [*enquiries, *opportunities]
+    else:  # no account at all: the contact's own open enquiries (one more trip)
+        (pipeline,) = await scoped.read_many(
+            [Read(Enquiry, key=f"ct:{contact.id}:open", newest_first=True, limit=SHOWN_PIPELINE)])
 
-    # Loaded by the batch above when needed, so this costs no round trip.
-    people = await scoped.people() if needs_teams else {}
     viewer = scoped.viewer_oid
-    hidden_owners = {o.oid for o in contact.owners if not _visible_owner(o, viewer, people)}
+    # Whose relationship details to show as "private": decided by the scope (no round trip: what
+    # it needs came with the batch above).
+    hidden_owners = await scoped.hidden_owners(contact)
     names = {o.oid: o.name for o in contact.owners}
-    visible_ix = [i for i in interactions if i.ownerOid not in hidden_owners]
 
     known_by = []
     for o in contact.owners:
@@ -166,8 +168,8 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
         "interactions": [
             {"at": iso(i.at), "channel": i.channel, "direction": i.direction, "subject": i.subject,
              "text": i.text if i.channel == "note" else None,
-             "by": "you" if i.ownerOid == viewer else names.get(i.ownerOid) or _person_name(people, i.ownerOid)}
-            for i in visible_ix[:SHOWN_INTERACTIONS]
+             "by": "you" if i.ownerOid == viewer else names.get(i.ownerOid) or _person_name(scoped, i.ownerOid)}
+            for i in interactions[:SHOWN_INTERACTIONS]
         ],
         "pipeline": [
             {"kind": "enquiry", "title": p.subject, "stage": p.stage, "since": iso(p.receivedAt)}
@@ -184,8 +186,8 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
     }
 
 
-def _person_name(people: dict, oid: str) -> str:
-    p = people.get(oid)
+def _person_name(scoped: ScopedStore, oid: str) -> str:
+    p = scoped.person(oid)
     return p.name if p else "a colleague"
 
 

@@ -300,7 +300,9 @@ async def test_another_partner_is_refused_and_nothing_changes(world):
                  followups.edit(world.store, TENANT, OTHER, d.id, 1, "x", "y"),
                  followups.snooze(world.store, TENANT, OTHER, d.id, 1, "later")):
         out = await verb
-        assert out.status == "refused" and out.draft is None
+        # The scope shows a draft to its owner and the owner's delegates only: to anyone else it is
+        # as missing as a draft that does not exist (issue 12: visibility in the scoped store only).
+        assert out.status == "not_found" and out.draft is None
     after = await world.draft()
     assert after.state == "drafted" and after.version == 1 and after.etag == d.etag
     await settle()

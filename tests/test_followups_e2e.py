@@ -204,7 +204,8 @@ async def test_other_partner_and_other_tenant_over_http(loop):
     data = {"draftId": did, "version": 1}
     await loop.store.put(Person(id=OTHER, tenantId=TENANT, oid=OTHER, upn="otto@firm.test", name="Otto Other"))
     status, body = await loop.post(loop.invoke("followup.approve", data, oid=OTHER))
-    assert status == 200 and body["statusCode"] == 403 and body["type"] == "application/vnd.microsoft.error"
+    # A colleague's draft is not theirs to see: the same 404 as another tenant's (scoped store rule).
+    assert status == 200 and body["statusCode"] == 404 and body["type"] == "application/vnd.microsoft.error"
     status, body = await loop.post(loop.invoke("followup.approve", data, oid=B_PARTNER, tenant=TENANT_B))
     assert body["statusCode"] == 404
     status, body = await loop.post(loop.invoke("followup.approve", {"draftId": did, "version": 1, "tenantId": TENANT},

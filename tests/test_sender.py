@@ -166,7 +166,7 @@ async def test_refusal_fails_with_reason_then_retry_sends_once(mail):
     card = await followups.card_for(mail.store, d)
     verbs = [a["verb"] for a in card["actions"]]
     assert "followup.retry" in verbs and "followup.approve" not in verbs
-    assert (await followups.retry(mail.store, TENANT, OTHER, d.id, 1)).status == "refused"
+    assert (await followups.retry(mail.store, TENANT, OTHER, d.id, 1)).status == "not_found"  # a colleague cannot see the draft (scope)
     out = await followups.retry(mail.store, TENANT, OWNER, d.id, 1)
     assert out.status == "ok"
     await settle()

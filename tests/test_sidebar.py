@@ -223,11 +223,19 @@ async def test_read_many_is_one_call_and_applies_the_rules_to_lists(store):
     by_email = {v.email: v for v in acme_contacts}
     assert by_email["secret@acme.example"].restricted and by_email["jane@acme.example"].contact.title == "Head of IP"
     dora = store.scope(TA, DORA)
-    hal_contacts, hal_account, hal_ix = await dora.read_many([
+    # The contact the interactions are read by travels in the same batch (as in rapport.sidebar), so
+    # the owner-visibility rule needs no extra trip.
+    hal_contacts, hal_account, _, hal_ix = await dora.read_many([
         Read(Contact, key=f"acct:{walled}"), Read(Account, record_id=walled),
+        Read(Contact, record_id=contact_id("jane@acme.example")),
         Read(Interaction, key=f"ct:{contact_id('jane@acme.example')}", limit=50)])
     assert hal_contacts == [] and hal_account is None and dora.calls == 1
     assert hal_ix and all(walled not in i.accountIds for i in hal_ix)
+    assert all(i.ownerOid != CARL for i in hal_ix)  # Carl keeps his relationship with Jane private
+    # Read without its contact, the list costs one more trip (the scope reads the contact), same answer.
+    dora = store.scope(TA, DORA)
+    (alone,) = await dora.read_many([Read(Interaction, key=f"ct:{contact_id('jane@acme.example')}", limit=50)])
+    assert [i.id for i in alone] == [i.id for i in hal_ix] and dora.calls == 2
 
 
 # --- relationship strength -----------------------------------------------------------------------

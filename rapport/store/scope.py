@@ -1,16 +1,29 @@
 """The store as one viewer in one tenant may see it. Every request handler goes through this.
 
-Scoping lives here and nowhere else:
+Scoping lives here and nowhere else (readers hold no copy of these rules):
 - the tenant is bound when the handle is made (from a validated token), so no call can name another;
-- an account or matter the viewer is walled from does not exist: the same `None` / empty answer as
-  a missing id, and so do the contacts, interactions and meetings attached to it;
-- a contact whose owners all keep it `private` (or `team`, for someone outside their team) shows a
-  colleague only that it is known, and to whom: no title, phone, history or account.
+- walls: an account or matter the viewer is walled from does not exist: the same `None` / empty
+  answer as a missing id, and so do the records attached to it (by `accountId` or `accountIds`, or
+  through a contact of that account);
+- contacts: a contact whose owners all keep it `private` (or `team`, for someone outside their
+  team) shows a colleague only that it is known, and to whom: no title, phone, history or account;
+- owner visibility of records (`may_see`, the one rule): a record owned by partner P (an
+  interaction or note by `ownerOid`, a meeting by `organizerOid`, an enquiry or opportunity by
+  `ownerOid`) that involves contacts C1..Cn is visible to viewer V iff V is P, or for every Ci, P's
+  Owner entry on Ci lets V see it (private: P only; team: the same non-empty team; firm: everyone).
+  Where P has no entry on Ci (or the record has no owner, like a signal), Ci must be a contact V
+  sees in full. A contact that is walled hides the record. A draft is seen by its owner and the
+  owner's delegates only. When the facts are missing (no people record to compare teams), the
+  answer is no.
+
+The data the rule needs (walls, the contacts a record involves, the people whose teams are
+compared) is read by the handle itself, in the same batch where it can (read_many), and cached for
+the handle's life, so a reader never has to know what the rule needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,9 +32,12 @@ from rapport.records import (
     Account,
     Contact,
     Draft,
+    Enquiry,
     Interaction,
     Matter,
     Meeting,
+    Opportunity,
+    Owner,
     Person,
     Record,
     Signal,
@@ -32,10 +48,13 @@ from rapport.records import (
 )
 from rapport.store.base import Page, Read, Store
 
+_UNKNOWN = object()  # a rule's answer when the handle has not read the facts it needs yet
+
 
 @dataclass
 class ContactView:
-    """A contact as the viewer may see it. `contact` is None when only its existence is visible."""
+    """A contact as the viewer may see it. `contact` is None when only its existence is visible.
+    (Which owners' details are hidden from the viewer: ScopedStore.hidden_owners.)"""
 
     email: str
     contact: Contact | None
@@ -46,6 +65,30 @@ class ContactView:
         return self.contact is None
 
 
+def _owned(record: Record) -> tuple[str | None, list[str]] | None:
+    """(owner oid, contact ids) of a record under owner visibility, or None for a family without."""
+    if isinstance(record, Interaction):
+        return record.ownerOid, record.contactIds
+    if isinstance(record, Meeting):
+        return record.organizerOid, record.contactIds
+    if isinstance(record, Enquiry):
+        return record.ownerOid, [record.contactId] if record.contactId else []
+    if isinstance(record, Opportunity):
+        return record.ownerOid, []
+    if isinstance(record, Signal):
+        return None, [record.contactId]
+    return None
+
+
+def _account_ids(record: Record) -> list[str]:
+    """Every account a record belongs to (`accountIds` lists, or the singular `accountId`)."""
+    ids = list(getattr(record, "accountIds", None) or [])
+    single = getattr(record, "accountId", None)
+    if single:
+        ids.append(single)
+    return ids
+
+
 class ScopedStore:
     def __init__(self, store: Store, tenant_id: str, viewer_oid: str) -> None:
         if not tenant_id or not viewer_oid:
@@ -54,23 +97,28 @@ class ScopedStore:
         self.tenant_id = tenant_id
         self.viewer_oid = viewer_oid
         self._walls: tuple[frozenset[str], frozenset[str]] | None = None
-        self._people: dict[str, Person] | None = None
+        self._people: dict[str, Person] | None = None  # the whole list, when read
+        self._persons: dict[str, Person | None] = {}  # people read one by one (None: no such person)
+        self._contacts: dict[str, Contact | None] = {}  # contacts read so far (None: no such contact)
         self.calls = 0  # store round trips made through this handle (the sidebar budget counts them)
 
-    # --- the rules -------------------------------------------------------------------------
+    # --- the facts the rules need ----------------------------------------------------------
+
+    def _set_walls(self, walls: Iterable[Wall]) -> None:
+        accounts: set[str] = set()
+        matters: set[str] = set()
+        for w in walls:
+            if self.viewer_oid in w.screenedOids:
+                accounts.update(w.accountIds)
+                matters.update(w.matterIds)
+        self._walls = (frozenset(accounts), frozenset(matters))
 
     async def walled(self) -> tuple[frozenset[str], frozenset[str]]:
         """(account ids, matter ids) this viewer is screened from. Read once per handle."""
         if self._walls is None:
             self.calls += 1
-            walls: list[Wall] = await self.store.walls(self.tenant_id)
-            accounts: set[str] = set()
-            matters: set[str] = set()
-            for w in walls:
-                if self.viewer_oid in w.screenedOids:
-                    accounts.update(w.accountIds)
-                    matters.update(w.matterIds)
-            self._walls = (frozenset(accounts), frozenset(matters))
+            self._set_walls(await self.store.walls(self.tenant_id))
+        assert self._walls is not None
         return self._walls
 
     async def people(self) -> dict[str, Person]:
@@ -79,12 +127,37 @@ class ScopedStore:
             self._people = {p.oid: p for p in await self.store.people(self.tenant_id)}
         return self._people
 
-    async def _hidden(self, record: Record | None) -> bool:
-        """True when the record must look like it does not exist to this viewer."""
-        return self._screened(record, await self.walled())
+    def _person(self, oid: str) -> Any:
+        if self._people is not None:
+            return self._people.get(oid)
+        return self._persons.get(oid, _UNKNOWN)
+
+    def _remember(self, record: Any) -> None:
+        if isinstance(record, Contact) and record.tenantId == self.tenant_id:
+            self._contacts[record.id] = record
+
+    async def _load(self, contacts: Iterable[str] = (), persons: Iterable[str] = ()) -> None:
+        """Read the contacts and people not read yet, in one round trip (none if all are known)."""
+        cids = [c for c in dict.fromkeys(contacts) if c not in self._contacts]
+        oids = [o for o in dict.fromkeys(persons) if self._person(o) is _UNKNOWN]
+        reads = [Read(Contact, record_id=c) for c in cids] + [Read(Person, record_id=o) for o in oids]
+        if self._walls is None:
+            reads.append(Read(Wall, every=True))
+        if not reads:
+            return
+        self.calls += 1
+        results = await self.store.read_many(self.tenant_id, reads)
+        if self._walls is None:
+            self._set_walls(results.pop())
+        for cid, c in zip(cids, results[: len(cids)], strict=True):
+            self._contacts[cid] = c if c is not None and c.tenantId == self.tenant_id else None
+        for oid, p in zip(oids, results[len(cids):], strict=True):
+            self._persons[oid] = p if p is not None and p.tenantId == self.tenant_id else None
+
+    # --- the rules -------------------------------------------------------------------------
 
     def _screened(self, record: Record | None, walls: tuple[frozenset[str], frozenset[str]]) -> bool:
-        """_hidden, given the viewer's walls (no await: list reads check every record with it)."""
+        """True when the record must look like it does not exist: another tenant's or walled."""
         if record is None or record.tenantId != self.tenant_id:
             return True
         accounts, matters = walls
@@ -92,62 +165,137 @@ class ScopedStore:
             return False
         if isinstance(record, Account):
             return record.id in accounts
-        if isinstance(record, Matter):
-            return record.id in matters or record.accountId in accounts
-        if isinstance(record, Contact):
-            return record.accountId in accounts
-        ids = getattr(record, "accountIds", None)
-        return bool(ids and accounts.intersection(ids))
+        if isinstance(record, Matter) and record.id in matters:
+            return True
+        return bool(accounts.intersection(_account_ids(record)))
 
-    async def _fully_visible(self, contact: Contact) -> bool:
+    async def _hidden(self, record: Record | None) -> bool:
+        return self._screened(record, await self.walled())
+
+    def _lets_see(self, entry: Owner) -> Any:
+        """Does this owner entry let the viewer see the owner's records with the contact?"""
+        if entry.oid == self.viewer_oid or entry.visibility == "firm":
+            return True
+        if entry.visibility != "team":
+            return False
+        mine, theirs = self._person(self.viewer_oid), self._person(entry.oid)
+        if mine is _UNKNOWN or theirs is _UNKNOWN:
+            return _UNKNOWN
+        return bool(mine and theirs and mine.team and mine.team == theirs.team)
+
+    def _contact_visible(self, contact: Contact) -> Any:
+        """Does the viewer see this contact in full (True / False / _UNKNOWN)?"""
         if not contact.owners:
             return True
-        for o in contact.owners:
-            if o.oid == self.viewer_oid or o.visibility == "firm":
+        answers = [self._lets_see(o) for o in contact.owners]
+        if True in answers:
+            return True
+        return _UNKNOWN if _UNKNOWN in answers else False
+
+    def _hidden_owners(self, contact: Contact) -> Any:
+        answers = {o.oid: self._lets_see(o) for o in contact.owners}
+        if _UNKNOWN in answers.values():
+            return _UNKNOWN
+        return frozenset(oid for oid, ok in answers.items() if not ok)
+
+    def _needs(self, record: Record) -> tuple[list[str], list[str]]:
+        """(contact ids, person oids) to read before may_see can answer for this record."""
+        if isinstance(record, Draft):
+            return [], ([record.ownerOid] if record.ownerOid != self.viewer_oid else [])
+        if isinstance(record, Contact):
+            return [], [self.viewer_oid, *(o.oid for o in record.owners)]
+        owned = _owned(record)
+        if owned is None or owned[0] == self.viewer_oid:
+            return [], []
+        owner, cids = owned
+        oids = [self.viewer_oid]
+        for cid in cids:
+            c = self._contacts.get(cid)
+            oids += [o.oid for o in c.owners] if c is not None else ([owner] if owner else [])
+        return list(cids), oids
+
+    def may_see(self, record: Record) -> Any:
+        """THE visibility rule for one record that passed the walls (see the module's doc).
+        True / False, or _UNKNOWN when a contact or person it depends on has not been read."""
+        if isinstance(record, Contact):
+            return self._contact_visible(record)
+        if isinstance(record, Draft):
+            if record.ownerOid == self.viewer_oid:
                 return True
-        if any(o.visibility == "team" for o in contact.owners):
-            people = await self.people()
-            mine = people.get(self.viewer_oid)
-            for o in contact.owners:
-                theirs = people.get(o.oid)
-                if o.visibility == "team" and mine and theirs and mine.team and mine.team == theirs.team:
-                    return True
-        return False
+            owner = self._person(record.ownerOid)
+            if owner is _UNKNOWN:
+                return _UNKNOWN
+            return bool(owner and self.viewer_oid in {d.lower() for d in owner.delegates})
+        owned = _owned(record)
+        if owned is None:
+            return True  # accounts, matters, people, walls...: the walls alone decide
+        owner, cids = owned
+        if owner == self.viewer_oid:
+            return True
+        walls = self._walls or (frozenset(), frozenset())
+        unsure = False
+        for cid in cids:
+            if cid not in self._contacts:
+                unsure = True
+                continue
+            c = self._contacts[cid]
+            if c is None:
+                continue  # no such contact: nobody keeps anything private about it
+            if self._screened(c, walls):
+                return False  # a walled contact's records are walled too
+            entry = next((o for o in c.owners if o.oid == owner), None) if owner else None
+            ok = self._lets_see(entry) if entry is not None else self._contact_visible(c)
+            if ok is False:
+                return False
+            unsure = unsure or ok is _UNKNOWN
+        return _UNKNOWN if unsure else True
+
+    async def _visible(self, records: Sequence[Any]) -> list[bool]:
+        """may_see for each record (None and walled records: False), reading what the rule needs
+        in one round trip at most (two when a contact read reveals a team to compare)."""
+        walls = await self.walled()
+        answers = [False if r is None or self._screened(r, walls) else self.may_see(r) for r in records]
+        for _ in range(2):
+            pending = [i for i, a in enumerate(answers) if a is _UNKNOWN]
+            if not pending:
+                break
+            contacts: list[str] = []
+            persons: list[str] = []
+            for i in pending:
+                c, p = self._needs(records[i])
+                contacts += c
+                persons += p
+            await self._load(contacts, persons)
+            for i in pending:
+                answers[i] = self.may_see(records[i])
+        return [a is True for a in answers]
+
+    async def _filter(self, records: Sequence[Any]) -> list[Any]:
+        return [r for r, ok in zip(records, await self._visible(records), strict=True) if ok]
+
+    async def _view(self, c: Contact) -> ContactView:
+        self._remember(c)
+        (visible,) = await self._visible([c])
+        return ContactView(c.email, c if visible else None, [o.name for o in c.owners])
 
     # --- reads -----------------------------------------------------------------------------
 
     async def get(self, cls: type[Record], record_id: str) -> Any:
         self.calls += 1
         record = await self.store.get(cls, self.tenant_id, record_id)
-        if await self._hidden(record) or not await self._details_visible(record):
+        self._remember(record)
+        if record is None or not (await self._visible([record]))[0]:
             return None
         return record
-
-    async def _details_visible(self, record: Record) -> bool:
-        """Privacy for point reads: a contact in full only when fully visible (contact() gives the
-        restricted view); an interaction or signal only to its owner or through a contact the viewer
-        sees in full, as interactions_for_contact would show it."""
-        if isinstance(record, Contact):
-            return await self._fully_visible(record)
-        if not isinstance(record, Interaction | Signal):
-            return True
-        if getattr(record, "ownerOid", None) == self.viewer_oid:
-            return True
-        cids = record.contactIds if isinstance(record, Interaction) else [record.contactId]
-        for cid in cids:
-            contact = await self.store.get(Contact, self.tenant_id, cid)
-            if contact is None or await self._fully_visible(contact):
-                return True
-        return not cids
 
     async def contact(self, cid: str) -> ContactView | None:
         self.calls += 1
         c = await self.store.get(Contact, self.tenant_id, cid)
         if c is None or await self._hidden(c):
+            if c is not None:
+                self._contacts[c.id] = c
             return None
-        if await self._fully_visible(c):
-            return ContactView(c.email, c, [o.name for o in c.owners])
-        return ContactView(c.email, None, [o.name for o in c.owners])
+        return await self._view(c)
 
     async def contact_by_email(self, email: str) -> ContactView | None:
         return await self.contact(contact_id(email))
@@ -159,14 +307,14 @@ class ScopedStore:
         return await self.account(account_id(email_domain(email)))
 
     async def interactions_for_contact(self, cid: str, *, limit: int = 20, cursor: str | None = None) -> Page:
+        """A page of the contact's history as the viewer may see it: possibly shorter than `limit`
+        where records were hidden (follow the cursor for more)."""
         view = await self.contact(cid)
         if view is None or view.restricted:
             return Page([], None)
         self.calls += 1
         page = await self.store.interactions_for_contact(self.tenant_id, cid, limit=limit, cursor=cursor)
-        accounts, _ = await self.walled()
-        items = [i for i in page.items if not accounts.intersection(i.accountIds)]
-        return Page(items, page.cursor)
+        return Page(await self._filter(page.items), page.cursor)
 
     async def meetings_between(self, start: datetime, end: datetime, *, mine: bool = True,
                                contact: str | None = None) -> list[Meeting]:
@@ -174,72 +322,87 @@ class ScopedStore:
         meetings = await self.store.meetings_between(
             self.tenant_id, start, end, organizer_oid=self.viewer_oid if mine else None, contact=contact
         )
-        return [m for m in meetings if not await self._hidden(m)]
+        return await self._filter(meetings)
 
     async def matters_of_account(self, acct_id: str) -> list[Matter]:
         if await self.account(acct_id) is None:
             return []
         self.calls += 1
-        return [m for m in await self.store.matters_of_account(self.tenant_id, acct_id) if not await self._hidden(m)]
+        return await self._filter(await self.store.matters_of_account(self.tenant_id, acct_id))
 
     async def open_pipeline(self, acct_id: str) -> list[Any]:
         if await self.account(acct_id) is None:
             return []
         self.calls += 1
-        return await self.store.open_pipeline(self.tenant_id, acct_id)
+        return await self._filter(await self.store.open_pipeline(self.tenant_id, acct_id))
 
     async def signals_for_contact(self, cid: str) -> list[Signal]:
         view = await self.contact(cid)
         if view is None or view.restricted:
             return []
         self.calls += 1
-        return [s for s in await self.store.signals_for_contact(self.tenant_id, cid) if not await self._hidden(s)]
+        return await self._filter(await self.store.signals_for_contact(self.tenant_id, cid))
 
     async def read_many(self, reads: Sequence[Read], *, people: bool = False) -> list[Any]:
         """Several reads as ONE round trip (the sidebar's budget), under the same rules as the single
         reads: a hidden record comes back None and is dropped from lists, a contact comes back as a
-        ContactView. The walls (and, with `people=True`, the people) this handle has not read yet
-        travel in the same batch, so the rules cost no extra trip."""
+        ContactView. The walls (and the people list, with `people=True` or when a contact this
+        handle has read is shared with a team) travel in the same batch, so the rules usually cost
+        no extra trip; a list record involving a contact not read yet costs one more (all of them
+        together)."""
         self.calls += 1
         extra: list[Read] = []
-        if self._walls is None:
+        fetch_walls = self._walls is None
+        if fetch_walls:
             extra.append(Read(Wall, every=True))
-        if people and self._people is None:
+        teams = any(o.visibility == "team" for c in self._contacts.values() if c is not None for o in c.owners)
+        fetch_people = self._people is None and (people or (teams and any(r.record_id is None for r in reads)))
+        if fetch_people:
             extra.append(Read(Person, every=True))
         results = await self.store.read_many(self.tenant_id, [*extra, *reads])
-        if self._walls is None:
-            walls: list[Wall] = results.pop(0)
-            accounts: set[str] = set()
-            matters: set[str] = set()
-            for w in walls:
-                if self.viewer_oid in w.screenedOids:
-                    accounts.update(w.accountIds)
-                    matters.update(w.matterIds)
-            self._walls = (frozenset(accounts), frozenset(matters))
-        if people and self._people is None:
+        if fetch_walls:
+            self._set_walls(results.pop(0))
+        if fetch_people:
             self._people = {p.oid: p for p in results.pop(0)}
-        async def view(record: Any, point: bool) -> Any:
-            if await self._hidden(record):
-                return None
-            if isinstance(record, Contact):  # contacts only ever leave as views, in lists too
-                visible = await self._fully_visible(record)
-                return ContactView(record.email, record if visible else None, [o.name for o in record.owners])
-            if point and not await self._details_visible(record):
-                return None  # the same privacy as get() for a point read
-            return record
-
-        # Lists of interactions or signals are filtered by walls only: read them by the key of a
-        # contact this viewer sees in full (as rapport.sidebar does), never by owner or account.
-        out: list[Any] = []
-        walls = self._walls
         for result in results:
-            if not isinstance(result, list):
-                out.append(await view(result, True))
-            elif result and isinstance(result[0], Contact):
-                out.append([v for v in [await view(r, False) for r in result] if v is not None])
-            else:  # lists of anything but contacts need only the walls: checked without a coroutine each
-                out.append([r for r in result if not self._screened(r, walls)])
+            for r in result if isinstance(result, list) else [result]:
+                self._remember(r)
+        # One decision over every record of the batch, so what the rule needs is read at most once.
+        flat = [r for result in results for r in (result if isinstance(result, list) else [result])]
+        ok = iter(await self._visible(flat))
+        walls = self._walls or (frozenset(), frozenset())
+        out: list[Any] = []
+        for result in results:
+            if isinstance(result, list):
+                kept: list[Any] = []
+                for r in result:
+                    seen = next(ok)
+                    if isinstance(r, Contact):  # contacts only ever leave as views, restricted or not
+                        if not self._screened(r, walls):
+                            kept.append(await self._view(r))
+                    elif seen:
+                        kept.append(r)
+                out.append(kept)
+            else:
+                seen = next(ok)
+                if isinstance(result, Contact):
+                    out.append(None if self._screened(result, walls) else await self._view(result))
+                else:
+                    out.append(result if seen else None)
         return out
+
+    async def hidden_owners(self, contact: Contact) -> frozenset[str]:
+        """The owners of this contact whose relationship details the viewer may not see."""
+        hidden = self._hidden_owners(contact)
+        if hidden is _UNKNOWN:
+            await self._load(persons=[self.viewer_oid, *(o.oid for o in contact.owners)])
+            hidden = self._hidden_owners(contact)
+        return hidden
+
+    def person(self, oid: str) -> Person | None:
+        """A person this handle has already read (no round trip), or None."""
+        p = self._person(oid)
+        return None if p is _UNKNOWN else p
 
     async def draft(self, draft_id: str) -> Draft | None:
         return await self.get(Draft, draft_id)
@@ -247,7 +410,7 @@ class ScopedStore:
     async def my_drafts(self, state: str) -> list[Draft]:
         self.calls += 1
         drafts = await self.store.drafts_by_state(self.tenant_id, state, owner_oid=self.viewer_oid)
-        return [d for d in drafts if not await self._hidden(d)]
+        return await self._filter(drafts)
 
     # --- writes ----------------------------------------------------------------------------
 
