@@ -286,7 +286,7 @@ async def test_split_is_refused_for_one_company_and_after_approval(store):
     d3 = await followups.draft_for_meeting(store, TENANT, (await make_firm(
         store, [Company("ACME"), Company("BETA")], event="ev-3")).meeting.id, OWNER)
     colleague = "0e0e0e0e-1111-4222-8333-444444444444"  # not the owner, nor a delegate
-    assert (await followups.split(store, TENANT, colleague, d3.id, 1)).status == "refused"
+    assert (await followups.split(store, TENANT, colleague, d3.id, 1)).status == "not_found"  # a colleague's draft does not exist for them (scope)
     assert (await followups.split(store, TENANT, OWNER, d3.id, 7)).status == "stale"
     assert (await store.get(Draft, TENANT, d3.id)).state == "drafted"
     await settle()
