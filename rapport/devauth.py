@@ -117,7 +117,7 @@ def accepted_dev_keys(settings: Settings) -> dict[str, PublicKey]:
 def mint_dev_token(settings: Settings, tenant_id: str, oid: str, *, name: str = "", upn: str = "",
                    lifetime: int = 8 * 3600) -> str:
     """A token shaped like an Entra v2 access token for Rapport's API, signed by the dev key."""
-    from rapport.identity.tokens import DEV_AUDIENCE, REQUIRED_SCOPE
+    from rapport.identity.tokens import DEV_AUDIENCE, DEV_CLIENT, REQUIRED_SCOPE
 
     key = load_or_create_key(dev_key_path(settings))
     now = int(time.time())
@@ -126,7 +126,7 @@ def mint_dev_token(settings: Settings, tenant_id: str, oid: str, *, name: str = 
         "iss": f"{settings.entra_authority_host.rstrip('/')}/{tenant_id}/v2.0",
         "iat": now, "nbf": now, "exp": now + lifetime, "ver": "2.0",
         "tid": tenant_id, "oid": oid, "sub": uuid.uuid4().hex, "name": name, "preferred_username": upn,
-        "scp": REQUIRED_SCOPE, "azp": "rapport-dev-token", "azpacr": "0",
+        "scp": REQUIRED_SCOPE, "azp": DEV_CLIENT, "azpacr": "0",
     }
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": key_id(key), "typ": "JWT"})
 

@@ -1,0 +1,198 @@
+"""Only the firm's people (issue 12, finding 6): the add-in API answers only an onboarded Person of
+the tenant, signed in with a member account, through one of our client apps. Everyone else gets the
+same 403 "Rapport is not enabled for you", whatever the cause.
+
+Over real HTTP through function_app's triggers on the local host; tokens minted by the identity
+stand-in. The partner rule (rapport.identity.membership) is pinned at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from rapport.devhost import DevHost
+from rapport.identity import membership
+from rapport.records import Contact, Interaction, Owner, Person, Tenant, contact_id
+from rapport.settings import FIRST_PARTY_CLIENT_APPS
+from tests.plugins.identity import CLIENT_ID, TENANT_A, TENANT_B, EntraWorld, entra_world, new_oid
+
+KNOWN = "helena@client.test"
+CANARY = "CANARY-SIDEBAR-7f3a"
+OTHER_TENANT_ISSUER = "https://sts.windows.net/dddddddd-0000-4000-8000-00000000000d/"
+
+
+async def seed_person(world: EntraWorld, tid: str = TENANT_B, oid: str | None = None, **kw: Any) -> str:
+    oid = oid or new_oid()
+    kw.setdefault("upn", f"p{oid[:8]}@b.test")
+    await world.store.put(Person(id=oid, tenantId=tid, oid=oid, name=kw.pop("name", "A Partner"), **kw))
+    return oid
+
+
+class Firm:
+    def __init__(self, world: EntraWorld, host: DevHost, http: aiohttp.ClientSession) -> None:
+        self.world, self.host, self.http = world, host, http
+
+    def token(self, oid: str, tid: str = TENANT_B, **kw: Any) -> str:
+        kw.setdefault("azp", CLIENT_ID)  # the add-in's own registration (nested app authentication)
+        return self.world.minter.token(tid, oid, **kw)
+
+    async def context(self, token: str) -> tuple[int, Any]:
+        async with self.http.get(f"{self.host.base_url}/api/addin/context", params={"email": KNOWN},
+                                 headers={"Authorization": f"Bearer {token}"}) as r:
+            return r.status, await r.json()
+
+    async def note(self, token: str, text: str) -> tuple[int, Any]:
+        async with self.http.post(f"{self.host.base_url}/api/addin/notes",
+                                  json={"email": KNOWN, "text": text, "clientKey": uuid.uuid4().hex},
+                                  headers={"Authorization": f"Bearer {token}"}) as r:
+            return r.status, await r.json()
+
+
+@pytest.fixture
+async def firm(identity_server, tmp_path) -> AsyncIterator[Firm]:
+    async with entra_world(identity_server, tmp_path) as world:
+        partner = await seed_person(world)
+        await world.store.put(Contact.new(TENANT_B, KNOWN, name=f"Helena {CANARY}",
+                                          owners=[Owner(oid=partner, name="A Partner", visibility="firm")]))
+        async with DevHost(world.settings, store=world.store) as host, aiohttp.ClientSession() as http:
+            world.make_validator()  # the world's clock, after the host rebuilt the process validator
+            yield Firm(world, host, http)
+
+
+def not_enabled(status: int, body: Any) -> None:
+    assert status == 403, body
+    assert body["error"]["message"] == membership.NOT_ENABLED
+    assert body["error"]["correlationId"]
+    assert CANARY not in json.dumps(body)
+
+
+# --- members are answered ----------------------------------------------------------------------
+
+async def test_a_person_of_the_firm_gets_the_sidebar(firm):
+    oid = await seed_person(firm.world)
+    status, body = await firm.context(firm.token(oid))
+    assert status == 200, body
+    assert CANARY in json.dumps(body)
+
+
+@pytest.mark.parametrize("client", ["d3590ed6-52b3-4102-aeff-aad2292ab01c", "bc59ab01-8403-45c6-8796-ac3ef710b3e3",
+                                    "1fec8e78-bce4-4aaf-ab1b-5451cc387264", "5e3ce6c0-2b1f-4285-8d4b-75ee78787346"])
+async def test_office_outlook_and_teams_clients_are_ours(firm, client):
+    assert client in FIRST_PARTY_CLIENT_APPS
+    oid = await seed_person(firm.world)
+    assert (await firm.context(firm.token(oid, azp=client)))[0] == 200
+
+
+# --- everyone else: one answer -------------------------------------------------------------------
+
+async def _refused_tokens(firm: Firm) -> dict[str, str]:
+    w = firm.world
+    member = await seed_person(w)
+    guest_upn = await seed_person(w, upn="alice_other.example#EXT#@b.onmicrosoft.com")
+    disabled = await seed_person(w, enabled=False)
+    elsewhere = await seed_person(w, tid=TENANT_A)  # a Person, but of another tenant
+    return {
+        "random oid of the tenant": firm.token(new_oid()),
+        "guest account (acct=1)": firm.token(member, acct=1),
+        "guest from another directory (idp)": firm.token(member, idp=OTHER_TENANT_ISSUER),
+        "guest UPN on the record": firm.token(guest_upn),
+        "unknown client app (azp)": firm.token(member, azp=str(uuid.uuid4())),
+        "unknown client app (v1 appid)": firm.token(member, azp=None, appid=str(uuid.uuid4())),
+        "disabled person": firm.token(disabled),
+        "person of another tenant": firm.token(elsewhere),
+    }
+
+
+async def test_anyone_else_gets_the_same_short_answer(firm):
+    bodies = {}
+    for why, token in (await _refused_tokens(firm)).items():
+        status, body = await firm.context(token)
+        assert status == 403, (why, body)
+        not_enabled(status, body)
+        body["error"].pop("correlationId")
+        bodies[why] = body
+    # Indistinguishable: no oracle for which check failed.
+    assert len({json.dumps(b, sort_keys=True) for b in bodies.values()}) == 1, bodies
+
+
+async def test_a_guest_cannot_write_notes(firm):
+    member = await seed_person(firm.world)
+    for token in (firm.token(member, acct=1), firm.token(member, idp=OTHER_TENANT_ISSUER), firm.token(new_oid())):
+        not_enabled(*await firm.note(token, "CANARY-BODY-guestnote"))
+    page = await firm.world.store.interactions_for_contact(TENANT_B, contact_id(KNOWN), limit=50)
+    assert [i for i in page.items if isinstance(i, Interaction) and i.channel == "note"] == []
+
+
+async def test_the_refusal_is_logged_with_its_reason_never_the_token(firm, caplog):
+    caplog.set_level(logging.INFO)
+    member = await seed_person(firm.world)
+    not_enabled(*await firm.context(firm.token(member, acct=1)))
+    lines = [r.getMessage() for r in caplog.records if r.name == "rapport.identity"]
+    assert any("guest account" in line for line in lines), lines
+    # (tests/conftest.py asserts after every test that no token reached the logs)
+
+
+async def test_a_removed_person_is_refused_once_the_short_cache_lapses(firm):
+    oid = await seed_person(firm.world)
+    assert (await firm.context(firm.token(oid)))[0] == 200
+    await firm.world.store.delete(Person, TENANT_B, oid)
+    firm.world.clock[0] += 61
+    not_enabled(*await firm.context(firm.token(oid)))
+
+
+async def test_a_new_person_is_let_in_soon_after_onboarding(firm):
+    oid = new_oid()
+    not_enabled(*await firm.context(firm.token(oid)))
+    await seed_person(firm.world, oid=oid)
+    firm.world.clock[0] += 6
+    assert (await firm.context(firm.token(oid)))[0] == 200
+
+
+async def test_the_client_apps_are_a_setting(identity_server, tmp_path):
+    own = "0f0f0f0f-1111-4222-8333-444444444444"
+    async with entra_world(identity_server, tmp_path, RAPPORT_CLIENT_APPS=own) as world:
+        oid = await seed_person(world)
+        async with DevHost(world.settings, store=world.store) as host, aiohttp.ClientSession() as http:
+            world.make_validator()
+            f = Firm(world, host, http)
+            assert (await f.context(f.token(oid, azp=own)))[0] == 200
+            assert (await f.context(f.token(oid)))[0] == 200  # RAPPORT_CLIENT_ID is always ours
+            not_enabled(*await f.context(f.token(oid, azp="d3590ed6-52b3-4102-aeff-aad2292ab01c")))
+
+
+# --- who is a partner: one rule ------------------------------------------------------------------
+
+def _person(upn: str, **kw: Any) -> Person:
+    oid = new_oid()
+    return Person(id=oid, tenantId=TENANT_B, oid=oid, upn=upn, name=upn, **kw)
+
+
+def test_a_partner_is_a_captured_member_the_firm_listed():
+    listed = Tenant(id=TENANT_B, tenantId=TENANT_B, name="B", partners=["ada@b.test", "ben@b.test"])
+    ada, ben = _person("ada@b.test"), _person("Ben@B.test")
+    off = _person("ben@b.test", captured=False)
+    assistant = _person("cy@b.test", role="associate")  # a member who uses the pane, not a partner
+    unlisted = _person("dee@b.test")  # captured=True by default, role partner, but not listed
+    guest = _person("eve_x.com#EXT#@b.onmicrosoft.com")
+    gone = _person("ada@b.test", enabled=False)
+    assert membership.partners(listed, [ada, ben, off, assistant, unlisted, guest, gone]) == [ada, ben]
+    # Before: the sync safety net and the work item counted `unlisted`'s mailbox when there was no
+    # list / whatever the list said; the follow-up timer drafted for anyone recorded.
+    assert all(membership.is_member(p, TENANT_B) for p in (ada, ben, off, assistant, unlisted))
+    assert not membership.is_member(guest, TENANT_B) and not membership.is_member(gone, TENANT_B)
+    assert not membership.is_member(ada, TENANT_A)
+
+
+def test_without_a_list_a_partner_is_a_captured_member_whose_role_is_partner():
+    unlisted = Tenant(id=TENANT_B, tenantId=TENANT_B, name="B")
+    ada = _person("ada@b.test")
+    assistant = _person("cy@b.test", role="associate")
+    off = _person("ben@b.test", captured=False)
+    assert membership.partners(unlisted, [ada, assistant, off]) == [ada]
