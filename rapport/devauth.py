@@ -148,6 +148,7 @@ async def dev_token_command(settings: Settings, tenant: str | None, user: str | 
     if not settings.dev_auth:
         print("rapport dev-token: RAPPORT_DEV_AUTH=1 is not set; dev tokens are for local use only", file=sys.stderr)
         return 2
+    from rapport.identity.membership import is_member
     from rapport.store import make_store
 
     store = make_store(settings)
@@ -164,7 +165,7 @@ async def dev_token_command(settings: Settings, tenant: str | None, user: str | 
             return 2
         upn = user or (record.partners[0] if record.partners else None)
         person = await store.person_by_upn(tid, upn) if upn else None
-        if person is None:
+        if not is_member(person, tid):  # the API would refuse its token anyway (rapport.identity.membership)
             print(f"rapport dev-token: no person {upn or '(no partners listed)'} in tenant {tid}", file=sys.stderr)
             return 2
         print(mint_dev_token(settings, tid, person.oid, name=person.name, upn=person.upn))

@@ -42,6 +42,7 @@ from rapport.drafting import (
     make_drafter,
 )
 from rapport.drafting.safety import strip_invisible
+from rapport.identity.membership import partners as firm_partners
 from rapport.records import (
     AuditEvent,
     Draft,
@@ -314,7 +315,7 @@ async def timer_pass(store: Store, now: datetime | None = None, *, lookback: tim
         if not tenant.allowed:
             continue
         tid = tenant.id
-        people = {p.oid: p for p in await store.people(tid)}
+        people = {p.oid: p for p in firm_partners(tenant, await store.people(tid))}  # drafts only for partners
         meetings = await store.meetings_between(tid, now - lookback - MAX_MEETING, now)
         for m in meetings:
             if m.isCancelled or not m.external or not (now - lookback < aware(m.end) <= now):

@@ -19,7 +19,7 @@ import pytest
 
 from rapport.devhost import DevHost
 from rapport.identity import membership
-from rapport.records import Contact, Interaction, Owner, Person, Tenant, contact_id
+from rapport.records import Contact, Interaction, Meeting, Owner, Person, Tenant, WorkItem, contact_id
 from rapport.settings import FIRST_PARTY_CLIENT_APPS
 from tests.plugins.identity import CLIENT_ID, TENANT_A, TENANT_B, EntraWorld, entra_world, new_oid
 
@@ -196,3 +196,74 @@ def test_without_a_list_a_partner_is_a_captured_member_whose_role_is_partner():
     assistant = _person("cy@b.test", role="associate")
     off = _person("ben@b.test", captured=False)
     assert membership.partners(unlisted, [ada, assistant, off]) == [ada]
+
+
+# --- every place asks the one rule (where the copies used to disagree) ---------------------------
+
+async def _firm_of(store, *, listed: list[str]) -> dict[str, Person]:
+    await store.put_tenant(Tenant(id=TENANT_B, tenantId=TENANT_B, name="B", domains=["b.test"], partners=listed))
+    people = {
+        "ada": _person("ada@b.test"),                    # a partner by any answer
+        "cy": _person("cy@b.test", role="associate"),    # captured by default, not a partner by role
+        "dee": _person("dee@b.test"),                    # captured, role partner, not on a list
+        "off": _person("off@b.test", captured=False),    # recorded, not captured
+    }
+    for p in people.values():
+        await store.put(p)
+    return people
+
+
+async def test_the_sync_safety_net_queues_only_partners(capture_store):
+    from rapport import sync
+
+    people = await _firm_of(capture_store, listed=[])
+    await sync.safety_net(capture_store)
+    users = {w.payload["user"] for w in (await capture_store.find(WorkItem, TENANT_B, limit=100)).items
+             if w.kind == sync.SYNC_WORK}
+    # Before: every captured Person when the firm listed none (the associate's mailbox too).
+    assert users == {people["ada"].oid, people["dee"].oid}
+
+
+async def test_the_sync_work_item_skips_a_mailbox_the_firm_did_not_list(capture_store, monkeypatch):
+    from rapport import sync
+
+    people = await _firm_of(capture_store, listed=["ada@b.test"])
+    item = await sync.request_sync(capture_store, TENANT_B, people["dee"].oid, "messages")
+    asked = []
+    # A tripwire at the far end: before, a captured but unlisted mailbox was synced from its work item.
+    monkeypatch.setattr(sync, "graph_client", lambda *a, **k: asked.append(a) or pytest.fail("Graph was asked"))
+    await sync.run_sync_work(capture_store, item)
+    assert asked == []
+
+
+async def test_the_followup_timer_drafts_only_for_partners(capture_store):
+    from datetime import UTC, datetime, timedelta
+
+    from rapport import followups
+    from rapport.records import Attendee
+
+    people = await _firm_of(capture_store, listed=["ada@b.test", "off@b.test"])
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    for key in ("ada", "cy", "dee", "off"):
+        oid = people[key].oid
+        await capture_store.put(Meeting(
+            id=Meeting.id_for(oid, "ev1"), tenantId=TENANT_B, eventId="ev1", organizerOid=oid, subject="Review",
+            start=now - timedelta(hours=1), end=now - timedelta(minutes=10), contactIds=[contact_id(KNOWN)],
+            attendees=[Attendee(email=KNOWN, name="Helena")]))
+    report = await followups.timer_pass(capture_store, now, kick=False)
+    owners = {w.payload["ownerOid"] for w in (await capture_store.find(WorkItem, TENANT_B, limit=100)).items
+              if w.kind == followups.DRAFT_WORK}
+    # Before: any recorded organiser (cy, dee and off too).
+    assert owners == {people["ada"].oid} and report.queued == 1
+
+
+async def test_the_preview_offers_only_partners(demo_pane, http):
+    from rapport.demo import DEMO_TENANT_ID, demo_partner_upn
+
+    gone = await demo_pane.store.person_by_upn(DEMO_TENANT_ID, demo_partner_upn(1))
+    await demo_pane.store.update(Person, DEMO_TENANT_ID, gone.oid, lambda p: p.model_copy(update={"captured": False}))
+    async with http.get(demo_pane.url("/dev/addin/token")) as r:
+        assert r.status == 200, await r.text()
+        offered = {p["upn"] for p in (await r.json())["partners"]}
+    # Before: everyone whose role is "partner", captured or not.
+    assert demo_partner_upn(0) in offered and gone.upn not in offered
