@@ -90,6 +90,12 @@ async def test_office_outlook_and_teams_clients_are_ours(firm, client):
     assert (await firm.context(firm.token(oid, azp=client)))[0] == 200
 
 
+async def test_a_member_account_signed_in_at_home_is_not_a_guest(firm):
+    oid = await seed_person(firm.world)
+    home = f"https://sts.windows.net/{TENANT_B}/"  # idp of the tenant itself, acct 0: a member
+    assert (await firm.context(firm.token(oid, acct=0, idp=home)))[0] == 200
+
+
 # --- everyone else: one answer -------------------------------------------------------------------
 
 async def _refused_tokens(firm: Firm) -> dict[str, str]:
