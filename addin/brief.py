@@ -19,6 +19,7 @@ from datetime import timedelta
 from addin.auth import Caller, authenticated
 from rapport import briefs, runtime
 from rapport.cards.brief import brief_card
+from rapport.devauth import dev_only
 from rapport.records import Meeting, iso, utcnow
 from rapport.web import Answer, ApiError, Request
 
@@ -51,12 +52,9 @@ async def brief(request: Request, caller: Caller) -> Answer:
                   headers={"cache-control": "private, no-store", "x-rapport-store-calls": str(scoped.calls)})
 
 
+@dev_only  # outermost: where the preview is off, this route does not exist (404, not 401)
 @authenticated
 async def dev_meetings(request: Request, caller: Caller) -> Answer:
-    from addin.preview import _enabled
-
-    if not _enabled(request):
-        raise ApiError(404, "no such route")
     scoped = (await runtime.store()).scope(caller.tenant_id, caller.oid)
     now = utcnow()
     meetings = await scoped.meetings_between(now - timedelta(hours=12), now + timedelta(days=7))

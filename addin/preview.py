@@ -1,8 +1,8 @@
 """Preview helpers for the task pane outside Outlook (`rapport serve --demo`, RAPPORT_DEV_AUTH=1).
 
-Two routes, both inert unless dev auth is on AND this process declared a loopback bind (which
-Azure never does, see rapport.devauth) AND the request's Host is loopback (so a web page using DNS
-rebinding cannot reach them). Otherwise they answer 404 as if they did not exist.
+Two routes, both absent (404, as if they did not exist) unless rapport.devauth.dev_route_open holds:
+dev auth on AND this process declared a loopback bind (Azure never does) AND the request's Host is
+loopback (so a web page using DNS rebinding cannot reach them).
 - GET /dev/addin/token[?user=UPN]: a dev token for a partner of the demo firm (default: first).
 - GET /dev/addin/senders: senders to pick from in preview, from the demo firm's records.
 The token still goes through the same validation as an Entra token on every API call.
@@ -10,24 +10,13 @@ The token still goes through the same validation as an Entra token on every API 
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from rapport import runtime
+from rapport.devauth import dev_only, mint_dev_token
 from rapport.identity.membership import is_member, partners
 from rapport.records import Contact, Signal
 from rapport.web import Answer, ApiError, Request
 
 MAX_SENDERS = 40
-
-
-def _enabled(request: Request) -> bool:
-    from rapport import devauth
-
-    if not runtime.settings().dev_auth or not devauth.bound_to_loopback():
-        return False
-    host = request.header("host") or urlsplit(request.path).netloc
-    hostname = urlsplit(f"//{host}").hostname
-    return devauth.is_loopback(hostname)
 
 
 async def _demo_tenant():
@@ -44,11 +33,8 @@ async def _demo_tenant():
     return store, tenant
 
 
+@dev_only
 async def dev_token(request: Request) -> Answer:
-    if not _enabled(request):
-        raise ApiError(404, "no such route")
-    from rapport.devauth import mint_dev_token
-
     store, tenant = await _demo_tenant()
     upn = request.params.get("user") or (tenant.partners[0] if tenant.partners else "")
     person = await store.person_by_upn(tenant.tenantId, upn[:254]) if upn else None
@@ -61,9 +47,8 @@ async def dev_token(request: Request) -> Answer:
                         "partners": [{"upn": p.upn, "name": p.name} for p in partners(tenant, people)]})
 
 
+@dev_only
 async def dev_senders(request: Request) -> Answer:
-    if not _enabled(request):
-        raise ApiError(404, "no such route")
     store, tenant = await _demo_tenant()
     tid = tenant.tenantId
     contacts = (await store.find(Contact, tid, limit=1000)).items

@@ -7,8 +7,8 @@ Action.Execute here as {outboxId, verb, data, inputs}. This route turns that int
 so approval, editing, snoozing and briefs behave exactly as in Teams; there is no second
 implementation of any of them. Only the Bot Framework token check is skipped, which is why:
 
-- the route is inert unless RAPPORT_DEV_AUTH=1 AND this process declared a loopback bind (Azure
-  never does) AND the request's Host is loopback (no DNS rebinding), like addin/preview.py; and it
+- the route is absent unless rapport.devauth.dev_route_open holds (RAPPORT_DEV_AUTH=1, a loopback
+  bind declared by this process, which Azure never does, and a loopback Host: no DNS rebinding); it
   wants a JSON content type and, when the browser sends one, a loopback Origin (so another web page
   cannot post a plain form to it). Otherwise: 404, as if it did not exist;
 - who acts is not taken from the request: it is the item's recipient, the Person of the item's
@@ -38,16 +38,6 @@ log = logging.getLogger("rapport.bot")
 
 MAX_BODY = 32 * 1024  # a card's inputs: a subject and a body of a follow-up
 NOT_FOUND = "no such card in the local outbox"
-
-
-def _host_is_loopback(value: str | None) -> bool:
-    return bool(value) and devauth.is_loopback(urlsplit(f"//{value}").hostname)
-
-
-def _enabled(request: Request) -> bool:
-    if not runtime.settings().dev_auth or not devauth.bound_to_loopback():
-        return False
-    return _host_is_loopback(request.header("host") or urlsplit(request.path).netloc)
 
 
 class _LocalTurnAdapter(BotAdapter):
@@ -104,11 +94,10 @@ def _merged(data: Any, inputs: Any) -> dict[str, Any]:
     return out
 
 
+@devauth.dev_only
 async def outbox_action(request: Request) -> Answer:
-    if not _enabled(request):
-        raise ApiError(404, "no such route")
     origin = request.header("origin")
-    if origin and not _host_is_loopback(urlsplit(origin).netloc):
+    if origin and not devauth.loopback_host(urlsplit(origin).netloc):
         raise ApiError(403, "cross-origin requests are refused")
     ctype = request.header("content-type") or ""
     if "json" not in ctype.lower():  # a JSON type needs a CORS preflight, which nothing here answers

@@ -32,6 +32,7 @@ from rapport.cards.followup import (
     VERB_SKIP,
     VERB_SNOOZE_LATER,
     VERB_SNOOZE_TOMORROW,
+    VERB_SPLIT,
 )
 from rapport.records import Draft, Person, utcnow
 from rapport.store.base import Store
@@ -40,6 +41,7 @@ log = logging.getLogger("rapport.bot")
 
 NOT_FOUND = "This draft was not found."
 REFUSED = "Only the partner who owns this draft, or a delegate they named, can act on it."
+SPLITTING = "One draft per company is on its way: each company's card will follow."
 LIST_LIMIT = 5  # cards per "my follow-ups" answer: Teams allows 7 messages a second per thread
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _MINE = re.compile(r"^(?:show\s+)?my\s+follow[\s-]?ups?\W*$", re.IGNORECASE)
@@ -86,6 +88,9 @@ def _act(kind: str):
             out = await followups.skip(store, tenant_id, oid, draft_id, version, now=now)
         elif kind == "retry":
             out = await followups.retry(store, tenant_id, oid, draft_id, version, now=now)
+        elif kind == "split":
+            out = await followups.split(store, tenant_id, oid, draft_id, version, now=now)
+            notice = SPLITTING
         else:
             out = await followups.view(store, tenant_id, oid, draft_id)
         return await _answer(store, out, notice=notice)
@@ -95,7 +100,7 @@ def _act(kind: str):
 
 for _verb, _kind in ((VERB_APPROVE, "approve"), (VERB_EDIT, "edit"), (VERB_SAVE, "save"),
                      (VERB_SNOOZE_LATER, "later"), (VERB_SNOOZE_TOMORROW, "tomorrow"), (VERB_SKIP, "skip"),
-                     (VERB_RETRY, "retry"), (VERB_REFRESH, "refresh")):
+                     (VERB_RETRY, "retry"), (VERB_REFRESH, "refresh"), (VERB_SPLIT, "split")):
     verbs.register(_verb, _act(_kind))
 
 

@@ -11,16 +11,24 @@ from one laptop useless on another, and nothing secret lives in the repo.
 Loopback only, twice over: settings refuse RAPPORT_DEV_AUTH with a non-loopback RAPPORT_PUBLIC_URL,
 and the dev key is accepted only after the host declared a loopback bind address (`declare_bind`,
 called by `rapport serve`). Azure Functions never declares one, so production cannot enable it.
+
+The /dev/* routes (the task pane preview's token and senders, its meeting list, the local outbox and
+its card buttons) exist only when `dev_route_open` says so: THE rule, called by every one of them
+(`dev_only` for function_app's handlers, rapport.devhost for the host's own routes) before anything
+else, authentication included, so elsewhere they answer exactly like a path that does not exist.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import os
+import re
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rapport.identity.keys import PublicKey
 from rapport.settings import Settings, SettingsError
+from rapport.web import Answer, ApiError, Request
 
 _bind_host: str | None = None
 
@@ -72,6 +81,55 @@ def reset_bind() -> None:
     """Forget the declared bind address (tests)."""
     global _bind_host
     _bind_host = None
+
+
+# --- the /dev/* routes -------------------------------------------------------------------------
+
+# A Host header as RFC 9110 has it for this machine: a name or an IPv4 literal, or a bracketed IPv6
+# literal, then an optional port. Nothing else (userinfo, a second value, a trailing dot, spaces)
+# is read leniently: a lenient parse is how "127.0.0.1.attacker.example" or "[::1]@x" get through.
+_HOST_HEADER = re.compile(r"(?P<name>[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::(?P<port>[0-9]{1,5}))?")
+_IPV4 = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")  # dotted quad only: no 127.1, 0x7f.0.0.1, 2130706433
+
+
+def loopback_host(value: str | None) -> bool:
+    """True for a Host (or an Origin's host[:port]) naming this machine: localhost, 127.0.0.0/8, [::1].
+
+    DNS rebinding makes a browser send the attacker's name here, and a proxy passes on whatever its
+    client sent; either way the name is not one of these, so the route stays hidden."""
+    m = _HOST_HEADER.fullmatch(value or "")
+    if m is None or (m["port"] is not None and not 0 < int(m["port"]) < 65536):
+        return False
+    name = m["name"]
+    if not name.startswith("[") and name.lower() != "localhost" and not _IPV4.fullmatch(name):
+        return False  # a name other than localhost resolves wherever its owner says
+    return is_loopback(name)
+
+
+def dev_route_open(host_header: str | None, settings: Settings | None = None) -> bool:
+    """THE rule for every /dev/* route: RAPPORT_DEV_AUTH=1, a loopback bind declared by this process
+    (Azure never declares one), and a loopback Host header. Anything else: the route does not exist."""
+    if settings is None:
+        from rapport import runtime  # runtime holds the process's settings (and imports more than this)
+
+        settings = runtime.settings()
+    return bool(settings.dev_auth) and bound_to_loopback() and loopback_host(host_header)
+
+
+NO_SUCH_ROUTE = "no such route"  # word for word what a host answers for a path it does not serve
+
+
+def dev_only(handler: Callable[[Request], Awaitable[Answer]]) -> Callable[[Request], Awaitable[Answer]]:
+    """Wrap a /dev/* handler of function_app so it exists only where `dev_route_open` holds. Put it
+    outermost (above @authenticated): a hidden route must not answer 401 and so show it exists."""
+
+    @functools.wraps(handler)
+    async def guarded(request: Request) -> Answer:
+        if not dev_route_open(request.header("host")):
+            raise ApiError(404, NO_SUCH_ROUTE)
+        return await handler(request)
+
+    return guarded
 
 
 # --- the key ---------------------------------------------------------------------------------

@@ -7,18 +7,23 @@ each timerTrigger on asyncio at its NCRONTAB schedule. End-to-end tests start `D
 exercise exactly the triggers Azure runs.
 
 The task pane's files (/addin/*) come from function_app's own trigger, as on Azure. Besides the
-triggers this host serves, on loopback only, /dev/outbox: the mail and Teams messages the embedded
-default "sent" (it never mails anyone). Errors it makes itself (unknown route, wrong method, body too
-large) have the same JSON shape as function_app's `_http` errors, with a correlation id.
+triggers this host serves /dev/outbox: the mail and Teams messages the embedded default "sent" (it
+never mails anyone), under the rule of every /dev/* route (rapport.devauth.dev_route_open:
+RAPPORT_DEV_AUTH=1, a loopback bind, a loopback Host; else 404). Errors it makes itself (unknown
+route, wrong method, body too large) have the same JSON shape as function_app's `_http` errors, with
+a correlation id. Its log lines name a request by method and path only: no query string (it can
+carry an address or a token), no control characters, not even from a request it cannot parse.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib
 import inspect
 import json
 import logging
+import re
 import signal
 import sys
 import time
@@ -29,9 +34,11 @@ from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import azure.functions as func
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from azure.functions.timer import TimerRequest
 
 from rapport import __version__, devauth, runtime
@@ -114,6 +121,64 @@ class _StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, _value) -> None:
         pass
+
+
+_VISIBLE = "!\"#$%&'()*+,/:;<=>?@[\\]^`{|}"  # with letters, digits and -._~: every visible ASCII character
+LOG_FIELD_LIMIT = 200
+
+
+def log_field(value: str, limit: int = LOG_FIELD_LIMIT) -> str:
+    """A request's method or path as one log field: anything but visible ASCII percent-escaped (so no
+    control character can end the line, forge the next one or repaint a terminal), cut at `limit`."""
+    out = quote(value, safe=_VISIBLE, errors="backslashreplace")
+    return out if len(out) <= limit else out[:limit] + "...(cut)"
+
+
+_QUOTED_BYTES = re.compile(r"b'(?:[^'\\]|\\.)*'" + r'|b"(?:[^"\\]|\\.)*"')  # b'...' as repr() writes bytes
+_REQUEST_LINE = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}) +([^ ?#]*)")
+
+
+def _request_line(exc: HttpProcessingError) -> tuple[str, str]:
+    """Method and path of the request line an aiohttp parse error quotes, or ("-", "-").
+
+    The parser's message quotes the offending bytes (a request line, or a header line, which is not
+    shown); what follows the path (query, fragment, version) is dropped before anything is kept."""
+    texts = [a for a in (*exc.args, exc.message) if isinstance(a, str | bytes)]
+    for text in texts:
+        candidates: list[str | bytes] = [text]
+        if isinstance(text, str):
+            candidates[:0] = _QUOTED_BYTES.findall(text)
+        for c in candidates:
+            if isinstance(c, str) and c.startswith(("b'", 'b"')):
+                try:
+                    c = ast.literal_eval(c)
+                except (ValueError, SyntaxError):
+                    continue
+            line = c.decode("latin-1") if isinstance(c, bytes) else c
+            m = _REQUEST_LINE.match(line)
+            if m and m[2].startswith(("/", "*", "http://", "https://")):
+                return log_field(m[1], 32), log_field(m[2].split("://", 1)[-1] if "://" in m[2] else m[2])
+    return "-", "-"
+
+
+class _BadRequestFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse with the raw bytes, query string and all, in a traceback
+    (`Error handling request`). Such a record becomes one line: method, path, status, the error's kind."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            method, path = _request_line(exc)
+            record.msg, record.args = "bad request %s %s: %s %s", (method, path, exc.code, type(exc).__name__)
+            record.exc_info, record.exc_text = None, None
+            if record.levelno > logging.WARNING:  # the client's mistake, not ours
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+# What aiohttp's protocol logs through (its `logger`), so nothing of a bad request line passes unfiltered.
+_server_log = logging.getLogger("rapport.devhost.server")
+_server_log.addFilter(_BadRequestFilter())
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -301,6 +366,17 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _url(request: web.Request) -> str:
+    try:
+        return str(request.url)  # built from the Host header
+    except ValueError:
+        # A Host yarl cannot parse ("[::1].x"): name the socket instead of failing with a 500. The
+        # header still goes to the function as sent, where a /dev/* guard refuses it like any other.
+        sock = request.transport.get_extra_info("sockname") if request.transport is not None else None
+        host, port = (str(sock[0]), int(sock[1])) if sock else ("127.0.0.1", 80)
+        return f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}{request.rel_url}"
+
+
 def _to_func_request(request: web.Request, body: bytes, cid: str) -> func.HttpRequest:
     headers: dict[str, str] = {}
     for k, v in request.headers.items():
@@ -308,7 +384,7 @@ def _to_func_request(request: web.Request, body: bytes, cid: str) -> func.HttpRe
         headers[key] = f"{headers[key]}, {v}" if key in headers else v
     headers["x-correlation-id"] = cid  # the function logs with the id the host logs with
     params = {k: request.query.getone(k) for k in request.query.keys()}
-    return func.HttpRequest(request.method, str(request.url), headers=headers, params=params,
+    return func.HttpRequest(request.method, _url(request), headers=headers, params=params,
                             route_params=dict(request.match_info), body=body)
 
 
@@ -358,8 +434,9 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
     except Exception:  # noqa: BLE001 - the caller gets a correlation id, the log gets the trace
         log.exception("unhandled error serving %s %s", request.method, request.path, extra=extra)
         response = _json_error(500, "something went wrong on our side; quote the correlation id", cid)
-    # Path only: query strings can hold addresses, and bodies and auth headers are never logged.
-    log.info("%s %s %s %.0fms", request.method, request.path, response.status,
+    # Path only, as sent (not decoded, so %0a stays three characters): query strings can hold
+    # addresses, and bodies and auth headers are never logged.
+    log.info("%s %s %s %.0fms", log_field(request.method, 32), log_field(request.rel_url.raw_path), response.status,
              (time.perf_counter() - started) * 1000, extra=extra)
     return response
 
@@ -388,6 +465,23 @@ async def outbox_items() -> list[dict[str, str]]:
     if inspect.isawaitable(items):
         items = await items
     return [_outbox_row(i) for i in items or []]
+
+
+def _host_header(request: web.Request) -> str | None:
+    values = request.headers.getall("Host", [])
+    return values[0] if len(values) == 1 else None  # two Host headers: trust neither
+
+
+def _dev_only(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """The host's own /dev/* routes under the rule of every /dev/* route; else the unknown route's 404."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not devauth.dev_route_open(_host_header(request), runtime.settings()):
+            raise web.HTTPNotFound()
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    return guarded
 
 
 async def _outbox_json(request: web.Request) -> web.Response:
@@ -448,18 +542,20 @@ class DevHost:
             for method in t.methods or ["*"]:
                 app.router.add_route(method, t.path, handle, name=None)
         if is_loopback(self.host):
-            # What the demo "sent" shows only to this machine.
-            app.router.add_route("GET", "/dev/outbox", _outbox_page)
-            app.router.add_route("GET", "/dev/outbox.json", _outbox_json)
+            # What the demo "sent" shows only to this machine (and only with RAPPORT_DEV_AUTH=1).
+            app.router.add_route("GET", "/dev/outbox", _dev_only(_outbox_page))
+            app.router.add_route("GET", "/dev/outbox.json", _dev_only(_outbox_json))
         return app
 
     async def start(self) -> DevHost:
         # runtime is process-wide: install this host's settings/store, restore on stop.
+        # Dev auth off loopback is refused before anything is installed or listens.
+        devauth.check_bind(self.settings, self.host)
         self._saved = (runtime._settings, runtime._store)
         runtime.configure(self.settings, self.store)
         runtime._store_lock = None  # a lock from another event loop would not work in this one
-        devauth.declare_bind(self.settings, self.host)  # dev tokens count only on a loopback bind
-        self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False,
+        devauth.declare_bind(self.settings, self.host)  # dev tokens and /dev/* routes only on a loopback bind
+        self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False, logger=_server_log,
                                      max_line_size=32768, max_field_size=32768)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -578,7 +674,7 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool, timers: b
               f"{'' if timers else ', timers off'})")
         print(f"  health:            {base}/api/health")
         print(f"  task pane preview: {base}/addin/taskpane.html")
-        if is_loopback(host):
+        if devauth.dev_route_open(urlsplit(base).netloc, settings):
             print(f"  local outbox:      {base}/dev/outbox")
         names = ", ".join(t.name for t in dev.timer_triggers) or "none"
         print(f"  timers:            {names if timers else 'off (run one with: rapport trigger NAME)'}")

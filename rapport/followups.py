@@ -8,6 +8,12 @@ Drafting
 - Recipients are chosen here, by code, from the meeting's external attendees; the drafting service
   (rapport.drafting) only writes subject and body, from a context read through the partner's
   ScopedStore (walls and privacy applied), with mail excerpts passed as untrusted data.
+- One company's facts to that company only: a draft names a matter, enquiry or opportunity (and
+  carries recent subjects and mail excerpts) only when every recipient belongs to that company (the
+  contact's account, else the domain's; free mail is a company of its own). With outsiders from
+  several companies the draft is neutral, and its card offers "One draft per company" (`split`):
+  the neutral draft is superseded by one draft per company, each to that company's people with that
+  company's items, ids derived from (meeting, partner, company).
 - A new or changed draft queues a "followup-card" item: the card goes to the partner (Teams through
   the delivery bot/ installs; on the embedded default, the local outbox).
 
@@ -18,7 +24,7 @@ Approval (the card's verbs, bot/verbs.py)
   The transition is an ETag-bound update, so of two concurrent approvals exactly one wins; the
   other sees "already approved". The send is a work item keyed draftId:version: one send.
 - Edit saves a new version (recipients unchanged: code owns them); snooze hides the draft until
-  later today or tomorrow morning; skip dismisses it.
+  later today or tomorrow morning; skip dismisses it; split (a neutral draft only) replaces it.
 - Each approval writes one AuditEvent (who, when, draft kind, meeting end -> approval and, once sent,
   -> send seconds, body hash and recipients; never the body).
 """
@@ -33,7 +39,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from rapport import work
-from rapport.cards.followup import BODY_MAX, SUBJECT_MAX, followup_card
+from rapport.capture import is_free_mail
+from rapport.cards.followup import (
+    BODY_MAX,
+    MAX_SPLIT,
+    SUBJECT_MAX,
+    companies_flag,
+    companies_in,
+    followup_card,
+)
 from rapport.drafting import (
     DraftingRefused,
     ExternalAttendee,
@@ -44,23 +58,29 @@ from rapport.drafting import (
 from rapport.drafting.safety import strip_invisible
 from rapport.identity.membership import partners as firm_partners
 from rapport.records import (
+    Account,
     AuditEvent,
+    Contact,
     Draft,
     Enquiry,
     Meeting,
     Opportunity,
     Person,
     Tenant,
+    account_id,
     aware,
+    email_domain,
     normalize_email,
     stable_id,
     utcnow,
 )
 from rapport.store.base import AlreadyExists, Store
+from rapport.store.scope import ScopedStore
 
 log = logging.getLogger("rapport.followups")
 
 DRAFT_WORK = "draft-followup"
+COMPANY_DRAFT_WORK = "draft-company-followup"  # one company's draft after "One draft per company"
 CARD_WORK = "followup-card"
 LOOKBACK = timedelta(hours=24)  # meetings that ended within this window get a follow-up
 MAX_MEETING = timedelta(hours=12)  # meetings are found by start; longest meeting we look back over
@@ -177,38 +197,70 @@ def recipients_for(meeting: Meeting, tenant: Tenant, owner: Person) -> list[str]
     return out
 
 
-async def build_context(store: Store, meeting: Meeting, owner: Person, recipients: list[str]
-                        ) -> tuple[FollowupContext, list[str]]:
-    """What the drafter may see, read as the partner sees it (walls, privacy). Returns (context, account ids)."""
-    scope = store.scope(meeting.tenantId, owner.oid)
-    attendees: list[ExternalAttendee] = []
-    accounts: dict[str, Any] = {}
-    contacts = []
-    names = {a.email.lower(): a.name for a in meeting.attendees}
+# --- companies: one company's facts to that company only -------------------------------------------
+
+@dataclass(frozen=True)
+class Company:
+    """The recipients of one company. `key` is the company's account id (the contact's account, else
+    the account of the address's domain, whether or not the firm has that account on record), or
+    "address:<address>" for someone writing from free mail, which says nothing about an employer."""
+
+    key: str
+    recipients: tuple[str, ...]
+    account: Account | None = None  # the account record as the partner may see it (None: none, or walled)
+
+
+def company_key(address: str, contact: Contact | None) -> str:
+    """Which company a recipient belongs to. Conservative: an address the records tie to no account
+    is a company of its own (its domain's, or its own for free mail)."""
+    if contact is not None and contact.accountId:
+        return contact.accountId
+    domain = email_domain(address)
+    return f"address:{address}" if is_free_mail(domain) else account_id(domain)
+
+
+async def companies_of(scope: ScopedStore, recipients: list[str],
+                       contacts: dict[str, Contact | None] | None = None) -> list[Company]:
+    """The recipients grouped by company, in the order they come. `contacts`: the recipients'
+    contacts as the partner sees them (None: restricted or unknown), when already read."""
+    groups: dict[str, list[str]] = {}
     for address in recipients:
-        view = await scope.contact_by_email(address)
-        account = await scope.account_for_email(address)
-        if account is not None:
-            accounts[account.id] = account
-        c = view.contact if view is not None else None
-        if c is not None:
-            contacts.append(c)
-        attendees.append(ExternalAttendee(
-            name=(c.name if c and c.name else names.get(address, "")), email=address,
-            account=account.name if account else "", role=c.title if c else "",
-            account_kind=account.kind if account else ""))
+        if contacts is not None and address in contacts:
+            contact = contacts[address]
+        else:
+            view = await scope.contact_by_email(address)
+            contact = view.contact if view is not None else None
+        groups.setdefault(company_key(address, contact), []).append(address)
+    out: list[Company] = []
+    for key, members in groups.items():
+        account = None if key.startswith("address:") else await scope.account(key)
+        out.append(Company(key, tuple(members), account))
+    return out
+
+
+def company_draft_id(meeting_id: str, owner_oid: str, key: str) -> str:
+    """The draft of one company after a split: once per (meeting, partner, company)."""
+    return stable_id("df", meeting_id, owner_oid, "company", key)
+
+
+async def _open_items(scope: ScopedStore, acct_id: str) -> list[OpenItem]:
+    """The account's open enquiries and opportunities and its matter dates in the coming months."""
     items: list[OpenItem] = []
     now = utcnow()
-    for acct_id in accounts:
-        for p in await scope.open_pipeline(acct_id):
-            if isinstance(p, Enquiry):
-                items.append(OpenItem("enquiry", p.subject))
-            elif isinstance(p, Opportunity):
-                items.append(OpenItem("opportunity", p.title, detail=p.stage))
-        for m in await scope.matters_of_account(acct_id):
-            for kind, due in (("renewal", m.renewalDate), ("opposition", m.oppositionDeadline)):
-                if due is not None and now <= aware(due) <= now + DEADLINE_WINDOW:
-                    items.append(OpenItem(kind, m.title, due=due, reference=m.reference))  # type: ignore[arg-type]
+    for p in await scope.open_pipeline(acct_id):
+        if isinstance(p, Enquiry):
+            items.append(OpenItem("enquiry", p.subject))
+        elif isinstance(p, Opportunity):
+            items.append(OpenItem("opportunity", p.title, detail=p.stage))
+    for m in await scope.matters_of_account(acct_id):
+        for kind, due in (("renewal", m.renewalDate), ("opposition", m.oppositionDeadline)):
+            if due is not None and now <= aware(due) <= now + DEADLINE_WINDOW:
+                items.append(OpenItem(kind, m.title, due=due, reference=m.reference))  # type: ignore[arg-type]
+    return items
+
+
+async def _history(scope: ScopedStore, contacts: list[Contact]) -> tuple[list[str], list[str]]:
+    """(recent subjects, mail excerpts) of the partner's mail with these contacts."""
     subjects: list[str] = []
     excerpts: list[str] = []
     for c in contacts[:5]:
@@ -218,22 +270,82 @@ async def build_context(store: Store, meeting: Meeting, owner: Person, recipient
                 subjects.append(i.subject)
             if i.excerpt:  # kept only where the firm turned excerpts on; untrusted, whoever wrote it
                 excerpts.append(i.excerpt)
+    return subjects, excerpts
+
+
+async def build_context(store: Store, meeting: Meeting, owner: Person, recipients: list[str]
+                        ) -> tuple[FollowupContext, list[Company]]:
+    """What the drafter may see, read as the partner sees it (walls, privacy), and the recipients'
+    companies. A company's items, subjects and excerpts go in only when every recipient belongs to
+    that company: with outsiders from several companies the context is neutral (none of them, and
+    not which of the attendees' companies are the firm's clients)."""
+    scope = store.scope(meeting.tenantId, owner.oid)
+    contacts: dict[str, Contact | None] = {}
+    for address in recipients:
+        view = await scope.contact_by_email(address)
+        contacts[address] = view.contact if view is not None else None
+    companies = await companies_of(scope, recipients, contacts)
+    shared = companies[0] if len(companies) == 1 else None  # the company every recipient belongs to
+    account_of = {a: c.account for c in companies for a in c.recipients}
+    names = {a.email.lower(): a.name for a in meeting.attendees}
+    attendees: list[ExternalAttendee] = []
+    for address in recipients:
+        c, account = contacts[address], account_of[address]
+        attendees.append(ExternalAttendee(
+            name=(c.name if c and c.name else names.get(address, "")), email=address,
+            account=account.name if account else "", role=c.title if c else "",
+            account_kind=account.kind if account and shared else ""))
+    items: list[OpenItem] = []
+    subjects: list[str] = []
+    excerpts: list[str] = []
+    if shared is not None:
+        if shared.account is not None:
+            items = await _open_items(scope, shared.account.id)
+        subjects, excerpts = await _history(scope, [c for c in contacts.values() if c is not None])
     ctx = FollowupContext(
         partner_name=owner.name, meeting_subject=meeting.subject, meeting_start=meeting.start,
         meeting_end=meeting.end, attendees=tuple(attendees), recent_subjects=tuple(subjects[:10]),
         open_items=tuple(items[:10]), email_excerpts=tuple(excerpts[:5]), partner_email=owner.upn,
     )
-    return ctx, list(accounts)
+    return ctx, companies
 
 
 # --- drafting ------------------------------------------------------------------------------------
 
 async def draft_for_meeting(store: Store, tenant_id: str, meeting_id: str, owner_oid: str) -> Draft | None:
-    """Make the follow-up draft for one (meeting, partner), once. Returns it (new or existing)."""
+    """Make the follow-up draft for one (meeting, partner), once. Returns it (new or existing).
+
+    One draft to all the meeting's outsiders; when they come from several companies it is neutral
+    (build_context leaves every company's items out) and its card offers one draft per company."""
     did = draft_id_for(meeting_id, owner_oid)
     existing = await store.get(Draft, tenant_id, did)
     if existing is not None:
         return existing
+    found = await _meeting_and_owner(store, tenant_id, meeting_id, owner_oid)
+    if found is None:
+        return None
+    meeting, owner, tenant = found
+    return await _make_draft(store, did, meeting, owner, recipients_for(meeting, tenant, owner))
+
+
+async def draft_for_company(store: Store, tenant_id: str, meeting_id: str, owner_oid: str, key: str,
+                            to: list[str]) -> Draft | None:
+    """One company's draft after a split: to `to` (that company's people among the meeting's
+    outsiders), with that company's items. Once per (meeting, partner, company)."""
+    did = company_draft_id(meeting_id, owner_oid, key)
+    existing = await store.get(Draft, tenant_id, did)
+    if existing is not None:
+        return existing
+    found = await _meeting_and_owner(store, tenant_id, meeting_id, owner_oid)
+    if found is None:
+        return None
+    meeting, owner, tenant = found
+    allowed = set(recipients_for(meeting, tenant, owner))  # never anyone the meeting's draft would not reach
+    return await _make_draft(store, did, meeting, owner, [a for a in to if a in allowed])
+
+
+async def _meeting_and_owner(store: Store, tenant_id: str, meeting_id: str, owner_oid: str
+                             ) -> tuple[Meeting, Person, Tenant] | None:
     meeting = await store.get(Meeting, tenant_id, meeting_id)
     owner = await store.get_person(tenant_id, owner_oid)
     tenant = await store.get_tenant(tenant_id)
@@ -241,10 +353,14 @@ async def draft_for_meeting(store: Store, tenant_id: str, meeting_id: str, owner
         return None
     if await store.scope(tenant_id, owner_oid).get(Meeting, meeting_id) is None:
         return None  # the partner is walled from this meeting's account: no draft at all
-    to = recipients_for(meeting, tenant, owner)
+    return meeting, owner, tenant
+
+
+async def _make_draft(store: Store, did: str, meeting: Meeting, owner: Person, to: list[str]) -> Draft | None:
     if not to:
         return None
-    ctx, account_ids = await build_context(store, meeting, owner, to)
+    tenant_id = meeting.tenantId
+    ctx, companies = await build_context(store, meeting, owner, to)
     drafter, made = _current_drafter()
     try:
         text = await drafter.draft_followup(ctx)
@@ -254,9 +370,11 @@ async def draft_for_meeting(store: Store, tenant_id: str, meeting_id: str, owner
     finally:
         if made:
             await drafter.aclose()
-    draft = Draft(id=did, tenantId=tenant_id, kind="followup", ownerOid=owner_oid, meetingId=meeting_id,
+    account_ids = [c.account.id for c in companies if c.account is not None]
+    flags = list(text.flags) + ([companies_flag(len(companies))] if len(companies) > 1 else [])
+    draft = Draft(id=did, tenantId=tenant_id, kind="followup", ownerOid=owner.oid, meetingId=meeting.id,
                   accountIds=account_ids or list(meeting.accountIds), to=to, subject=text.subject[:SUBJECT_MAX],
-                  body=text.body[:BODY_MAX], drafter=text.drafter, flags=list(text.flags))
+                  body=text.body[:BODY_MAX], drafter=text.drafter, flags=flags)
     try:
         await store.put(draft, create_only=True)
     except AlreadyExists:
@@ -276,6 +394,12 @@ async def queue_card(store: Store, draft: Draft) -> None:
 @work.handler(DRAFT_WORK)
 async def _draft_work(store: Store, item: Any) -> None:
     await draft_for_meeting(store, item.tenantId, item.payload["meetingId"], item.payload["ownerOid"])
+
+
+@work.handler(COMPANY_DRAFT_WORK)
+async def _company_draft_work(store: Store, item: Any) -> None:
+    p = item.payload
+    await draft_for_company(store, item.tenantId, p["meetingId"], p["ownerOid"], p["company"], list(p["to"]))
 
 
 @work.handler(CARD_WORK)
@@ -590,6 +714,43 @@ async def skip(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, ver
     return await _simple(store, tenant_id, viewer_oid, draft_id, version, apply, "This draft can no longer be skipped.")
 
 
+async def split(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, *,
+                now: datetime | None = None) -> Outcome:
+    """"One draft per company": the neutral draft to several companies is replaced (state
+    "superseded", never sent) by one draft per company, each to that company's people with that
+    company's items and its own card. The drafts are work items keyed by (meeting, partner, company),
+    so a double click, a retry, or a refresh of the card after a crash between the two steps (see
+    `view`) makes each exactly once."""
+    now = aware(now or utcnow())
+
+    def apply(d: Draft) -> Status:
+        if d.state == "superseded":
+            return "already"
+        if d.state not in ("drafted", "snoozed") or not 1 < companies_in(d) <= MAX_SPLIT:
+            return "bad_state"
+        d.state, d.snoozedUntil, d.updatedAt = "superseded", None, now
+        return "ok"
+
+    out = await _simple(store, tenant_id, viewer_oid, draft_id, version, apply,
+                        "This draft can no longer be split by company.")
+    if out.status in ("ok", "already") and out.draft is not None and out.draft.state == "superseded":
+        await _queue_company_drafts(store, out.draft)
+        kick_drain(store, tenant_id)
+    return out
+
+
+async def _queue_company_drafts(store: Store, draft: Draft) -> None:
+    """One draft work item per company of the replaced draft's recipients (idempotent keys)."""
+    if draft.meetingId is None:
+        return
+    scope = store.scope(draft.tenantId, draft.ownerOid)  # grouped as the owner's records say, like the draft
+    for company in await companies_of(scope, list(draft.to)):
+        did = company_draft_id(draft.meetingId, draft.ownerOid, company.key)
+        await store.enqueue(draft.tenantId, COMPANY_DRAFT_WORK, did, {
+            "meetingId": draft.meetingId, "ownerOid": draft.ownerOid, "company": company.key,
+            "to": list(company.recipients), "replaces": draft.id})
+
+
 async def retry(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, *,
                 now: datetime | None = None) -> Outcome:
     """A failed send, approved again by the partner: the same idempotency key, so never a duplicate."""
@@ -612,6 +773,11 @@ async def retry(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, ve
 
 async def view(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any) -> Outcome:
     draft, status = await _actor_draft(store, tenant_id, viewer_oid, draft_id)
+    if draft is not None and draft.state == "superseded":
+        # A split that stopped between its two steps finishes when its card is refreshed (Teams
+        # refreshes it as the partner opens the chat): the company drafts' work items are idempotent.
+        await _queue_company_drafts(store, draft)
+        kick_drain(store, tenant_id)
     return Outcome(status, draft)
 
 

@@ -24,7 +24,8 @@ SCHEMA_VERSION = 1
 
 Visibility = Literal["private", "team", "firm"]
 AccountKind = Literal["client", "prospect", "foreign_associate", "other"]
-DraftState = Literal["drafted", "approved", "sending", "sent", "failed", "dismissed", "snoozed"]
+# "superseded": a neutral draft to several companies, replaced by one draft per company (never sent).
+DraftState = Literal["drafted", "approved", "sending", "sent", "failed", "dismissed", "snoozed", "superseded"]
 
 
 def utcnow() -> datetime:

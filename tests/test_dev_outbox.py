@@ -159,11 +159,16 @@ async def test_the_route_is_404_without_dev_auth(tmp_path, outbox_db_template):
     try:
         async with aiohttp.ClientSession() as http:
             d = Demo(host, store, http)
-            card = (await followup_cards(d))[0]  # the page itself is there (loopback)...
-            status, body = await d.act(card["id"], VERB_APPROVE, approve_action(card["card"])["data"])
-            assert status == 404 and body["error"]["message"] == "no such route"  # ...its buttons are not
+            for path in ("/dev/outbox", FEED):  # neither the page nor its feed (issue 12, finding 7)...
+                async with http.get(d.url(path)) as r:
+                    assert r.status == 404 and (await r.json())["error"]["message"] == "no such route"
+            card = next(i for i in await store.find_all(OutboxItem, DEMO_TENANT_ID)
+                        if i.card and any(a.get("verb") == VERB_APPROVE for a in actions(i.card)))
+            data = approve_action(card.card)["data"]
+            status, body = await d.act(card.id, VERB_APPROVE, data)
+            assert status == 404 and body["error"]["message"] == "no such route"  # ...nor its buttons
             assert await mails(store) == []
-            draft = await store.get(Draft, DEMO_TENANT_ID, approve_action(card["card"])["data"]["draftId"])
+            draft = await store.get(Draft, DEMO_TENANT_ID, data["draftId"])
             assert draft.state == "drafted"
     finally:
         await host.stop()

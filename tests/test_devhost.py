@@ -139,7 +139,15 @@ async def test_static_traversal_is_refused_over_the_wire(start_devhost, target):
 
 # --- the local outbox ------------------------------------------------------------------------
 
-async def test_outbox_page_empty_then_lists_deliveries(devhost, http):
+@pytest.fixture
+async def dev_auth_host(start_devhost, dev_settings):
+    from rapport.settings import load_settings
+
+    return await start_devhost(load_settings({"RAPPORT_SQLITE_PATH": dev_settings.sqlite_path, "RAPPORT_DEV_AUTH": "1"}))
+
+
+async def test_outbox_page_empty_then_lists_deliveries(dev_auth_host, http):
+    devhost = dev_auth_host  # the outbox is a /dev/* route: RAPPORT_DEV_AUTH=1 (tests/test_dev_routes.py)
     async with http.get(f"{devhost.base_url}/dev/outbox") as resp:
         assert resp.status == 200 and resp.headers["content-type"].startswith("text/html")
         assert "Nothing has been sent yet" in await resp.text()
@@ -306,6 +314,7 @@ async def test_rapport_serve_console_script_serves_and_stops(tmp_path, http):
     assert script.exists(), "the rapport console script is installed by scripts/setup"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "COSMOS_"))}
     env["RAPPORT_SQLITE_PATH"] = str(tmp_path / "rapport.db")
+    env["RAPPORT_DEV_AUTH"] = "1"  # as scripts/demo sets it: the local outbox exists only then
     # Started from another directory: the host must still find the checkout's function_app.py.
     proc = await asyncio.create_subprocess_exec(
         str(script), "serve", "--port", "0", "--no-timers", cwd=tmp_path, env=env,

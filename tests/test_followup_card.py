@@ -19,6 +19,8 @@ from rapport.cards.followup import (
     VERB_SKIP,
     VERB_SNOOZE_LATER,
     VERB_SNOOZE_TOMORROW,
+    VERB_SPLIT,
+    companies_flag,
     followup_card,
 )
 from rapport.records import Draft
@@ -60,7 +62,9 @@ CASES = {
     "sent": ([], "Sent"),
     "failed": ([VERB_RETRY, VERB_SKIP], "Not sent"),
     "dismissed": ([], "Skipped"),
+    "superseded": ([], "Replaced by one draft per company"),
 }
+NEUTRAL = "Attendees from 2 companies: this draft mentions no company's matters."
 
 
 @pytest.mark.parametrize("state", list(CASES))
@@ -97,6 +101,20 @@ def test_editing_shows_inputs_and_save_sends_them():
     assert [(a["verb"], a.get("associatedInputs")) for a in c["actions"]] == [(VERB_SAVE, "auto"),
                                                                             (VERB_REFRESH, "none")]
     assert render("sent", editing=True).get("actions") is None  # a sent draft cannot be edited
+
+
+@pytest.mark.parametrize("state", list(CASES))
+def test_a_neutral_draft_to_two_companies_says_so_and_offers_one_draft_per_company(state):
+    c = followup_card(draft(state, flags=[companies_flag(2)]), owner_name="Ada Partner", now=NOW)
+    verbs, _ = CASES[state]
+    texts = card_texts(c)
+    offered = state in ("drafted", "snoozed")
+    expected = [verbs[0], VERB_SPLIT, *verbs[1:]] if offered else verbs
+    assert [a["verb"] for a in c.get("actions", [])] == expected  # at most one button more than before
+    assert (NEUTRAL in texts) == (state not in ("superseded", "dismissed"))
+    # beyond ten companies no split is offered (one card each would flood the chat)
+    many = followup_card(draft(state, flags=[companies_flag(11)]), owner_name="Ada Partner", now=NOW)
+    assert VERB_SPLIT not in [a["verb"] for a in many.get("actions", [])]
 
 
 def test_notice_is_shown_on_top():
@@ -137,6 +155,11 @@ RENDER_JS = """
           inputs: root.querySelectorAll('input, textarea').length};
 }
 """
+# The same, with Rapport's own card host (addin/web/cards-host.js: Teams' limit of six buttons).
+RENDER_HOST_JS = RENDER_JS.replace("const card = new AdaptiveCards.AdaptiveCard();",
+                                   "const card = new AdaptiveCards.AdaptiveCard();\n"
+                                   "  card.hostConfig = window.RapportCards.hostConfig(false);")
+CARDS_HOST = ROOT / "addin/web/cards-host.js"
 
 
 async def test_card_renders_in_chromium_without_parse_warnings(page):
@@ -152,5 +175,11 @@ async def test_card_renders_in_chromium_without_parse_warnings(page):
             assert status in out["text"], state
         if verbs:
             assert "Approve and send" in out["buttons"] or "Retry" in out["buttons"]
+    # A neutral draft to two companies: one button more, six in all, as many as Teams shows.
+    await page.add_script_tag(path=str(CARDS_HOST))
+    neutral = followup_card(draft("drafted", flags=[companies_flag(2)]), owner_name="Ada Partner", now=NOW)
+    out = await page.evaluate(RENDER_HOST_JS, neutral)
+    assert out["events"] == [] and NEUTRAL in out["text"]
+    assert out["buttons"][:2] == ["Approve and send", "One draft per company"] and out["buttons"][-1] == "Skip"
     edit = await page.evaluate(RENDER_JS, render("drafted", editing=True))
     assert edit["events"] == [] and edit["inputs"] == 2 and "Save as new version" in edit["buttons"]

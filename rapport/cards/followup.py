@@ -7,7 +7,10 @@ refresh for every viewer (`refresh.userIds`: the owner and their delegates) and 
 message are all built here, so they always agree.
 
 States: drafted / snoozed (choices shown), editing (inline inputs), approved / sending, sent,
-failed (reason + Retry), dismissed.
+failed (reason + Retry), dismissed, superseded (replaced by one draft per company; no choices).
+
+A draft to outsiders from several companies is neutral (it names no company's matters, enquiries or
+opportunities); its card says so and offers "One draft per company" (rapport.followups.split).
 """
 
 from __future__ import annotations
@@ -27,14 +30,19 @@ VERB_SNOOZE_TOMORROW = "followup.snoozeTomorrow"
 VERB_SKIP = "followup.skip"
 VERB_RETRY = "followup.retry"
 VERB_REFRESH = "followup.refresh"
+VERB_SPLIT = "followup.split"
 VERBS = (VERB_APPROVE, VERB_EDIT, VERB_SAVE, VERB_SNOOZE_LATER, VERB_SNOOZE_TOMORROW, VERB_SKIP, VERB_RETRY,
-         VERB_REFRESH)
+         VERB_REFRESH, VERB_SPLIT)
 
 SUBJECT_INPUT = "subject"
 BODY_INPUT = "body"
 SUBJECT_MAX = 200
 BODY_MAX = 5000
 MAX_REFRESH_USERS = 60  # Teams refreshes a card for at most 60 listed users
+# Companies a neutral draft may be split into: one draft and one card each. Beyond, no split is offered
+# (a town hall is no client meeting, and Teams allows a handful of messages a second per chat).
+MAX_SPLIT = 10
+_COMPANIES = "companies:"  # a draft's flag: made neutral because its recipients are from N companies
 
 FLAG_WORDS = {
     "untrusted_instructions": "An incoming email contained instructions; Rapport ignored them.",
@@ -42,6 +50,20 @@ FLAG_WORDS = {
     "hidden_text": "Hidden text in an incoming email was ignored.",
     "llm_unavailable": "Written from the template (the drafting model was unavailable).",
 }
+
+
+def companies_flag(count: int) -> str:
+    """The flag a neutral draft carries: set when it is made, so the card says what the draft was
+    made from (not what the records say later)."""
+    return f"{_COMPANIES}{count}"
+
+
+def companies_in(draft: Draft) -> int:
+    """How many companies a neutral draft's recipients come from (0: not a neutral draft)."""
+    for f in draft.flags:
+        if f.startswith(_COMPANIES) and f[len(_COMPANIES):].isdigit():
+            return int(f[len(_COMPANIES):])
+    return 0
 
 
 def _data(draft: Draft) -> dict[str, Any]:
@@ -76,6 +98,9 @@ def _status(draft: Draft, owner_name: str, now: datetime) -> dict[str, Any] | No
                     run(draft.failureReason or "the mail service refused it", color="Attention", limit=300))
     if s == "dismissed":
         return line(run("Skipped", weight="Bolder", color="Default"), run("; nothing was sent.", subtle=True))
+    if s == "superseded":
+        return line(run("Replaced by one draft per company", weight="Bolder", color="Default"),
+                    run("; this one will not be sent.", subtle=True))
     if s == "snoozed" and draft.snoozedUntil:
         return line(run("Snoozed", weight="Bolder", color="Warning"),
                     run(f" until {when(draft.snoozedUntil, now)} {draft.snoozedUntil:%H:%M} UTC", subtle=True))
@@ -88,8 +113,11 @@ def _actions(draft: Draft, editing: bool) -> list[dict[str, Any]]:
         return [execute("Save as new version", VERB_SAVE, d, style="positive", associated_inputs="auto"),
                 execute("Cancel", VERB_REFRESH, d, associated_inputs="none")]
     if draft.state in ("drafted", "snoozed"):
+        split = ([execute("One draft per company", VERB_SPLIT, d, associated_inputs="none")]
+                 if 1 < companies_in(draft) <= MAX_SPLIT else [])
         return [
             execute("Approve and send", VERB_APPROVE, d, style="positive", associated_inputs="none"),
+            *split,
             execute("Edit", VERB_EDIT, d, associated_inputs="none"),
             execute("Snooze: later today", VERB_SNOOZE_LATER, d, associated_inputs="none"),
             execute("Snooze: tomorrow", VERB_SNOOZE_TOMORROW, d, associated_inputs="none"),
@@ -115,6 +143,10 @@ def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users
     if notice:
         body.append(line(run(notice, weight="Bolder", color="Warning", limit=300), spacing="Small"))
     body.append(_status(draft, owner_name, now))
+    companies = companies_in(draft)
+    if companies > 1 and draft.state not in ("superseded", "dismissed"):
+        body.append(line(run(f"Attendees from {companies} companies: this draft mentions no company's matters.",
+                             weight="Bolder"), spacing="Small"))
     body.append(line(run("To: ", weight="Bolder"), run(recipients, limit=600), spacing="Medium"))
     if draft.cc:
         body.append(line(run("Cc: ", weight="Bolder"), run(", ".join(draft.cc), limit=600), spacing="None"))
