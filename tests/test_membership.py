@@ -16,6 +16,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from rapport.devhost import DevHost
 from rapport.identity import membership
@@ -126,6 +129,33 @@ async def test_anyone_else_gets_the_same_short_answer(firm):
         bodies[why] = body
     # Indistinguishable: no oracle for which check failed.
     assert len({json.dumps(b, sort_keys=True) for b in bodies.values()}) == 1, bodies
+
+
+OFFICE, TEAMS_WEB = "bc59ab01-8403-45c6-8796-ac3ef710b3e3", "5e3ce6c0-2b1f-4285-8d4b-75ee78787346"
+
+
+@given(recorded=st.booleans(), enabled=st.booleans(), guest_upn=st.booleans(), acct=st.sampled_from([None, 0, 1]),
+       idp=st.sampled_from([None, "home", "other"]), client=st.sampled_from(["own", OFFICE, TEAMS_WEB, "stranger"]))
+@hsettings(max_examples=30, deadline=None, derandomize=True,
+           suppress_health_check=[HealthCheck.function_scoped_fixture])
+async def test_only_members_through_our_clients_ever_see_the_firms_records(firm, recorded, enabled, guest_upn,
+                                                                           acct, idp, client):
+    oid = new_oid()
+    if recorded:
+        upn = "x_other.example#EXT#@b.onmicrosoft.com" if guest_upn else f"p{oid[:8]}@b.test"
+        await seed_person(firm.world, oid=oid, upn=upn, enabled=enabled)
+    claims: dict[str, Any] = {"azp": {"own": CLIENT_ID, "stranger": str(uuid.uuid4())}.get(client, client)}
+    if acct is not None:
+        claims["acct"] = acct
+    if idp is not None:
+        claims["idp"] = f"https://sts.windows.net/{TENANT_B}/" if idp == "home" else OTHER_TENANT_ISSUER
+    member = recorded and enabled and not guest_upn and acct != 1 and idp != "other" and client != "stranger"
+    status, body = await firm.context(firm.token(oid, **claims))
+    if member:
+        assert status == 200 and CANARY in json.dumps(body)
+    else:
+        not_enabled(status, body)
+        assert set(body) == {"error"} and set(body["error"]) == {"status", "message", "correlationId"}
 
 
 async def test_a_guest_cannot_write_notes(firm):
