@@ -9,11 +9,12 @@ a 4xx with a short message and a correlation id, or a 500 with the correlation i
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
 from rapport import runtime
-from rapport.web import Answer, ApiError, Request, error_answer, new_correlation_id
+from rapport.web import Answer, ApiError, Request, clean_params, error_answer, new_correlation_id
 
 runtime.tune_gc()  # the worker process is Rapport's: its collector suits capture's allocation pattern
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -27,7 +28,7 @@ async def _http(req: func.HttpRequest, handler) -> func.HttpResponse:
         method=req.method.upper(),
         path=req.url,
         headers={k.lower(): v for k, v in req.headers.items()},
-        params=dict(req.params),
+        params=clean_params(req.params),  # query strings are outsider text: cleaned before any handler
         body=req.get_body() or b"",
         correlation_id=cid,
     )
@@ -35,7 +36,8 @@ async def _http(req: func.HttpRequest, handler) -> func.HttpResponse:
         answer: Answer = await handler(request)
         answer.headers.setdefault("x-correlation-id", cid)
     except ApiError as exc:
-        log.info("refused %s %s: %s %s", request.method, req.url.split("?")[0], exc.status, exc.message,
+        # The path only: the URL's host is the caller's Host header and its query may carry an address.
+        log.info("refused %s %s: %s %s", request.method, urlsplit(req.url).path[:200], exc.status, exc.message,
                  extra={"correlation_id": cid})
         answer = error_answer(exc.status, exc.message, cid, exc.headers)
     except Exception:  # noqa: BLE001 - the caller gets a correlation id, the log gets the trace

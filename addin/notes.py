@@ -5,8 +5,9 @@ Interaction(channel="note") owned by the caller (tenant and owner come from the 
 fields in the body are ignored). The same clientKey from the same caller always maps to the same
 interaction id, so a retried or double-clicked submit stores one note.
 
-Stored as text, exactly as typed: it is shown through TextRun (never markdown) and the task pane
-never injects it as HTML, so markup in a note is displayed, not run.
+Stored as text, as typed once cleaned (parse_json_body cleans every string with rapport.text.clean,
+so no lone surrogate, control or bidi character reaches the record). It is shown through TextRun
+(never markdown) and the task pane never injects it as HTML, so markup in a note is displayed, not run.
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ def _parse(request: Request) -> tuple[str, str, str | None]:
     text = text.strip()
     if len(text) > NOTE_MAX_CHARS:
         raise ApiError(413, f"the note is too long (limit {NOTE_MAX_CHARS:,} characters)")
-    if "\x00" in text:
-        raise ApiError(400, "the note contains characters that cannot be stored")
     key = body.get("clientKey")
     if key is not None and (not isinstance(key, str) or not _KEY.match(key)):
         raise ApiError(400, "clientKey must be 1-100 letters, digits or . _ : -")

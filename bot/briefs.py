@@ -23,6 +23,7 @@ from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnCon
 from botbuilder.schema import ConversationReference
 
 from bot import verbs
+from bot.text import outsider, reply
 from rapport import briefs, runtime
 from rapport.brief_delivery import RETRY_STATUSES, TeamsPacer, backoff_seconds, snooze
 from rapport.cards.brief import (
@@ -32,7 +33,6 @@ from rapport.cards.brief import (
     brief_card,
     unavailable_card,
 )
-from rapport.cards.common import plain
 from rapport.records import Account, Person, utcnow
 from rapport.store.base import Read
 
@@ -85,7 +85,7 @@ class TeamsBriefSender:
         if self.auth is not None:
             await self.auth.warm_outbound_token()  # msal in a thread, not on the event loop
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
-        activity.summary = plain(summary, 120)
+        activity.summary = outsider(summary, 120)  # a notification's text: the subject is outsider text
         for attempt in range(1, self.max_attempts + 1):
             await self.pacer.acquire(tenant_id, conv.id)
             failed: list[BaseException] = []
@@ -172,8 +172,8 @@ async def on_text(turn_context: TurnContext, tenant_id: str) -> bool:
     meeting = (await _matching(scoped, meetings, query)) if query else (meetings[0] if meetings else None)
     if meeting is None:
         if query:
-            await turn_context.send_activity(
-                f"I found no meeting with \u201c{plain(query, 60)}\u201d in the next {SEARCH_DAYS} days.")
+            await turn_context.send_activity(reply(
+                f"I found no meeting with \u201c{outsider(query, 60)}\u201d in the next {SEARCH_DAYS} days."))
         else:
             await turn_context.send_activity("You have no meetings with people outside the firm in the next 7 days.")
         return True

@@ -19,8 +19,8 @@ from typing import Any
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 
 from bot import verbs
+from bot.text import NEUTRAL, outsider, reply
 from rapport import followups, runtime
-from rapport.cards.common import plain
 from rapport.cards.followup import (
     BODY_INPUT,
     SUBJECT_INPUT,
@@ -131,11 +131,13 @@ async def on_text(turn_context: TurnContext, tenant_id: str) -> bool:
     if kind == "follow":
         meeting = await followups.request_followup(store, tenant_id, oid, name)
         if meeting is None:
-            await turn_context.send_activity(
-                f"I found no meeting of yours with \u201c{plain(name, 60)}\u201d in the last 14 days.")
+            await turn_context.send_activity(reply(
+                f"I found no meeting of yours with \u201c{outsider(name, 60)}\u201d in the last 14 days."))
         else:
-            await turn_context.send_activity(
-                f"Drafting the follow-up to \u201c{plain(meeting.subject, 80)}\u201d; the card will be here shortly.")
+            # The subject is written by whoever sent the invitation: plain text, links left out.
+            await turn_context.send_activity(reply(
+                f"Drafting the follow-up to \u201c{outsider(meeting.subject, 80, empty=NEUTRAL)}\u201d; "
+                "the card will be here shortly."))
         return True
     drafts = await followups.pending(store, tenant_id, oid)
     if not drafts:
@@ -178,7 +180,7 @@ class TeamsCardDelivery:
         if self.auth is not None:
             await self.auth.warm_outbound_token()  # msal in a thread, not on the event loop
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
-        activity.summary = plain(f"Follow-up to approve: {draft.subject}", 120)
+        activity.summary = "Follow-up to approve: " + outsider(draft.subject, 100)
         result: dict[str, Any] = {}
         if self.pacer is not None:
             await self.pacer.acquire(draft.tenantId, conv.id)

@@ -24,6 +24,7 @@ from rapport.identity.membership import NOT_ENABLED as NOT_FOR_YOU
 from rapport.records import Person
 from rapport.settings import Settings
 from rapport.store import Store
+from rapport.text import clean, clean_json
 
 log = logging.getLogger("rapport.bot")
 
@@ -74,6 +75,16 @@ def activity_tenant(activity: Activity) -> str | None:
     return tid if _GUID.match(tid) else None
 
 
+def clean_activity(activity: Activity) -> None:
+    """What a person typed or a card sent (text, value) as Rapport's clean text (rapport.text), before
+    any command or card verb reads it. bot/routes.py parses the body with parse_json_body, which
+    already cleans; this holds for an activity that reaches the bot another way."""
+    if activity.text is not None:
+        activity.text = clean(activity.text)
+    if activity.value is not None:
+        activity.value = clean_json(activity.value)
+
+
 class RapportBot(ActivityHandler):
     def __init__(self, settings: Settings, store: Callable[[], Awaitable[Store]]) -> None:
         self.settings = settings
@@ -81,6 +92,7 @@ class RapportBot(ActivityHandler):
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
+        clean_activity(activity)
         tid = activity_tenant(activity)
         if tid is None or not await self._allowed(tid):
             log.warning("bot activity from a tenant that is not enabled", extra={"tenant_id": tid, "alert": True})

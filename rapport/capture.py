@@ -49,6 +49,7 @@ from rapport.records import (
     stable_id,
 )
 from rapport.store.base import AlreadyExists, Conflict, Store
+from rapport.text import clean, cut
 
 EXCERPT_CHARS = 200
 YIELD_EVERY = 250  # items mapped between two turns of the event loop (webhook answers, the next page)
@@ -89,9 +90,6 @@ _WINDOWS_ZONES = {
 
 _TAG = re.compile(r"<[^>]*>")
 _HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-# Zero-width, bidi controls, soft hyphen and BOM: invisible text an attacker hides instructions in.
-_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-_SPACE = re.compile(r"\s+")
 
 
 @dataclass
@@ -200,8 +198,12 @@ def _is_own(domain: str, own_domains: tuple[str, ...]) -> bool:
 
 
 def clean_text(text: str | None) -> str:
-    """One line of text as people should see it: invisible characters gone, whitespace collapsed."""
-    return _SPACE.sub(" ", _INVISIBLE.sub("", text)).strip() if isinstance(text, str) else ""
+    """One line of text as people should see it: Rapport's text rule (rapport.text.clean: no lone
+    surrogate, control, bidi or zero-width character), whitespace collapsed. Not a str -> ""."""
+    t = clean(text, multiline=False)
+    if t.isprintable() and "  " not in t and t[:1] != " " and t[-1:] != " ":
+        return t  # the common case, without splitting and joining
+    return " ".join(t.split())
 
 
 def clean_name(name: str | None) -> str:
@@ -270,10 +272,8 @@ def excerpt_of(text: str | None) -> str | None:
         return None
     t = _HIDDEN.sub(" ", text)
     t = html.unescape(_TAG.sub(" ", t))
-    t = _SPACE.sub(" ", _INVISIBLE.sub("", t)).strip()
-    if not t:
-        return None
-    return t if len(t) <= EXCERPT_CHARS else t[: EXCERPT_CHARS - 1].rstrip() + "…"
+    t = clean_text(t)
+    return cut(t, EXCERPT_CHARS) or None
 
 
 def parse_graph_time(value: Any, tz: str | None = None) -> datetime:
@@ -460,7 +460,7 @@ def map_event(event: dict, *, firm: Tenant, owner: Person) -> Captured:
         status = entry.get("status") or {}
         attendees.append(Attendee(
             email=a[0], name=a[1], type=kind if kind in ("required", "optional", "resource") else "required",
-            response=str(status.get("response") or "none") if isinstance(status, dict) else "none",
+            response=clean_text(status.get("response")) or "none" if isinstance(status, dict) else "none",
         ))
     cancelled = bool(event.get("isCancelled"))
     organizer_email = organizer[0] if organizer else ""
@@ -479,7 +479,7 @@ def map_event(event: dict, *, firm: Tenant, owner: Person) -> Captured:
         organizerEmail=organizer_email, subject=subject, start=start, end=end, attendees=attendees,
         contactIds=people.contact_ids, accountIds=people.account_ids, isOnline=bool(event.get("isOnlineMeeting")),
         isCancelled=cancelled, seriesMasterId=event.get("seriesMasterId") or None,
-        webLink=str(event.get("webLink") or ""),
+        webLink=clean_text(event.get("webLink")),
     )
     if cancelled:
         return people.captured(meetings=[meeting], dropped_interaction_ids=[ix_id])

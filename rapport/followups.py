@@ -55,7 +55,6 @@ from rapport.drafting import (
     OpenItem,
     make_drafter,
 )
-from rapport.drafting.safety import strip_invisible
 from rapport.identity.membership import partners as firm_partners
 from rapport.records import (
     Account,
@@ -76,6 +75,7 @@ from rapport.records import (
 )
 from rapport.store.base import AlreadyExists, Store
 from rapport.store.scope import ScopedStore
+from rapport.text import clean, cut
 
 log = logging.getLogger("rapport.followups")
 
@@ -614,8 +614,9 @@ async def edit(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, ver
     v = _version(version)
     if v is None or not isinstance(subject, str) or not isinstance(body, str):
         return Outcome("invalid", draft, "Both a subject and a message are needed.", editing=True)
-    new_subject = " ".join(strip_invisible(subject)[0].split())[:SUBJECT_MAX]
-    new_body = strip_invisible(body)[0].strip()[:BODY_MAX]
+    # Card input enters from outside like any text: Rapport's one text rule (rapport.text.clean).
+    new_subject = cut(" ".join(clean(subject, multiline=False).split()), SUBJECT_MAX)
+    new_body = cut(clean(body).strip(), BODY_MAX)
     if not new_subject or not new_body:
         return Outcome("invalid", draft, "Both a subject and a message are needed.", editing=True)
     result: dict[str, Status] = {}

@@ -11,7 +11,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
+
+from rapport.text import clean, clean_json
 
 MAX_JSON_BODY = 256 * 1024  # the add-in and bot send small JSON; anything bigger is a mistake or an attack
 MAX_JSON_DEPTH = 32
@@ -43,7 +45,12 @@ class Answer:
             return self.body
         if isinstance(self.body, str) and self.mimetype != "application/json":
             return self.body.encode("utf-8")
-        return to_json(self.body)  # compact UTF-8, as json.dumps(separators=(",", ":"), ensure_ascii=False), 2-3x faster
+        try:
+            return to_json(self.body)  # compact UTF-8, as json.dumps(separators=(",", ":"), ensure_ascii=False), 2-3x faster
+        except PydanticSerializationError:
+            # Text that reached an answer without passing the boundary (a lone surrogate cannot be
+            # UTF-8): the answer shows it cleaned rather than failing.
+            return to_json(clean_json(self.body))
 
 
 @dataclass
@@ -62,6 +69,12 @@ class Request:
 
     def json(self) -> Any:
         return parse_json_body(self.body, self.header("content-type"))
+
+
+def clean_params(params: Any) -> dict[str, str]:
+    """A query string's names and values as one-line clean text (rapport.text.clean): every route's
+    parameters go through here (function_app._http), before any handler reads them."""
+    return {clean(k, multiline=False): clean(v, multiline=False) for k, v in dict(params).items()}
 
 
 def new_correlation_id() -> str:
@@ -93,7 +106,9 @@ def _depth(value: Any, limit: int) -> int:
 
 
 def parse_json_body(raw: bytes, content_type: str | None, *, max_bytes: int = MAX_JSON_BODY) -> Any:
-    """Parse a JSON request body or raise ApiError 413/415/400 with a plain message."""
+    """Parse a JSON request body or raise ApiError 413/415/400 with a plain message. Every string
+    in it (names too) comes back as clean text (rapport.text.clean): JSON escapes can carry lone
+    surrogates, NUL and bidi overrides that no record may keep. Every route parses its body here."""
     if len(raw) > max_bytes:
         raise ApiError(413, f"request body is too large (limit {max_bytes // 1024} KB)")
     if content_type is not None and "json" not in content_type.lower():
@@ -108,4 +123,4 @@ def parse_json_body(raw: bytes, content_type: str | None, *, max_bytes: int = MA
         raise ApiError(400, "request body is nested too deeply") from None
     if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise ApiError(400, "request body is nested too deeply")
-    return value
+    return clean_json(value)

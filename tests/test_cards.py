@@ -102,7 +102,9 @@ def test_unknown_card_with_and_without_account():
 
 
 def test_plain_strips_controls_and_truncates():
-    assert plain("a\u202eb\u200bc\x00d\n\te") == "abc d e"
+    # NUL is removed like every control character (rapport.text.clean); line breaks and tabs fold to one space
+    assert plain("a\u202eb\u200bc\x00d\n\te") == "abcd e"
+    assert plain("x\ud800y\u2066z") == "xyz"
     assert plain("x" * 300, 10) == "x" * 9 + "\u2026"
     assert plain(None) == ""
 

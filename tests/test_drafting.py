@@ -240,10 +240,14 @@ def test_sanitise_untrusted_bounds_length_and_reports():
 
 
 def _sources() -> Sources:
+    # Links and addresses come only from firm-authored material (the partner, the code-chosen
+    # recipients); "acme.example" in a record is outsider text and allows no link.
     return Sources.build(
-        ["Anna Schmidt", "anna.schmidt@acme.example", "renewal due 14 March 2027", "018234567", "acme.example"],
+        ["Anna Schmidt", "renewal due 14 March 2027", "018234567", "acme.example"],
         ["Our budget is 40,000 EUR"],
         forbidden={"CANARY-B-1234"},
+        firm=["Jane Harper", "jane.harper@harperlaw.example"],
+        recipients=["anna.schmidt@acme.example"],
     )
 
 
@@ -257,6 +261,8 @@ def _sources() -> Sources:
     ("Details at https://evil.example/x?d=1", "new_url"),
     ("Details at evil.example/x today", "new_url"),
     ("Details at www.evil.example today", "new_url"),
+    ("Details at acme.example today", "new_url"),  # a host in record text is not firm-authored
+    ("Call +44 20 7946 0958 today", "new_address"),
     ("Thanks.\nbcc: someone", "recipient_line"),
     ("Click [here](https://acme.example/a) please", "markup"),
     ("Our other client canary-b-1234 says hi", "forbidden_output"),
@@ -271,7 +277,8 @@ def test_check_output_rejects(text, reason):
 def test_check_output_accepts_sourced_text_and_highlights_unsourced_figures():
     ok = check_output(
         "Dear Anna,\n\nThe renewal of 018234567 is due on 14 March 2027; your budget of 40,000 EUR noted. "
-        "Write to anna.schmidt@acme.example or see acme.example or https://www.acme.example/about.",
+        "Write to anna.schmidt@acme.example or jane.harper@harperlaw.example or see harperlaw.example or "
+        "https://www.harperlaw.example/about.",
         _sources(), min_len=5, max_len=3000)
     assert ok.ok, ok.reasons
     assert ok.highlights == [] and "unsourced_figures" not in ok.flags

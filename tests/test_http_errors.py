@@ -185,3 +185,14 @@ async def test_logs_never_carry_bodies_or_authorization(host, http, caplog):
     assert "POST /api/echo 200" in caplog.text  # the access line is there...
     assert "eyJ-not-a-real-token" not in logged and "privileged-body-text" not in logged
     assert "someone" not in logged  # ...without the query string
+
+
+async def test_a_refused_request_is_logged_by_path_without_host_or_query(host, http, caplog):
+    # The refusal line once wrote the whole URL: the caller's Host header and the query string.
+    with caplog.at_level(logging.DEBUG):
+        async with http.post(f"{host.base_url}/api/echo?email=someone%40client.example", data=b"{not json",
+                             headers={"host": "attacker-host.example", "content-type": "application/json"}) as resp:
+            assert resp.status == 400
+    refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+    assert refused and all(m.startswith("refused POST /api/echo: 400") for m in refused)
+    assert "attacker-host" not in caplog.text and "someone" not in caplog.text

@@ -10,10 +10,11 @@ plain TextBlock.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from rapport.text import clean, cut
 
 CARD_VERSION = "1.5"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -24,8 +25,6 @@ VERB_REFRESH = "refresh"
 NOTE_INPUT_ID = "note"
 NOTE_MAX_CHARS = 2000
 
-# Zero-width, bidi overrides/isolates and BOM: they can make a name read as something else.
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _SPACES = re.compile(r"\s+")
 
 KIND_LABELS = {
@@ -37,18 +36,17 @@ KIND_LABELS = {
 
 
 def plain(value: Any, limit: int = 200) -> str:
-    """Untrusted text made safe to show on one line: no control or invisible characters, one
-    space between words, cut at `limit` with an ellipsis."""
-    s = "" if value is None else str(value)
+    """Untrusted text made safe to show on one line: Rapport's text rule (rapport.text.clean: no
+    control, bidi, zero-width or lone surrogate character), one space between words, cut at `limit`
+    with an ellipsis."""
+    s = clean(value if isinstance(value, str) else ("" if value is None else str(value)), multiline=False)
     if s.isprintable():  # the common case: the only white space is " " (isprintable refuses the rest)
         if "  " in s:
             s = _SPACES.sub(" ", s)
         s = s.strip()
-    else:  # text holding control, format or other space characters
-        s = _INVISIBLE.sub("", s)
-        s = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in s)
+    else:  # other space characters (no-break, ideographic, ...)
         s = _SPACES.sub(" ", s).strip()
-    return s if len(s) <= limit else s[: limit - 1].rstrip() + "\u2026"
+    return cut(s, limit)
 
 
 def run(value: Any, *, weight: str | None = None, size: str | None = None, color: str | None = None,

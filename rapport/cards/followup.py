@@ -49,6 +49,7 @@ FLAG_WORDS = {
     "hidden_characters": "Hidden characters were removed from the source text.",
     "hidden_text": "Hidden text in an incoming email was ignored.",
     "llm_unavailable": "Written from the template (the drafting model was unavailable).",
+    "links_removed": "A link or address in a subject or name from outside the firm was left out.",
 }
 
 

@@ -4,9 +4,14 @@ Input: untrusted text is reduced to plain text. HTML becomes text with hidden el
 scripts and styles dropped; zero-width, bidi-control, tag and other invisible characters are
 removed; the caller learns what was found so the draft can be flagged.
 
+Links and addresses: one rule (`links_in`, `strip_links`) finds them in any text. Text written
+outside the firm (subjects, display names, titles, excerpts) never brings one into a draft, a prompt's
+record facts or a bot reply (`outsider_field` for drafts and prompts).
+
 Output: the model's text is checked against what the input records contain. Anything that could
-carry data out of the firm or add a recipient (HTML, images, new URLs, new email addresses,
-recipient lines) rejects the output; numbers and dates no input contains are only highlighted.
+carry data out of the firm or add a recipient (HTML, images, recipient lines, any URL or address not
+in firm-authored material: the partner's own name, address and domain, the code-chosen recipients)
+rejects the output; numbers and dates no input contains are only highlighted.
 """
 
 from __future__ import annotations
@@ -17,22 +22,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-# Characters that render as nothing or reorder text: used to hide instructions from a human reader
-# or to split a word so a filter misses it. Soft hyphen and variation selectors belong here too.
-_INVISIBLE = re.compile(
-    "["
-    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
-    "\u200b-\u200f"  # zero-width space/joiners, LRM, RLM
-    "\u202a-\u202e"  # bidi embeddings and overrides
-    "\u2060-\u206f"  # word joiner, invisible operators, bidi isolates, deprecated format chars
-    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
-    "\U0001d173-\U0001d17a"
-    "\U000e0000-\U000e007f"  # tag characters ("ASCII smuggling")
-    "\U000e0100-\U000e01ef"  # variation selectors supplement
-    "]"
-)
-# C0/C1 controls except tab and newline.
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from rapport.text import clean
 
 _HIDDEN_STYLE = re.compile(
     r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?![.\d]*[1-9])|"
@@ -61,19 +51,27 @@ class Sanitised:
 
 
 def strip_invisible(text: str) -> tuple[str, bool]:
-    """NFKC-normalise and remove invisible and control characters. Returns (text, found any)."""
-    normal = unicodedata.normalize("NFKC", text)
-    cleaned = _CONTROLS.sub("", _INVISIBLE.sub("", normal.replace("\r\n", "\n").replace("\r", "\n")))
-    # Anything left in the "format" category (Cf) is invisible too, whatever its code point.
-    cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) != "Cf")
-    found = cleaned != normal.replace("\r\n", "\n").replace("\r", "\n")
-    return cleaned, found
+    """NFKC-normalise, then remove invisible and control characters by Rapport's one text rule
+    (rapport.text.clean: zero-width, bidi, tag and other format characters, controls but tab and
+    newline, lone surrogates). Returns (text, found any)."""
+    normal = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
+    cleaned = clean(normal)
+    return cleaned, cleaned != normal
 
 
 def clean_field(text: str, limit: int = 300) -> tuple[str, bool]:
     """One-line record text (a subject, a name): invisible characters out, whitespace collapsed."""
     cleaned, found = strip_invisible(text or "")
     return " ".join(cleaned.split())[:limit], found
+
+
+def outsider_field(text: str, limit: int = 300) -> tuple[str, bool]:
+    """One-line record text as a draft or a prompt may use it: cleaned (clean_field), then with every
+    link and address left out (strip_links), since subjects, names and titles are written outside the
+    firm. Cut before stripping, so a cut can only shorten a link, never leave half of one behind.
+    Returns (text, hidden characters were found)."""
+    cleaned, found = clean_field(text, limit)
+    return strip_links(cleaned), found
 
 
 # A linear tokenizer rather than html.parser, which is quadratic on unterminated tags ("<p <p <p...")
@@ -191,15 +189,179 @@ def looks_like_instructions(text: str) -> bool:
 
 # --- output checks ----------------------------------------------------------------------------
 
-# The lookbehind makes a match start only where a word starts: linear time on long replies.
-_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-'])[A-Za-z0-9._%+\-']+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
-_SCHEME_URL = re.compile(r"(?<![a-z0-9+.\-])(?:[a-z][a-z0-9+.\-]{0,30}):(?://|[^\s@]{0,64}@)[^\s<>()\]\[\"']+", re.IGNORECASE)
-_WWW_URL = re.compile(r"\bwww\.[^\s<>()\]\[\"']+", re.IGNORECASE)
-# A bare host name such as evil.example/x or evil.example: two labels, a letter-only TLD.
-_BARE_HOST = re.compile(
-    r"(?<![@\w.\-])((?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})(?=[/:?#]|\b)(?![@\-])",
+# --- links and addresses in text (one rule: both drafters, the output check and the bot use it) ---
+#
+# Text written outside the firm (subjects, display names, signatures, excerpts) is data: it may never
+# bring a link or an address into a draft or a bot reply. "Link" is what any renderer or mail client
+# could turn into something clickable: a scheme URL (any case), www., a bare host name such as
+# evil.example/x (unicode and punycode labels, ideographic or fullwidth dots), an IPv4 address with a
+# port or path, markdown links and autolinks <...>; "address" is an email address or an international
+# phone number (+44 20 ...). Postal addresses are not detected: no cheap rule tells them from prose.
+
+# Label separators browsers accept besides "." (IDNA). NFKC already maps the fullwidth and halfwidth
+# ones (U+FF0E, U+FF61 via U+3002); U+3002 itself it leaves alone.
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+_LABEL = r"[^\W_](?:[\w\-]{0,61}[^\W_])?"
+_TLD = r"(?:xn--[a-z0-9\-]{1,59}|[^\W\d_]{2,24})"
+_HOST = rf"(?:{_LABEL}\.)+{_TLD}"
+# File names look like host names; these extensions are not top-level domains (.zip and .mov are,
+# and stay links).
+_NOT_TLDS = frozenset(
+    "pdf doc docx xls xlsx xlsm ppt pptx txt csv rtf odt ods odp msg eml png jpg jpeg gif bmp tif tiff "
+    "heic svg htm html xml json md log tmp bak".split()
+)
+_URL_TAIL = r"[^\s<>\"'`\u2018\u2019\u201c\u201d]*"  # a link ends at a space, a bracket or a quote
+_LINK_TOKEN = re.compile(
+    # Lookbehinds make the other finders start only where a word starts: linear time on long replies.
+    # A scheme is bounded (31 characters), so trying one at every position stays linear.
+    rf"(?P<url>[a-z][a-z0-9+.\-]{{0,30}}://{_URL_TAIL}"
+    rf"|(?<![\w+.\-/:])//(?={_HOST}){_URL_TAIL}"  # protocol-relative
+    rf"|(?<![a-z0-9])(?:mailto|tel|sms|callto|sips?|javascript|vbscript|data|file|skype|msteams|ms-[a-z\-]{{1,30}}):"
+    rf"[^\s<>\"'`]+)"
+    rf"|(?P<address>(?<![\w.%+\-'])[\w.%+\-']{{1,64}}@(?:{_HOST}|\[[0-9a-f.:]{{2,45}}\]))"
+    rf"|(?P<ip>(?<![\w.\-])\d{{1,3}}(?:\.\d{{1,3}}){{3}}(?::\d{{1,5}}|[/?#]){_URL_TAIL})"
+    rf"|(?P<host>(?<![\w.\-@])(?P<hostname>{_HOST})(?![\w\-@])(?:(?::\d{{1,5}})?[/?#]{_URL_TAIL}|:\d{{1,5}})?)"
+    rf"|(?P<phone>(?<![\w+])\+\d[\d ().\-/]{{6,24}}\d(?!\w))",
     re.IGNORECASE,
 )
+_TRAILING = ".,;:!?'\")]}>*_~"
+# A markdown link or image keeps only its visible label; an autolink <...> goes whole.
+_MARKDOWN_LINK = re.compile(r"!?\[([^\[\]\n]{0,300})\]\([^()\n]{0,2000}(?:\([^()\n]{0,200}\)[^()\n]{0,200})?\)")
+_AUTOLINK = re.compile(r"<[^<>\s]{1,2000}>")  # an autolink when it holds a ":", "@" or "." (_autolink)
+_EMPTY_PAIRS = re.compile(r"\(\s*\)|\[\s*\]|<\s*>|\{\s*\}|\"\s*\"|\u201c\s*\u201d|'\s*'|(\*\*|__|\*|_|~~|`)\s*\1")
+
+
+@dataclass(frozen=True)
+class Link:
+    kind: str  # "url", "address", "ip", "host", "phone", "markdown"
+    text: str  # as found, after normalising
+    host: str = ""  # lower-case host of a url/host/ip, domain of an address
+
+
+# Plain ASCII without these characters cannot hold a link or an address (the common case: fast).
+_LINK_CHARS = frozenset(".@:+<[")
+
+
+def _autolink(token: str) -> bool:
+    return any(ch in token for ch in ":@.")
+
+
+def _matchable(text: str) -> str:
+    """What the finders read: NFKC, invisible characters out, every IDNA dot a '.'."""
+    if text.isascii() and text.isprintable() and _LINK_CHARS.isdisjoint(text):
+        return text
+    return strip_invisible(text or "")[0].translate(_DOTS)
+
+
+def _linkless(normal: str) -> bool:
+    return normal.isascii() and _LINK_CHARS.isdisjoint(normal)
+
+
+def _trim(url: str) -> str:
+    """Sentence punctuation after a link is not part of it; a closing bracket is when it closes one
+    the link opened (https://x.example/a_(b), javascript:alert(1))."""
+    while url and url[-1] in _TRAILING:
+        closer = url[-1]
+        opener = {")": "(", "]": "[", "}": "{"}.get(closer)
+        if opener and url.count(opener) >= url.count(closer):
+            break
+        url = url[:-1]
+    return url
+
+
+def _links(normal: str) -> list[tuple[int, int, Link]]:
+    found: list[tuple[int, int, Link]] = []
+    for m in _LINK_TOKEN.finditer(normal):
+        kind = m.lastgroup if m.lastgroup != "hostname" else "host"
+        start, end = m.span()
+        value = m.group(0)
+        if kind in ("url", "ip", "host"):
+            trimmed = _trim(value)
+            end -= len(value) - len(trimmed)
+            value = trimmed
+            if kind == "url" and not (value[2:] if value.startswith("//") else value.partition(":")[2]).strip("/"):
+                continue  # a scheme with nothing after it ("https://") leads nowhere
+        if kind == "host":
+            name = m.group("hostname").lower()
+            if name.rpartition(".")[2] in _NOT_TLDS and value.lower() == name:
+                continue  # "Agreement.pdf": a file name, not a link
+            host = name
+        elif kind == "phone":
+            if sum(ch.isdigit() for ch in value) < 8:
+                continue
+            host = ""
+        elif kind == "address":
+            host = value.rpartition("@")[2].lower().strip("[]")
+        else:
+            host = _host_of(value)
+        found.append((start, end, Link(kind, value, host.removeprefix("www."))))
+    return found
+
+
+def links_in(text: str) -> list[Link]:
+    """Every link and address in `text` (markdown links and autolinks too), in order."""
+    normal = _matchable(text or "")
+    if _linkless(normal):
+        return []
+    out = [Link("markdown", m.group(0)) for m in _MARKDOWN_LINK.finditer(normal)]
+    out += [Link("markdown", m.group(0)) for m in _AUTOLINK.finditer(normal) if _autolink(m.group(0))]
+    return out + [link for _, _, link in _links(normal)]
+
+
+def strip_links(text: str) -> str:
+    """`text` with every link and address left out, and the brackets or punctuation they leave
+    tidied; line breaks are kept. "Catch up re https://evil.example/x" -> "Catch up re"."""
+    out = _matchable(text or "")
+    for _ in range(3):  # tidying joins what was around a link: look again (twice is plenty in practice)
+        if _linkless(out):
+            return out
+        out, removed = _strip_once(out)
+        if not removed:
+            return out
+    return out if not links_in(out) else ""  # never reached by any input found so far; fail closed
+
+
+def _strip_once(original: str) -> tuple[str, bool]:
+    normal = _AUTOLINK.sub(lambda m: " " if _autolink(m.group(0)) else m.group(0),
+                           _MARKDOWN_LINK.sub(lambda m: f" {m.group(1)} ", original))
+    found = _links(normal)
+    if not found and normal == original:
+        return original, False  # nothing to leave out: the text stays as it was
+    parts, pos = [], 0
+    for start, end, _ in found:
+        parts.append(normal[pos:start])
+        parts.append(" ")
+        pos = end
+    parts.append(normal[pos:])
+    lines = []
+    for line in "".join(parts).split("\n"):
+        for _ in range(10):  # "( [ ] )" -> "( )" -> "": bounded, outsider fields are short
+            tidier = _EMPTY_PAIRS.sub(" ", line)
+            if tidier == line:
+                break
+            line = tidier
+        line = " ".join(line.split())
+        line = re.sub(r" ([,.;:!?)\]}])(?= |$)", r"\1", line)  # never joins two words into a host name
+        line = re.sub(r"([(\[{]) ", r"\1", line)
+        line = line.strip(" -\u2013\u2014:;,/|")
+        lines.append(line if has_words(line) else "")
+    return "\n".join(lines), True
+
+
+def has_words(text: str) -> bool:
+    """Something readable is left (a letter or a digit)."""
+    return any(ch.isalnum() for ch in text)
+
+
+def hosts_in(text: str) -> set[str]:
+    """Hosts of the links in `text` ("www." dropped) and domains of its addresses."""
+    return {link.host for link in links_in(text) if link.host}
+
+
+def addresses_in(text: str) -> set[str]:
+    return {link.text.lower() for link in links_in(text) if link.kind == "address"}
+
+
 # Bounded quantifiers throughout: a hostile reply must not cost more than linear time to check.
 _MD_IMAGE = re.compile(r"!\[[^\]\n]{0,300}\]\(")
 _MD_LINK = re.compile(r"\[[^\]\n]{1,300}\]\(\s{0,5}[^)\s]")
@@ -224,18 +386,6 @@ _COMMON_CAPITALS = {
 }
 
 
-def _hosts_in(text: str) -> set[str]:
-    hosts: set[str] = set()
-    for m in _SCHEME_URL.finditer(text):
-        hosts.add(_host_of(m.group(0)))
-    for m in _WWW_URL.finditer(text):
-        hosts.add(_host_of(m.group(0)))
-    for m in _BARE_HOST.finditer(text):
-        hosts.add(m.group(1).lower())
-    # "www.acme.example" is the site of the domain the records know as "acme.example".
-    return {h.removeprefix("www.") for h in hosts if h}
-
-
 def _host_of(url: str) -> str:
     rest = re.sub(r"^[a-z][a-z0-9+.\-]*:(?://)?", "", url, flags=re.IGNORECASE)
     rest = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
@@ -254,10 +404,16 @@ def _numbers_in(text: str) -> set[str]:
 
 @dataclass
 class Sources:
-    """What the output may mention: built from the trusted record fields and all input text."""
+    """What the output may mention.
 
-    addresses: set[str] = field(default_factory=set)  # from record fields only, never from excerpts
-    hosts: set[str] = field(default_factory=set)  # likewise
+    Links and addresses only from firm-authored material: the partner's own name and address (whose
+    domain is the firm's), and the recipients' addresses, which code chose from the meeting. Record
+    text (subjects, names, titles) and excerpts are written outside the firm, so a link or address in
+    them never makes the same link acceptable in a draft. Numbers, dates and words come from every
+    input (they only highlight, never reject)."""
+
+    addresses: set[str] = field(default_factory=set)  # firm-authored and the code-chosen recipients
+    hosts: set[str] = field(default_factory=set)  # the firm's own (from firm-authored text)
     numbers: set[str] = field(default_factory=set)  # from every input text (a highlight, not a gate)
     words: set[str] = field(default_factory=set)  # month and weekday names derivable from the input
     vocabulary: set[str] = field(default_factory=set)  # every word of the input, lower-cased
@@ -265,15 +421,15 @@ class Sources:
 
     @classmethod
     def build(
-        cls, trusted: Iterable[str], untrusted: Iterable[str], forbidden: Iterable[str] = ()
+        cls, records: Iterable[str], untrusted: Iterable[str], forbidden: Iterable[str] = (), *,
+        firm: Iterable[str] = (), recipients: Iterable[str] = (),
     ) -> Sources:
-        trusted = list(trusted)
-        all_text = trusted + list(untrusted)
-        addresses = {a.lower() for t in trusted for a in _EMAIL.findall(t)}
-        # An address's domain is a host the records know (e.g. a client's website).
-        hosts = {h for t in trusted for h in _hosts_in(_EMAIL.sub(" ", t))} | {
-            a.rpartition("@")[2] for a in addresses
-        }
+        firm, recipients = [f for f in firm if f], [r for r in recipients if r]
+        all_text = list(records) + list(untrusted) + firm
+        own = set().union(*(addresses_in(t) for t in firm)) if firm else set()
+        addresses = own | {a for r in recipients for a in addresses_in(r)}
+        # The firm's own domain (its partner's address) is a host the firm may link to.
+        hosts = set().union(*(hosts_in(t) for t in firm)) if firm else set()
         numbers = set().union(*(_numbers_in(t) for t in all_text)) if all_text else set()
         words = {w.lower() for t in all_text for w in _MONTH_OR_DAY.findall(t)}
         vocabulary = {w.lower() for t in all_text for w in _WORD.findall(t)}
@@ -315,11 +471,11 @@ def check_output(text: str, sources: Sources, *, min_len: int, max_len: int, mul
         out.reasons.append("html")
     if _RECIPIENT_LINE.search(cleaned):
         out.reasons.append("recipient_line")
-    new_addresses = {a.lower() for a in _EMAIL.findall(cleaned)} - sources.addresses
-    if new_addresses:
+    links = links_in(cleaned)
+    if any(link.kind == "phone" or (link.kind == "address" and link.text.lower() not in sources.addresses)
+           for link in links):
         out.reasons.append("new_address")
-    new_hosts = _hosts_in(_EMAIL.sub(" ", cleaned)) - sources.hosts
-    if new_hosts:
+    if any(link.kind in ("url", "ip", "host") and link.host not in sources.hosts for link in links):
         out.reasons.append("new_url")
     if _MD_LINK.search(_MD_IMAGE.sub(" ", cleaned)):
         out.reasons.append("markup")  # a link whose visible text hides where it goes

@@ -20,15 +20,22 @@ from .context import (
     OpenItem,
     TalkingPoints,
 )
-from .safety import clean_field, contains_forbidden
+from .safety import clean_field, contains_forbidden, links_in, outsider_field, strip_links
 
 _HONORIFICS = {"dr", "prof", "professor", "mr", "mrs", "ms", "mx", "miss", "sir", "dame", "herr", "frau", "mag", "dipl", "ing"}
 MAX_GREETED = 4  # more attendees than this and "Dear all" reads better than a list of names
+# "Dr.Anna" would read as a host name to the link rule: give the honorific its space first.
+_HONORIFIC_DOT = re.compile(r"\b(" + "|".join(sorted(_HONORIFICS)) + r")\.(?=[^\W\d_])", re.IGNORECASE)
+
+
+def _spaced_honorific(name: str) -> str:
+    return _HONORIFIC_DOT.sub(r"\1. ", name)
 
 
 def first_name(display_name: str) -> str:
-    """'Dr. Anna Schmidt' -> 'Anna'; 'Schmidt, Anna' -> 'Anna'; '' -> ''."""
-    name, _ = clean_field(display_name, 120)
+    """'Dr. Anna Schmidt' -> 'Anna'; 'Schmidt, Anna' -> 'Anna'; '' -> ''. A display name is written
+    outside the firm: links and addresses in it are never a name."""
+    name = strip_links(_spaced_honorific(clean_field(display_name, 120)[0]))
     name = re.sub(r"\s*[(\[].*?[)\]]\s*", " ", name).strip()  # "Anna Schmidt (Acme)"
     if "," in name:
         last, _, rest = name.partition(",")
@@ -55,9 +62,9 @@ def weekday_and_day(dt: datetime) -> str:
 
 
 def describe_item(item: OpenItem) -> str:
-    title, _ = clean_field(item.title, 160)
-    ref, _ = clean_field(item.reference, 80)
-    detail, _ = clean_field(item.detail, 60)
+    title, _ = outsider_field(item.title, 160)
+    ref, _ = outsider_field(item.reference, 80)
+    detail, _ = outsider_field(item.detail, 60)
     named = f"{title} ({ref})" if ref and ref.lower() not in title.lower() else title or ref
     due = f", due {day(item.due)}" if item.due else ""
     if item.kind == "enquiry":
@@ -91,7 +98,7 @@ class TemplateDrafter:
     name = "template"
 
     def compose_followup(self, ctx: FollowupContext) -> DraftText:
-        subject_text, hidden = clean_field(ctx.meeting_subject, 120)
+        subject_text, hidden = outsider_field(ctx.meeting_subject, 120)
         when = weekday_and_day(ctx.meeting_start)
         subject = f"Following our meeting: {subject_text}" if subject_text else f"Following our meeting on {day(ctx.meeting_start)}"
         about = f" to discuss {subject_text}" if subject_text else ""
@@ -102,22 +109,23 @@ class TemplateDrafter:
             lines += [f"- {item[0].upper()}{item[1:]}" for item in items]
             lines += ["", "Please let me know if anything has changed on your side."]
         lines += ["", "Do get in touch if there is anything else we can help with.", "", "Kind regards,"]
-        signer, _ = clean_field(ctx.partner_name, 80)
+        signer, _ = outsider_field(ctx.partner_name, 80)
         if signer:
             lines.append(signer)
         body = "\n".join(lines)
         hidden = hidden or any(clean_field(f)[1] for f in followup_fields(ctx))
         # The whole context, not only what the template used: a forbidden value here is a scoping bug.
         refuse_if_forbidden([subject, body, *followup_fields(ctx), *ctx.email_excerpts], ctx.forbidden)
-        return DraftText(subject=subject, body=body, drafter="template", flags=["hidden_characters"] if hidden else [])
+        return DraftText(subject=subject, body=body, drafter="template",
+                         flags=_flags(hidden, outsider_followup_fields(ctx)))
 
     def compose_talking_points(self, ctx: BriefContext, limit: int = 3) -> TalkingPoints:
         points: list[str] = []
         for item in sorted(ctx.deadlines, key=lambda i: (i.due is None, i.due or ctx.meeting_start)):
             points.append(f"Check instructions on {describe_item(item)}.")
         for sig in ctx.signals:
-            name, _ = clean_field(sig.name, 80)
-            summary = clean_field(sig.summary, 160)[0].rstrip(". ")
+            name, _ = outsider_field(sig.name, 80)
+            summary = outsider_field(sig.summary, 160)[0].rstrip(". ")
             if summary:
                 points.append(f"Acknowledge the news about {name}: {summary}." if name else f"Acknowledge: {summary}.")
         for item in ctx.open_items:
@@ -128,7 +136,7 @@ class TemplateDrafter:
                 points.append(f"Discuss next steps on {text}.")
         if ctx.last_interactions:
             last = max(ctx.last_interactions, key=lambda n: n.at)
-            subject, _ = clean_field(last.subject, 120)
+            subject, _ = outsider_field(last.subject, 120)
             if subject:
                 points.append(f"Pick up from the last exchange, \"{subject}\" on {day(last.at)}.")
         if len(points) < 2:
@@ -136,7 +144,7 @@ class TemplateDrafter:
         points = list(dict.fromkeys(points))[:limit]
         hidden = any(clean_field(f)[1] for f in brief_fields(ctx))
         refuse_if_forbidden([*points, *brief_fields(ctx), *ctx.email_excerpts], ctx.forbidden)
-        return TalkingPoints(points=points, drafter="template", flags=["hidden_characters"] if hidden else [])
+        return TalkingPoints(points=points, drafter="template", flags=_flags(hidden, outsider_brief_fields(ctx)))
 
     async def draft_followup(self, ctx: FollowupContext) -> DraftText:
         return self.compose_followup(ctx)
@@ -146,6 +154,28 @@ class TemplateDrafter:
 
     async def aclose(self) -> None:
         return None
+
+
+def _flags(hidden: bool, outsider: Iterable[str]) -> list[str]:
+    return (["hidden_characters"] if hidden else []) + (["links_removed"] if links_removed(outsider) else [])
+
+
+def links_removed(outsider: Iterable[str]) -> bool:
+    """Outsider text held a link or an address, which the draft (and the prompt) left out."""
+    return any(map(links_in, outsider))
+
+
+def outsider_followup_fields(ctx: FollowupContext) -> list[str]:
+    """The record texts written outside the firm that a draft or prompt may show (not the attendees'
+    addresses: those are the recipients, chosen by code)."""
+    return [ctx.meeting_subject, *ctx.recent_subjects, *_item_fields(ctx.open_items),
+            *(f for a in ctx.attendees for f in (_spaced_honorific(a.name), a.account, a.role))]
+
+
+def outsider_brief_fields(ctx: BriefContext) -> list[str]:
+    return [ctx.meeting_subject, *(n.subject for n in ctx.last_interactions), *_item_fields(ctx.open_items),
+            *_item_fields(ctx.deadlines), *(f for s in ctx.signals for f in (_spaced_honorific(s.name), s.summary)),
+            *(f for a in ctx.attendees for f in (_spaced_honorific(a.name), a.account, a.role))]
 
 
 def _attendee_fields(attendees: Iterable[ExternalAttendee]) -> list[str]:

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError, to_json
 
 from rapport.records import (
     Account,
@@ -37,9 +42,11 @@ from rapport.records import (
     iso,
     utcnow,
 )
+from rapport.text import clean, clean_json
 from rapport.web import ApiError
 
 R = TypeVar("R", bound=Record)
+log = logging.getLogger("rapport.store")
 
 
 class StoreUnavailable(ApiError):
@@ -135,7 +142,7 @@ class Backend(abc.ABC):
     async def put_records(self, tenant_id: str, family: str, records: Sequence[Record]) -> None:
         """Upsert many records of one tenant and family (the bulk path of Store.put_many). A backend
         may write Record.to_json() text directly instead of going through dicts (SQLite does)."""
-        await self.put_docs(tenant_id, family, [r.to_doc() for r in records])
+        await self.put_docs(tenant_id, family, [_storable_doc(r)[0] for r in records])
 
     @abc.abstractmethod
     async def put_docs(self, tenant_id: str, family: str, docs: Sequence[dict[str, Any]]) -> None:
@@ -179,23 +186,94 @@ class Backend(abc.ABC):
         """Delete every document of a tenant (offboarding). Returns how many."""
 
 
+# --- loading: a stored document that does not load is skipped, never a failed page ---------------
+# A document written before text was cleaned at the boundary (rapport.text) may hold a lone
+# surrogate (the JSON escape \ud800, which pydantic's parser refuses and UTF-8 cannot encode) or fields
+# that no longer validate. One such record must not take down every page that reads it, nor stall a
+# sync round: it reads as missing (a point read) or is left out (a list), with one alert naming it.
+
+
+def _skipped(cls: type[Record], record_id: Any, error: Exception) -> None:
+    # The id and family only: the document's text may be a mail subject or a note. The id is
+    # cleaned too: it may be the very value that broke the document.
+    rid = clean(str(record_id), multiline=False)
+    log.error("skipped a stored %s record that does not load (%s): %s", cls.family, type(error).__name__,
+              rid, extra={"alert": True, "family": cls.family, "record_id": rid})
+
+
+def _id_in(text: str) -> str:
+    try:
+        doc = json.loads(text)  # the standard parser accepts the lone surrogate escapes pydantic's refuses
+        return str(doc.get("id")) if isinstance(doc, dict) else "?"
+    except ValueError:
+        return "?"
+
+
 def _load(cls: type[R], doc: dict[str, Any] | None) -> R | None:
     if doc is None:
         return None
-    record = cls.model_validate(doc)
+    try:
+        # A document a backend hands over as a dict (Cosmos) was parsed by the standard JSON parser,
+        # which lets lone surrogates through: they would fail the answer that shows the record.
+        to_json(doc)
+        record = cls.model_validate(doc)
+    except (ValidationError, PydanticSerializationError, ValueError) as exc:
+        _skipped(cls, doc.get("id"), exc)
+        return None
     record.etag = doc.get("_etag")
     return record
 
 
-def _load_text(cls: type[R], text: str, etag: str) -> R:
-    record = cls.model_validate_json(text)  # the stored document's extra fields (docType, ixKeys) are ignored
+def _load_text(cls: type[R], text: str, etag: str, record_id: str | None = None) -> R | None:
+    try:
+        record = cls.model_validate_json(text)  # the stored document's extra fields (docType, ixKeys) are ignored
+    except ValidationError as exc:
+        _skipped(cls, record_id or _id_in(text), exc)
+        return None
     record.etag = etag
     return record
 
 
-def _load_row(cls: type[R], row: tuple[str, str, str] | None) -> R | None:
-    """A point read's (doc type, JSON text, etag): the record, or None if missing or of another type."""
-    return None if row is None or row[0] != cls.doc_type else _load_text(cls, row[1], row[2])
+def _load_row(cls: type[R], row: tuple[str, str, str] | None, record_id: str | None = None) -> R | None:
+    """A point read's (doc type, JSON text, etag): the record, or None if missing, of another type,
+    or not loadable."""
+    return None if row is None or row[0] != cls.doc_type else _load_text(cls, row[1], row[2], record_id)
+
+
+def _loaded(records: Iterable[R | None]) -> list[R]:
+    return [r for r in records if r is not None]
+
+
+def _encodes(record: Record) -> bool:
+    try:
+        record.model_dump_json()
+        return True
+    except PydanticSerializationError:
+        return False
+
+
+# --- writing: nothing stored can fail a later read ------------------------------------------------
+
+
+def _storable_doc(record: Record) -> tuple[dict[str, Any], Record]:
+    """record.to_doc(), and the record it stores. Text should have been cleaned where it entered
+    (rapport.text.clean); a value that was not and cannot be encoded as UTF-8 JSON (a lone
+    surrogate) is cleaned here with the same function, with an alert, rather than stored broken."""
+    doc = record.to_doc()
+    try:
+        to_json(doc)
+    except PydanticSerializationError:
+        return _repaired(record)
+    return doc, record
+
+
+def _repaired(record: R) -> tuple[dict[str, Any], R]:
+    rid = clean(record.id, multiline=False)
+    log.error("cleaned a %s record holding text that cannot be stored: %s", record.family, rid,
+              extra={"alert": True, "family": record.family, "record_id": rid})
+    fixed = type(record).model_validate(clean_json(record.model_dump(mode="json")))
+    fixed.etag = record.etag
+    return fixed.to_doc(), fixed
 
 
 class Store:
@@ -224,7 +302,7 @@ class Store:
 
     async def get(self, cls: type[R], tenant_id: str, record_id: str) -> R | None:
         if self.backend.stores_text:
-            return _load_row(cls, await self.backend.get_text(tenant_id, cls.family, record_id))
+            return _load_row(cls, await self.backend.get_text(tenant_id, cls.family, record_id), record_id)
         doc = await self.backend.get_doc(tenant_id, cls.family, record_id)
         if doc is not None and doc.get("docType") != cls.doc_type:
             return None
@@ -232,10 +310,13 @@ class Store:
 
     async def put(self, record: R, *, if_match: str | None = None, create_only: bool = False) -> R:
         """Write a record. With `if_match` the write lands only over that ETag, else Conflict."""
+        doc, stored = _storable_doc(record)
         record.etag = await self.backend.put_doc(
-            record.tenantId, record.family, record.to_doc(), if_match=if_match, create_only=create_only
+            record.tenantId, record.family, doc, if_match=if_match, create_only=create_only
         )
-        return record
+        if stored is not record:
+            stored.etag = record.etag
+        return stored  # type: ignore[return-value]
 
     async def put_checked(self, writes: Sequence[tuple[R, str | None, bool]]) -> list[R]:
         """Write records of one tenant and family, each bound to an ETag (`if_match`) or create-only.
@@ -247,7 +328,7 @@ class Store:
         if any(r.tenantId != first.tenantId or r.family != first.family for r, _, _ in writes):
             raise ValueError("put_checked writes one tenant's records of one family")
         result = await self.backend.put_docs_checked(
-            first.tenantId, first.family, [(r.to_doc(), m, c) for r, m, c in writes]
+            first.tenantId, first.family, [(_storable_doc(r)[0], m, c) for r, m, c in writes]
         )
         refused = []
         for (record, _, _), etag in zip(writes, result, strict=True):
@@ -263,7 +344,13 @@ class Store:
         for r in records:
             groups.setdefault((r.tenantId, r.family), []).append(r)
         for (tenant_id, family), group in groups.items():
-            await self.backend.put_records(tenant_id, family, group)
+            try:
+                await self.backend.put_records(tenant_id, family, group)
+            except PydanticSerializationError:
+                # A record pydantic cannot serialise (a lone surrogate that skipped the boundary):
+                # the backend serialises the whole group before writing any, so write it cleaned.
+                await self.backend.put_records(tenant_id, family,
+                                               [r if _encodes(r) else _repaired(r)[1] for r in group])
         return sum(len(g) for g in groups.values())
 
     async def update(
@@ -299,9 +386,9 @@ class Store:
                     desc=newest_first, limit=limit, cursor=cursor)
         if self.backend.stores_text:
             rows, nxt = await self.backend.find_texts(tenant_id, cls.family, cls.doc_type, **args)
-            return Page([_load_text(cls, text, etag) for text, etag in rows], nxt)
+            return Page(_loaded(_load_text(cls, text, etag) for text, etag in rows), nxt)
         docs, nxt = await self.backend.find_docs(tenant_id, cls.family, cls.doc_type, **args)
-        return Page([_load(cls, d) for d in docs], nxt)
+        return Page(_loaded(_load(cls, d) for d in docs), nxt)
 
     async def find_all(self, cls: type[R], tenant_id: str, **kw: Any) -> list[R]:
         """Every page of a find. Only for bounded sets (walls, people, a day's meetings)."""
@@ -330,8 +417,8 @@ class Store:
         if self.backend.stores_text:  # the whole batch in one call; each text validated in one step
             out: list[Any] = []
             for r, got in zip(reads, await self.backend.read_texts(tenant_id, reads), strict=True):
-                out.append(_load_row(r.cls, got) if r.record_id is not None
-                           else [_load_text(r.cls, text, etag) for text, etag in got])
+                out.append(_load_row(r.cls, got, r.record_id) if r.record_id is not None
+                           else _loaded(_load_text(r.cls, text, etag) for text, etag in got))
             return out
         if not self.backend.concurrent_reads:
             return [await one(r) for r in reads]
