@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from rapport import runtime
 from rapport.devauth import dev_only, mint_dev_token
+from rapport.identity.membership import is_member, partners
 from rapport.records import Contact, Signal
 from rapport.web import Answer, ApiError, Request
 
@@ -37,13 +38,13 @@ async def dev_token(request: Request) -> Answer:
     store, tenant = await _demo_tenant()
     upn = request.params.get("user") or (tenant.partners[0] if tenant.partners else "")
     person = await store.person_by_upn(tenant.tenantId, upn[:254]) if upn else None
-    if person is None:
+    if person is None or not is_member(person, tenant.tenantId):
         raise ApiError(404, "no such person in the demo firm")
     token = mint_dev_token(runtime.settings(), tenant.tenantId, person.oid, name=person.name, upn=person.upn,
                            lifetime=3600)
     people = await store.people(tenant.tenantId)
     return Answer(200, {"token": token, "name": person.name, "upn": person.upn,
-                        "partners": [{"upn": p.upn, "name": p.name} for p in people if p.role == "partner"]})
+                        "partners": [{"upn": p.upn, "name": p.name} for p in partners(tenant, people)]})
 
 
 @dev_only

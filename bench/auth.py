@@ -1,6 +1,6 @@
 """Benchmark: add-in API token validation cost (prints figures; not pass/fail).
 
-- warm: EntraValidator.caller() per request with the keys cached and the tenant decision cached,
+- warm: EntraValidator.caller() per request with the keys cached and the tenant and person decisions cached,
   the path every add-in request takes (budget: p95 under 0.5 ms);
 - cold: a fresh validator's first request (OpenID metadata + JWKS fetched from a loopback HTTPS
   stand-in, keys parsed), and the import cost of the validation modules in a fresh interpreter.
@@ -60,14 +60,19 @@ async def main(n: int) -> None:
         async def store_tenant(tid: str) -> bool:  # stands for the store read, cached by the validator
             return tid == STORE_TENANT
 
+        async def store_person(tid: str, oid: str) -> bool:  # the Person read, cached the same way
+            return True
+
         minter = server.minter(AUDIENCE)
+        minter.client_app = "bench-client"  # the add-in's own registration (RAPPORT_CLIENT_ID)
         tokens = [minter.token(TENANT if i % 2 else STORE_TENANT) for i in range(n)]
         headers = [{"authorization": f"Bearer {t}"} for t in tokens]
 
         # cold: a new validator's first request fetches metadata + JWKS over loopback HTTPS
         colds = []
         for _ in range(5):
-            v = EntraValidator(settings, KeySet(entra_metadata_url(settings), fetch=fetch), store_tenant)
+            v = EntraValidator(settings, KeySet(entra_metadata_url(settings), fetch=fetch), store_tenant,
+                               person_member=store_person)
             t0 = time.perf_counter()
             await v.caller(headers[0])
             colds.append((time.perf_counter() - t0) * 1000)

@@ -4,7 +4,10 @@ The tenant of an activity is `conversation.tenantId` / `channelData.tenant.id` o
 Bot Framework token bot/routes.py already proved. If the two disagree, or the tenant is not allowed
 (RAPPORT_ALLOWED_TENANTS or an allowed Tenant record), the bot answers that Rapport is not enabled
 for the organisation and reads nothing else (RELIABILITY A10). Identity of the user is
-(tenant, `from.aadObjectId`), never a name or an email from the activity.
+(tenant, `from.aadObjectId`), never a name or an email from the activity, and the bot answers only
+one of the firm's people (rapport.identity.membership): `from.aadObjectId` names an enabled,
+non-guest Person of the tenant and Teams marks no guest (`from.userRole`). Anyone else gets
+"Rapport is not enabled for you." (as a reply, or as an invoke's error), whatever the cause.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
+from rapport.identity import membership
+from rapport.identity.membership import NOT_ENABLED as NOT_FOR_YOU
 from rapport.records import Person
 from rapport.settings import Settings
 from rapport.store import Store
@@ -42,13 +47,28 @@ def register_invoke(name: str, handler: InvokeHandler) -> None:
     INVOKE_HANDLERS[name] = handler
 
 
+def _extra(model: object) -> dict:
+    """The JSON keys botbuilder's schema does not name: msrest keeps them in additional_properties."""
+    extra = getattr(model, "additional_properties", None)
+    return extra if isinstance(extra, dict) else {}
+
+
 def activity_tenant(activity: Activity) -> str | None:
-    """The activity's tenant id, or None when absent, malformed or contradictory."""
-    conv = getattr(activity.conversation, "tenant_id", None) if activity.conversation else None
+    """The activity's tenant id, or None when absent, malformed or contradictory.
+
+    Teams sends `conversation.tenantId`; botbuilder's ConversationAccount maps only the key
+    `tenantID` (to `tenant_id`), so Teams' key arrives among the additional properties. Both are
+    read, with `channelData.tenant.id`: any two that differ refuse the activity.
+    """
+    conv = activity.conversation
+    conv_ids = [getattr(conv, "tenant_id", None), _extra(conv).get("tenantId")] if conv is not None else []
     data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
     tenant = data.get("tenant") if isinstance(data.get("tenant"), dict) else {}
     chan = tenant.get("id") if isinstance(tenant.get("id"), str) else None
-    values = {v.strip().lower() for v in (conv, chan) if isinstance(v, str) and v.strip()}
+    present = [v for v in (*conv_ids, chan) if v is not None]
+    if any(not isinstance(v, str) for v in present):
+        return None  # a tenant id that is not text: trust nothing
+    values = {v.strip().lower() for v in present if v.strip()}
     if len(values) != 1:
         return None  # none, or two different tenants in one activity: trust neither
     tid = values.pop()
@@ -78,8 +98,37 @@ class RapportBot(ActivityHandler):
             log.warning("bot activity from a tenant that is not enabled", extra={"tenant_id": tid, "alert": True})
             await self._not_enabled(turn_context)
             return
+        if not await self._member(turn_context, tid):
+            await self._not_for_you(turn_context)
+            return
         turn_context.turn_state[TENANT_KEY] = tid
         await super().on_turn(turn_context)
+
+    async def _member(self, turn_context: TurnContext, tid: str) -> bool:
+        """One of the firm's people (rapport.identity.membership); the reason goes to the log only."""
+        sender = turn_context.activity.from_property
+        oid = (getattr(sender, "aad_object_id", None) or "").lower() if sender is not None else ""
+        if not _GUID.match(oid):
+            reason = "no Entra object id on the activity"
+        elif membership.guest_activity_marker(_extra(sender).get("userRole")):
+            reason = "Teams marks the user as a guest"
+        elif not membership.is_member(await (await self._store()).get_person(tid, oid), tid):
+            reason = "no enabled, non-guest Person record for this user"
+        else:
+            return True
+        log.warning("bot activity from someone who is not one of the firm's people: %s", reason,
+                    extra={"tenant_id": tid})
+        return False
+
+    async def _not_for_you(self, turn_context: TurnContext) -> None:
+        kind = turn_context.activity.type
+        if kind == ActivityTypes.invoke:
+            body = {"statusCode": 403, "type": "application/vnd.microsoft.error",
+                    "value": {"code": "NotEnabled", "message": NOT_FOR_YOU}}
+            await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response,
+                                                      value=InvokeResponse(status=200, body=body)))
+        elif kind in (ActivityTypes.message, ActivityTypes.conversation_update, ActivityTypes.installation_update):
+            await turn_context.send_activity(NOT_FOR_YOU)
 
     async def _allowed(self, tid: str) -> bool:
         if tid in self.settings.allowed_tenants:

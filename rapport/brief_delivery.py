@@ -42,6 +42,7 @@ from typing import Any, Protocol
 from rapport import briefs, outbox_local, work
 from rapport.cards.brief import brief_card
 from rapport.cards.common import plain
+from rapport.identity.membership import partners as firm_partners
 from rapport.records import Meeting, Person, Tenant, WorkItem, aware, iso, utcnow
 from rapport.store.base import AlreadyExists, Store
 
@@ -72,9 +73,7 @@ def user_ids_for(person: Person) -> list[str]:
 
 
 def _onboarded_partners(tenant: Tenant, people: list[Person]) -> dict[str, Person]:
-    listed = {u.lower() for u in tenant.partners}
-    return {p.oid: p for p in people
-            if p.captured and (p.upn.lower() in listed or (not listed and p.role == "partner"))}
+    return {p.oid: p for p in firm_partners(tenant, people)}  # who is a partner: rapport.identity.membership
 
 
 # --- the timer ---------------------------------------------------------------------------------

@@ -175,7 +175,7 @@ def accepted_dev_keys(settings: Settings) -> dict[str, PublicKey]:
 def mint_dev_token(settings: Settings, tenant_id: str, oid: str, *, name: str = "", upn: str = "",
                    lifetime: int = 8 * 3600) -> str:
     """A token shaped like an Entra v2 access token for Rapport's API, signed by the dev key."""
-    from rapport.identity.tokens import DEV_AUDIENCE, REQUIRED_SCOPE
+    from rapport.identity.tokens import DEV_AUDIENCE, DEV_CLIENT, REQUIRED_SCOPE
 
     key = load_or_create_key(dev_key_path(settings))
     now = int(time.time())
@@ -184,7 +184,7 @@ def mint_dev_token(settings: Settings, tenant_id: str, oid: str, *, name: str = 
         "iss": f"{settings.entra_authority_host.rstrip('/')}/{tenant_id}/v2.0",
         "iat": now, "nbf": now, "exp": now + lifetime, "ver": "2.0",
         "tid": tenant_id, "oid": oid, "sub": uuid.uuid4().hex, "name": name, "preferred_username": upn,
-        "scp": REQUIRED_SCOPE, "azp": "rapport-dev-token", "azpacr": "0",
+        "scp": REQUIRED_SCOPE, "azp": DEV_CLIENT, "azpacr": "0",
     }
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": key_id(key), "typ": "JWT"})
 
@@ -206,6 +206,7 @@ async def dev_token_command(settings: Settings, tenant: str | None, user: str | 
     if not settings.dev_auth:
         print("rapport dev-token: RAPPORT_DEV_AUTH=1 is not set; dev tokens are for local use only", file=sys.stderr)
         return 2
+    from rapport.identity.membership import is_member
     from rapport.store import make_store
 
     store = make_store(settings)
@@ -222,7 +223,7 @@ async def dev_token_command(settings: Settings, tenant: str | None, user: str | 
             return 2
         upn = user or (record.partners[0] if record.partners else None)
         person = await store.person_by_upn(tid, upn) if upn else None
-        if person is None:
+        if not is_member(person, tid):  # the API would refuse its token anyway (rapport.identity.membership)
             print(f"rapport dev-token: no person {upn or '(no partners listed)'} in tenant {tid}", file=sys.stderr)
             return 2
         print(mint_dev_token(settings, tid, person.oid, name=person.name, upn=person.upn))

@@ -55,6 +55,7 @@ from rapport.drafting import (
     OpenItem,
     make_drafter,
 )
+from rapport.identity.membership import partners as firm_partners
 from rapport.records import (
     Account,
     AuditEvent,
@@ -438,7 +439,7 @@ async def timer_pass(store: Store, now: datetime | None = None, *, lookback: tim
         if not tenant.allowed:
             continue
         tid = tenant.id
-        people = {p.oid: p for p in await store.people(tid)}
+        people = {p.oid: p for p in firm_partners(tenant, await store.people(tid))}  # drafts only for partners
         meetings = await store.meetings_between(tid, now - lookback - MAX_MEETING, now)
         for m in meetings:
             if m.isCancelled or not m.external or not (now - lookback < aware(m.end) <= now):

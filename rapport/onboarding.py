@@ -6,7 +6,9 @@ partners as UPNs on the Tenant (`Tenant.partners`: whose mail and calendar are c
 sync asks Graph for each UPN (`GET /users/{upn}`) and writes the Person under its real oid
 (rapport.sync.resolve_person). No placeholder ids: a made-up oid would be used as a mailbox id and
 as an owner of captured records, and would then have to be rewritten everywhere.
-A partner already recorded (a Person with that UPN, e.g. from an earlier sync) is marked captured.
+A partner already recorded (a Person with that UPN, e.g. from an earlier sync) is marked captured
+(and enabled, if the firm had disabled them). Who then counts as a partner, and who as a person of
+the firm at all, is decided in one place: rapport.identity.membership.
 """
 
 from __future__ import annotations
@@ -98,8 +100,9 @@ async def add_tenant(store: Store, tenant_id: str, name: str, domains: list[str]
         person = await store.person_by_upn(tenant_id, upn)
         if person is None:
             people.append((upn, "captured from the first sync (its object id comes from Graph then)"))
-        elif not person.captured:
-            await store.update(Person, tenant_id, person.id, lambda p: p.model_copy(update={"captured": True}))
+        elif not person.captured or not person.enabled:
+            await store.update(Person, tenant_id, person.id,
+                               lambda p: p.model_copy(update={"captured": True, "enabled": True}))
             people.append((upn, f"captured again (oid {person.oid})"))
         else:
             people.append((upn, f"already captured (oid {person.oid})"))

@@ -175,6 +175,9 @@ class Person(Record):
     conversationRef: dict[str, Any] | None = None  # for proactive Teams messages
     channels: dict[str, bool] = Field(default_factory=lambda: {"teams": True, "outlook": False})
     captured: bool = True
+    # False once the firm disabled or removed the user: the record keeps its history (owner of
+    # captured mail), but the person can no longer use Rapport (rapport.identity.membership).
+    enabled: bool = True
 
     def index_keys(self) -> list[str]:
         return [f"upn:{self.upn.lower()}"]

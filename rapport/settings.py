@@ -62,6 +62,27 @@ def _bot_app_type(value: str) -> str:
     return v
 
 
+# The client apps that may fetch a token for Rapport's API besides the add-in's own registration
+# (RAPPORT_CLIENT_ID, which the pane uses for nested app authentication): Microsoft's first-party
+# clients that call an SSO-protected API, as their docs list them under "Authorized client
+# applications" (docs/deploy.md step 2.4 pre-authorizes the same ids):
+# - Office Add-ins SSO (learn.microsoft.com/office/dev/add-ins/develop/register-sso-add-in-aad-v2):
+#   the all-Office id and the platform ids it stands for;
+# - Teams / Microsoft 365 / Outlook SSO (learn.microsoft.com/microsoftteams/platform/tabs/how-to/
+#   authentication/tab-sso-register-aad).
+FIRST_PARTY_CLIENT_APPS: tuple[str, ...] = tuple(sorted((
+    "ea5a67f6-b6f3-4338-b240-c655ddc3cc8e",  # Microsoft Office (all Office application endpoints)
+    "d3590ed6-52b3-4102-aeff-aad2292ab01c",  # Microsoft Office / Outlook desktop / Microsoft 365 mobile
+    "93d53678-613d-4013-afc1-62e9e444a0a5",  # Office on the web
+    "bc59ab01-8403-45c6-8796-ac3ef710b3e3",  # Outlook on the web
+    "27922004-5251-4030-b22d-91ecd9a37ea4",  # Outlook mobile
+    "1fec8e78-bce4-4aaf-ab1b-5451cc387264",  # Teams desktop and mobile
+    "5e3ce6c0-2b1f-4285-8d4b-75ee78787346",  # Teams on the web
+    "4765445b-32c6-49b0-83e6-1d93765276ca",  # Microsoft 365 web
+    "0ec893e0-5785-4de6-99da-4ed124e5296c",  # Microsoft 365 desktop
+)))
+
+
 def _setting(env: str, parse: Callable[[str], Any] = _text, default: Any = None, secret: bool = False) -> Any:
     return field(default=default, metadata={"env": env, "parse": parse, "secret": secret})
 
@@ -87,6 +108,8 @@ class Settings:
     client_secret: str | None = _setting("RAPPORT_CLIENT_SECRET", secret=True)
     api_audience_setting: str | None = _setting("RAPPORT_API_AUDIENCE")
     allowed_tenants: tuple[str, ...] = _setting("RAPPORT_ALLOWED_TENANTS", _csv, ())
+    # Client apps (azp/appid) whose tokens the add-in API accepts, besides RAPPORT_CLIENT_ID itself.
+    client_apps: tuple[str, ...] = _setting("RAPPORT_CLIENT_APPS", _csv, FIRST_PARTY_CLIENT_APPS)
     graph_base_url: str = _setting("GRAPH_BASE_URL", _url, "https://graph.microsoft.com/v1.0")
     entra_authority_host: str = _setting("ENTRA_AUTHORITY_HOST", _url, "https://login.microsoftonline.com")
     azure_openai_endpoint: str | None = _setting("AZURE_OPENAI_ENDPOINT", _url)

@@ -29,6 +29,7 @@ from typing import Any
 
 from rapport import work
 from rapport.graph import MAIL_FOLDERS, DeltaExpired, DeltaPage, GraphClient, GraphError
+from rapport.identity.membership import is_partner, partners
 from rapport.records import Person, SyncState, Tenant, WorkItem, utcnow
 from rapport.store.base import AlreadyExists, Store
 
@@ -271,16 +272,20 @@ async def resolve_person(store: Store, graph: GraphClient, firm: Tenant, user: s
 
 
 async def captured_people(store: Store, graph: GraphClient, firm: Tenant, user: str | None = None) -> list[Person]:
-    """The partners whose mailboxes are captured: `user` only, or the firm's partners list."""
+    """The partners whose mailboxes are captured: `user` only, or the firm's partners list.
+
+    Listed UPNs are resolved through Graph first (their Person records appear on the first sync);
+    who counts as a partner is rapport.identity.membership's rule, `user` or not.
+    """
     names = [user] if user else list(firm.partners)
     if not names:
-        return [p for p in await store.people(firm.id) if p.captured]
+        return partners(firm, await store.people(firm.id))
     out = []
     for name in names:
         person = await resolve_person(store, graph, firm, name)
         if person is None:
             log.warning("partner %s of tenant %s not found in Graph", name, firm.id, extra={"tenant_id": firm.id})
-        elif person.captured:
+        elif is_partner(person, firm):
             out.append(person)
     return out
 
@@ -336,7 +341,7 @@ async def run_sync_work(store: Store, item: WorkItem) -> None:
     for _ in range(MAX_ROUNDS):
         firm = await store.get_tenant(tid)
         person = await store.get_person(tid, oid)
-        if firm is None or person is None or not person.captured:
+        if firm is None or not is_partner(person, firm):
             return
         report = await sync_mailbox(store, graph_client(), firm, person, kinds=(kind,))
         if report.skipped:
@@ -357,9 +362,7 @@ async def safety_net(store: Store, *, now: datetime | None = None) -> int:
     for firm in await store.list_tenants():
         if firm.consentState != "ok" or not firm.allowed:
             continue
-        for person in await store.people(firm.id):
-            if not person.captured or (firm.partners and person.upn.lower() not in {p.lower() for p in firm.partners}):
-                continue
+        for person in partners(firm, await store.people(firm.id)):
             for kind in KINDS:
                 await request_sync(store, firm.id, person.oid, kind, now=now)
                 queued += 1

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import function_app
 from bot import routes
 from bot.adapter import BotConfigError, check_bot_settings
-from bot.handler import HELP, NOT_ENABLED
+from bot.handler import HELP, NOT_ENABLED, NOT_FOR_YOU
 from rapport import devauth, runtime
 from rapport.identity.keys import KeySet
 from rapport.records import Person, Tenant
@@ -112,6 +112,7 @@ async def bot(identity_server: IdentityServer, tmp_path) -> AsyncIterator[BotWor
     await store.put_tenant(Tenant(id=TENANT_B, tenantId=TENANT_B, name="Firm B"))
     await store.put_tenant(Tenant(id=TENANT_C, tenantId=TENANT_C, name="Firm C", allowed=False))
     await store.put(Person(id=PARTNER_OID, tenantId=TENANT_A, oid=PARTNER_OID, upn="ada@a.test", name="Ada Partner"))
+    await store.put(Person(id=PARTNER_OID, tenantId=TENANT_B, oid=PARTNER_OID, upn="ada@b.test", name="Ada Partner"))
     runtime.configure(settings, store)
     clock = [1000.0]
     routes.install(settings, keys=KeySet(settings.bot_openid_metadata, clock=lambda: clock[0]))
@@ -371,3 +372,54 @@ async def test_no_app_id_on_loopback_runs_for_the_emulator(bot, identity_server,
     finally:
         devauth.reset_bind()
         routes.reset()
+
+
+# --- only the firm's people (issue 12, finding 6) and Teams' conversation.tenantId (finding 9) -------
+
+async def test_a_user_who_is_not_a_person_of_the_firm_is_not_answered(bot):
+    stranger = str(uuid.uuid4())
+    a = bot.activity()
+    a["from"] = {"id": "29:stranger", "name": "Stranger", "aadObjectId": stranger}
+    assert (await bot.post(a)).status_code == 200
+    assert [s.text for s in bot.connector.sent] == [NOT_FOR_YOU]
+    assert await bot.store.get(Person, TENANT_A, stranger) is None
+
+
+@pytest.mark.parametrize("from_extra", [{"aadObjectId": None}, {"userRole": "guest"}, {"userRole": "anonymous"}])
+async def test_a_guest_or_a_user_without_an_entra_id_is_not_answered(bot, from_extra):
+    a = bot.activity()
+    a["from"] = {**a["from"], **from_extra}
+    assert (await bot.post(a)).status_code == 200
+    assert [s.text for s in bot.connector.sent] == [NOT_FOR_YOU]
+    assert (await bot.store.get(Person, TENANT_A, PARTNER_OID)).conversationRef is None
+
+
+async def test_a_disabled_person_is_not_answered(bot):
+    await bot.store.update(Person, TENANT_A, PARTNER_OID, lambda p: p.model_copy(update={"enabled": False}))
+    assert (await bot.post(bot.activity())).status_code == 200
+    assert [s.text for s in bot.connector.sent] == [NOT_FOR_YOU]
+
+
+async def test_a_card_action_from_someone_else_is_an_invoke_error_with_the_same_sentence(bot):
+    a = bot.activity(kind="invoke", name="adaptiveCard/action", text=None,
+                     value={"action": {"type": "Action.Execute", "verb": "approve", "data": {"draftId": "d"}}})
+    a["from"] = {"id": "29:stranger", "aadObjectId": str(uuid.uuid4())}
+    resp = await bot.post(a)
+    assert resp.status_code == 200
+    body = json.loads(resp.get_body())
+    assert body["statusCode"] == 403 and body["value"]["message"] == NOT_FOR_YOU
+
+
+async def test_teams_conversation_tenant_id_is_read(bot):
+    a = bot.activity(TENANT_A)
+    a["channelData"] = {}  # only conversation.tenantId, as Teams spells it
+    assert (await bot.post(a)).status_code == 200
+    assert [s.text for s in bot.connector.sent] == [HELP]
+
+
+async def test_two_allowed_tenants_in_one_activity_are_refused(bot):
+    a = bot.activity(TENANT_B)
+    a["conversation"]["tenantId"] = TENANT_A  # both tenants are allowed, and the user is a person of both
+    assert (await bot.post(a)).status_code == 200
+    assert [s.text for s in bot.connector.sent] == [NOT_ENABLED]
+    assert (await bot.store.get(Person, TENANT_B, PARTNER_OID)).conversationRef is None

@@ -22,7 +22,7 @@ async def dev_world(identity_server, tmp_path):
 
 
 async def test_dev_token_accepted_on_loopback(dev_world):
-    oid = new_oid()
+    oid = await dev_world.person(TENANT_A)
     token = devauth.mint_dev_token(dev_world.settings, TENANT_A, oid, name="Dev Partner")
     status, body, _ = await call(token)
     assert status == 200 and body == {"tid": TENANT_A, "oid": oid, "name": "Dev Partner"}
@@ -30,7 +30,7 @@ async def test_dev_token_accepted_on_loopback(dev_world):
 
 async def test_dev_token_needs_no_identity_provider(dev_world):
     dev_world.server.down |= {"entra-meta", "entra-keys"}
-    status, _, _ = await call(devauth.mint_dev_token(dev_world.settings, TENANT_A, new_oid()))
+    status, _, _ = await call(devauth.mint_dev_token(dev_world.settings, TENANT_A, await dev_world.person(TENANT_A)))
     assert status == 200
     assert dev_world.server.hits["entra-keys"] == 0
 

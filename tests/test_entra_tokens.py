@@ -24,6 +24,7 @@ from tests.doubles.tokens import GRAPH_AUDIENCE, MSA_TENANT, SigningKey, hs256_w
 from tests.plugins.identity import (
     AUDIENCE,
     CLIENT_ID,
+    PERSON_OID,
     TENANT_A,
     TENANT_B,
     TENANT_C,
@@ -68,7 +69,7 @@ def rejected(status: int, body: Any, headers: dict[str, str], want: int, words: 
 # --- the happy paths -----------------------------------------------------------------------------
 
 async def test_valid_token_gives_caller_from_tid_and_oid(entra):
-    oid = new_oid()
+    oid = await entra.person(TENANT_A)
     status, body, _ = await call(entra.minter.token(TENANT_A, oid, name="Ada Partner"))
     assert status == 200
     assert body == {"tid": TENANT_A, "oid": oid, "name": "Ada Partner"}
@@ -85,7 +86,7 @@ async def test_bare_client_id_audience_is_accepted(entra):
 
 
 async def test_identity_ignores_email_and_upn_claims(entra):
-    oid = new_oid()
+    oid = await entra.person(TENANT_A)
     token = entra.minter.token(TENANT_A, oid, preferred_username="boss@a.test", upn="boss@a.test", email="boss@a.test")
     status, body, _ = await call(token)
     assert status == 200 and body["oid"] == oid and "boss" not in json.dumps(body)
@@ -304,6 +305,7 @@ async def test_onboarding_takes_effect_after_the_short_denial_cache(entra):
 
     assert (await call(entra.minter.token(TENANT_X)))[0] == 401
     await entra.store.put_tenant(Tenant(id=TENANT_X, tenantId=TENANT_X, name="New firm"))
+    await entra.person(TENANT_X, PERSON_OID)  # and its people (the minter signs as PERSON_OID)
     entra.clock[0] += 6
     assert (await call(entra.minter.token(TENANT_X)))[0] == 200
 

@@ -68,6 +68,7 @@ var rapportSettings = {
   RAPPORT_CLIENT_SECRET: hasClientSecret ? '${kv}rapport-client-secret)' : ''
   RAPPORT_API_AUDIENCE: apiAudience
   RAPPORT_ALLOWED_TENANTS: allowedTenants
+  RAPPORT_CLIENT_APPS: '' // empty: the add-in's own id and Microsoft's Office/Teams clients (rapport/settings.py)
   GRAPH_BASE_URL: 'https://graph.microsoft.com/v1.0'
   ENTRA_AUTHORITY_HOST: 'https://login.microsoftonline.com'
   AZURE_OPENAI_ENDPOINT: azureOpenAiEndpoint

@@ -9,6 +9,10 @@ Fail closed, in this order (the signature before any claim is believed):
  6. personal Microsoft accounts refused                             else 401
  7. a user token (not app-only) carrying scope `access_as_user`     else 403
  8. `tid` allowed (RAPPORT_ALLOWED_TENANTS or an allowed Tenant)    else 401 + alert
+ 9. the caller is a member of the firm (rapport.identity.membership): not a guest (acct, idp), the
+    client app (azp/appid) one of ours (RAPPORT_CLIENT_ID, RAPPORT_CLIENT_APPS), and an enabled
+    Person record for (tid, oid)                                    else 403 "Rapport is not
+    enabled for you", the same answer for every cause; the reason goes to the log only
 The caller is (tid, oid): never email/upn/preferred_username, which can be reassigned.
 
 Issuer policy: only v2.0 tokens (`{ENTRA_AUTHORITY_HOST}/{tid}/v2.0`). The API app registration
@@ -28,6 +32,7 @@ from typing import Any
 
 import jwt
 
+from rapport.identity import membership
 from rapport.identity.caller import Caller
 from rapport.identity.keys import KeySet, KeysUnavailable, PublicKey
 from rapport.settings import Settings
@@ -40,10 +45,12 @@ REQUIRED_SCOPE = "access_as_user"
 LEEWAY_SECONDS = 300
 MAX_TOKEN_CHARS = 16 * 1024  # Entra tokens are a few KB; a 1 MB "token" is not worth parsing
 DEV_AUDIENCE = "api://rapport-dev"  # audience of dev tokens when no API audience is configured
+DEV_CLIENT = "rapport-dev-token"  # the client (azp) of dev tokens: ours only while the dev key is accepted
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _REQUIRED_CLAIMS = ["exp", "nbf", "iat", "iss", "aud", "tid", "oid"]
 
 TenantCheck = Callable[[str], Awaitable[bool]]
+PersonCheck = Callable[[str, str], Awaitable[bool]]  # (tid, oid) -> a member of the firm?
 
 
 def _quoted_safe(text: str) -> str:
@@ -69,6 +76,12 @@ def forbidden(description: str) -> ApiError:
     return ApiError(403, f"not allowed: {description}", headers={"www-authenticate": challenge})
 
 
+def not_enabled() -> ApiError:
+    """403 for a valid token of an allowed tenant whose user is not one of the firm's people.
+    One answer whatever the cause, and no challenge: a new token would not change it."""
+    return ApiError(403, membership.NOT_ENABLED)
+
+
 def keys_unavailable() -> ApiError:
     return ApiError(503, "sign-in cannot be checked right now (the identity provider's keys are unreachable); "
                          "try again shortly", headers={"retry-after": "30"})
@@ -92,6 +105,7 @@ class EntraValidator:
     """Validates add-in API tokens. One per process; keys and tenant decisions are cached."""
 
     def __init__(self, settings: Settings, keys: KeySet, tenant_allowed: TenantCheck, *,
+                 person_member: PersonCheck | None = None,
                  dev_keys: Mapping[str, PublicKey] | None = None, clock: Callable[[], float] = time.monotonic,
                  tenant_ttl: float = 60.0, denied_ttl: float = 5.0) -> None:
         self.settings = settings
@@ -108,6 +122,15 @@ class EntraValidator:
         self._tenant_ttl = tenant_ttl  # allowed tenants: re-checked each minute (offboarding applies soon)
         self._denied_ttl = denied_ttl  # refused tenants: short, so onboarding applies at once-ish
         self._tenant_cache: dict[str, tuple[bool, float]] = {}
+        self._person_member = person_member or _store_person_member
+        # Person decisions, cached like the tenant's: a member for a minute (removal applies within
+        # it), a refusal for seconds (onboarding applies at once-ish). Keeps the sidebar at its
+        # store-call budget: a warm request reads no Person.
+        self._person_cache: dict[tuple[str, str], tuple[bool, float]] = {}
+        clients = {*settings.client_apps, *([settings.client_id] if settings.client_id else [])}
+        if self.dev_keys:
+            clients.add(DEV_CLIENT)
+        self.client_apps = frozenset(c.lower() for c in clients)
         self._verified: dict[bytes, tuple[dict[str, Any], float]] = {}  # sha256(token) -> (claims, exp)
         self._wall = time.time  # wall clock for cached expiry (tests move it)
 
@@ -118,6 +141,13 @@ class EntraValidator:
             # RELIABILITY B3: a genuine token from an organisation we do not serve. Alert, no token logged.
             log.warning("refused token of a tenant that is not allowed", extra={"tenant_id": tid, "alert": True})
             raise unauthorized("your organisation is not enabled for Rapport")
+        reason = membership.refusal(claims, tid, self.host, self.client_apps)
+        if reason is None and not await self._member(tid, oid):
+            reason = "no enabled, non-guest Person record for this user"
+        if reason is not None:
+            # One answer for every cause (no oracle); the reason for the firm's admin, no token.
+            log.warning("refused a caller who is not one of the firm's people: %s", reason, extra={"tenant_id": tid})
+            raise not_enabled()
         name = claims.get("name")
         return Caller(tenant_id=tid, oid=oid, name=name if isinstance(name, str) else "")
 
@@ -203,6 +233,18 @@ class EntraValidator:
         if not isinstance(oid, str) or not _GUID.match(oid):
             raise unauthorized("the token's user object id (oid) is malformed")
 
+    async def _member(self, tid: str, oid: str) -> bool:
+        now = self._clock()
+        key = (tid, oid)
+        hit = self._person_cache.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        member = await self._person_member(tid, oid)
+        if len(self._person_cache) > 50_000:  # only signed tokens of allowed tenants get here; bounded anyway
+            self._person_cache.clear()
+        self._person_cache[key] = (member, now + (self._tenant_ttl if member else self._denied_ttl))
+        return member
+
     async def _allowed(self, tid: str) -> bool:
         if tid in self._static_tenants:
             return True
@@ -238,6 +280,18 @@ async def _store_tenant_allowed(tid: str) -> bool:
         raise ApiError(503, "sign-in cannot be checked right now (the store is unavailable); try again shortly",
                        headers={"retry-after": "10"}) from None
     return tenant is not None and tenant.allowed and tenant.tenantId == tid
+
+
+async def _store_person_member(tid: str, oid: str) -> bool:
+    from rapport import runtime
+    from rapport.store.base import StoreUnavailable
+
+    try:
+        person = await (await runtime.store()).get_person(tid, oid)
+    except StoreUnavailable:
+        raise ApiError(503, "sign-in cannot be checked right now (the store is unavailable); try again shortly",
+                       headers={"retry-after": "10"}) from None
+    return membership.is_member(person, tid)
 
 
 def make_validator(settings: Settings, *, keys: KeySet | None = None,

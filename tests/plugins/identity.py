@@ -6,6 +6,9 @@
   REQUESTS_CA_BUNDLE for the duration of the test.
 - `entra`: settings + an open SQLite store + the process-wide validator wired to the stand-in,
   with three tenants: A (allowed by setting), B (onboarded record), C (onboarded, allowed=False).
+  As in a real firm, the add-in API answers only onboarded people: `PERSON_OID` is a Person of A
+  and B, and the world's minter signs as that person, through the add-in's own client app
+  (RAPPORT_CLIENT_ID), unless a test names another oid; `await world.person(tid)` onboards one more.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pytest
 from rapport import devauth, runtime
 from rapport.identity import tokens
 from rapport.identity.keys import KeySet
-from rapport.records import Tenant
+from rapport.records import Person, Tenant
 from rapport.settings import Settings, load_settings
 from rapport.store import Store, make_store
 from tests.doubles.identity_server import IdentityServer
@@ -33,6 +36,16 @@ TENANT_C = "cccccccc-0000-4000-8000-00000000000c"
 TENANT_X = "eeeeeeee-0000-4000-8000-00000000000e"  # a real Entra tenant we never onboarded
 CLIENT_ID = "11111111-2222-4333-8444-555555555555"
 AUDIENCE = f"api://rapport.test/{CLIENT_ID}"
+PERSON_OID = "0e0e0e0e-1111-4222-8333-444444444444"  # a Person of tenants A and B
+
+
+@dataclass
+class FirmMinter(EntraMinter):
+    """Tokens as the firm's seeded person by default (a test that names an oid seeds it, or wants
+    it refused), from the add-in's own registration."""
+
+    def claims(self, tid: str, oid: str | None = None, **kw) -> dict:  # type: ignore[override]
+        return super().claims(tid, oid or PERSON_OID, **kw)
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +93,14 @@ class EntraWorld:
     def now(self) -> float:
         return self.clock[0]
 
+    async def person(self, tid: str = TENANT_A, oid: str | None = None, **kw) -> str:
+        """Onboard a Person (as the firm would) and return its oid."""
+        oid = oid or new_oid()
+        kw.setdefault("upn", f"u{oid[:8]}@firm.test")
+        kw.setdefault("name", "A Partner")
+        await self.store.put(Person(id=oid, tenantId=tid, oid=oid, **kw))
+        return oid
+
     def make_validator(self, **kw) -> tokens.EntraValidator:
         keys = KeySet(tokens.entra_metadata_url(self.settings), clock=self.now)
         v = tokens.EntraValidator(self.settings, keys, tokens._store_tenant_allowed,
@@ -94,8 +115,11 @@ async def open_world(server: IdentityServer, tmp_path: Path, **extra: str) -> En
     await store.open()
     await store.put_tenant(Tenant(id=TENANT_B, tenantId=TENANT_B, name="Firm B", domains=["b.test"]))
     await store.put_tenant(Tenant(id=TENANT_C, tenantId=TENANT_C, name="Firm C", allowed=False))
+    for tid in (TENANT_A, TENANT_B):
+        await store.put(Person(id=PERSON_OID, tenantId=tid, oid=PERSON_OID, upn="ada@firm.test", name="Ada Partner"))
     runtime.configure(settings, store)
-    world = EntraWorld(settings, server, store, server.minter(AUDIENCE), [1000.0])
+    minter = FirmMinter(server.entra_key, server.base_url, AUDIENCE, client_app=CLIENT_ID)
+    world = EntraWorld(settings, server, store, minter, [1000.0])
     world.make_validator()
     return world
 

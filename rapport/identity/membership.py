@@ -1,0 +1,94 @@
+"""Who is a person of the firm, and who is a partner: the one place these are decided.
+
+**Member** (may use the add-in API and the bot): a `Person` record of the tenant, that is, an
+Entra user the firm has onboarded (a record exists for (tenant, oid)), not disabled, and not a
+B2B guest (a guest's UPN carries `#EXT#`). Everyone else with a valid token of the tenant (a
+random user of the directory, a guest, a token of another client app) is not a member, and gets
+the one answer `NOT_ENABLED`, whatever the reason (no oracle for which check failed).
+`refusal(claims, tenant_id)` holds the token-side checks (guest markers, the client app);
+`is_member(person, tenant_id)` the record-side ones.
+
+**Partner** (Rapport works for them: their mail and calendar are captured, they get briefs and
+follow-up drafts, they are who the preview lets you act as): a member with `captured` set who is
+one of the partners the firm listed at onboarding (`Tenant.partners`, UPNs); when the firm listed
+none, a member whose `role` is "partner".
+
+Before this module four places gave four answers for "partner" (tests/test_membership.py pins
+where they differed):
+- brief delivery: captured, and listed (or role "partner" when there is no list);
+- the sync safety net: captured, and listed (anyone captured when there is no list);
+- the sync work item and `rapport sync`: captured, listed or not;
+- the follow-up timer: any Person of the tenant (an organiser merely recorded got drafts);
+- the preview picker: role "partner", captured or not.
+The one answer is brief delivery's, because it is the only one that honours both statements a
+firm makes: the admin's list is the explicit choice of whose mailboxes Rapport may read (docs/
+deploy.md limits Exchange access to them), so a record outside it is never synced or drafted for,
+however its `captured` flag reads; and `captured` defaults to True on every Person, so without a
+list the role is the only thing that tells a partner from an associate who merely uses the pane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable, Mapping
+from typing import Any
+
+from rapport.records import Person, Tenant
+
+NOT_ENABLED = "Rapport is not enabled for you."
+
+GUEST_UPN_MARK = "#ext#"  # how Entra spells a B2B guest's UPN: alice_other.com#EXT#@firm.onmicrosoft.com
+
+
+# --- members -------------------------------------------------------------------------------------
+
+def is_member(person: Person | None, tenant_id: str) -> bool:
+    """True for an onboarded, enabled, non-guest Person record of this tenant."""
+    return (person is not None and person.tenantId == tenant_id and person.enabled
+            and GUEST_UPN_MARK not in person.upn.lower())
+
+
+def refusal(claims: Mapping[str, Any], tenant_id: str, host: str, client_apps: Container[str]) -> str | None:
+    """Why a validated Entra access token is not a member's, from its claims alone; None if no reason.
+
+    `host` is the Entra authority host; `client_apps` the lower-case ids of our client apps.
+
+    The reason is for the log only: the caller gets NOT_ENABLED whichever it is.
+    - `acct` 1: Entra marks a guest account (0 is a member of the tenant);
+    - `idp` other than the tenant's own issuer: the user signed in through another directory
+      (a B2B guest from another firm, or a personal account invited in);
+    - the client app (`azp` in v2 tokens, `appid` in v1) is not one of `client_apps`.
+    """
+    if str(claims.get("acct", "0")) == "1":
+        return "guest account (acct=1)"
+    idp = claims.get("idp")
+    if idp is not None and idp not in _own_issuers(tenant_id, host):
+        return "signed in through another identity provider (idp)"
+    client = claims.get("azp") or claims.get("appid")
+    if not isinstance(client, str) or client.lower() not in client_apps:
+        return "token of a client app that is not Rapport's"
+    return None
+
+
+def _own_issuers(tenant_id: str, host: str) -> set[str]:
+    return {f"{host.rstrip('/')}/{tenant_id}/v2.0", f"https://sts.windows.net/{tenant_id}/"}
+
+
+def guest_activity_marker(user_role: object) -> bool:
+    """Teams' guest markers on an activity's `from` (`userRole` "guest" or "anonymous")."""
+    return isinstance(user_role, str) and user_role.strip().lower() in ("guest", "anonymous")
+
+
+# --- partners ------------------------------------------------------------------------------------
+
+def is_partner(person: Person | None, tenant: Tenant) -> bool:
+    """True for a member whose mail and calendar Rapport captures and works for (module docstring)."""
+    if person is None or not is_member(person, tenant.tenantId) or not person.captured:
+        return False
+    if tenant.partners:
+        return person.upn.lower() in {u.lower() for u in tenant.partners}
+    return person.role == "partner"
+
+
+def partners(tenant: Tenant, people: Iterable[Person]) -> list[Person]:
+    """The tenant's partners among `people`, in the order given."""
+    return [p for p in people if is_partner(p, tenant)]
