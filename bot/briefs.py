@@ -2,7 +2,7 @@
 
 - `TeamsBriefSender` delivers a queued brief (rapport.brief_delivery) as a proactive message with
   botbuilder's `continue_conversation` and the partner's stored conversation reference, paced by
-  rapport.brief_delivery.TeamsPacer, retrying 429/412/502/504 with jittered backoff (Retry-After
+  bot/pacing.py's TeamsPacer, retrying 429/412/502/504 with jittered backoff (Retry-After
   when the connector gives one). The adapter's on_turn_error is never reached: a failed send is
   caught inside the turn and raised to the work item, which retries later; the partner never gets
   an apology message for a brief they did not ask for.
@@ -23,9 +23,10 @@ from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnCon
 from botbuilder.schema import ConversationReference
 
 from bot import verbs
+from bot.pacing import RETRY_STATUSES, TeamsPacer, backoff_seconds, shared_pacer
 from bot.text import outsider, reply
 from rapport import briefs, runtime
-from rapport.brief_delivery import RETRY_STATUSES, TeamsPacer, backoff_seconds, snooze
+from rapport.brief_delivery import snooze
 from rapport.cards.brief import (
     BRIEF_VERBS,
     VERB_OPEN_IN_OUTLOOK,
@@ -108,15 +109,12 @@ class TeamsBriefSender:
             await self.pacer.sleep(wait)
 
 
-_shared_pacer = TeamsPacer()
-
-
 def teams_sender(settings: Any) -> TeamsBriefSender:
     """The process's sender, on the bot's own adapter (wired in by function_app.py)."""
     from bot import routes
 
     b = routes.current()
-    return TeamsBriefSender(b.adapter, b.auth, settings.bot_app_id, pacer=_shared_pacer)
+    return TeamsBriefSender(b.adapter, b.auth, settings.bot_app_id, pacer=shared_pacer())
 
 
 # --- the viewer --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 
 from bot import verbs
+from bot.pacing import shared_pacer
 from bot.text import NEUTRAL, outsider, reply
 from rapport import followups, runtime
 from rapport.cards.followup import (
@@ -162,7 +163,7 @@ class TeamsCardDelivery:
         self.adapter = adapter
         self.auth = auth
         self.app_id = app_id
-        self.pacer = pacer  # Teams' per-thread and per-tenant windows, shared with the briefs' sends
+        self.pacer = pacer  # Teams' per-thread and per-tenant windows, shared with the briefs' sends (bot/pacing.py)
 
     async def deliver(self, store: Store, person: Person, draft: Draft, card: dict[str, Any]) -> str | None:
         from botbuilder.schema import ConversationReference
@@ -208,7 +209,7 @@ def teams_card_delivery() -> TeamsCardDelivery | None:
     settings = runtime.settings()
     if not settings.bot_app_id:
         return None
-    from bot import briefs, routes
+    from bot import routes
 
     b = routes.current()
-    return TeamsCardDelivery(b.adapter, b.auth, settings.bot_app_id, pacer=getattr(briefs, "_shared_pacer", None))
+    return TeamsCardDelivery(b.adapter, b.auth, settings.bot_app_id, pacer=shared_pacer())

@@ -17,8 +17,7 @@ with people outside the firm. The drain (rapport.work) delivers it. Exactly once
   on the key themselves; Teams' POST is not, which is why the item remembers it first.
 
 Channels: a proactive Teams message through botbuilder (bot/briefs.py, wired in by function_app so
-rapport/ never imports bot/), paced within Teams' limits (`TeamsPacer`: per thread 7/1 s, 8/2 s,
-60/30 s, 1,800/h; per tenant 30/s) with jittered backoff on 429/412/502/504; and where the firm
+rapport/ never imports bot/; bot/ paces it within Teams' limits); and where the firm
 turned actionableMessages on, an Outlook actionable message through Graph (the card in a
 <script type="application/adaptivecard+json"> with `originator`; created with the idempotency key,
 then sent, the key looked up before every send, as rapport.sender does for follow-ups). On the embedded default (no bot
@@ -27,14 +26,10 @@ identity / no Graph app configured) both land in the local outbox shown at /dev/
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import logging
-import random
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -155,62 +150,6 @@ async def snooze(store: Store, tenant_id: str, meeting: Meeting, partner_oid: st
     payload = {"meetingId": meeting.id, "partnerOid": partner_oid, "start": iso(meeting.start), "snooze": True}
     await _queue(store, tenant_id, key, payload, at)
     return at
-
-
-# --- pacing within Teams' limits ----------------------------------------------------------------
-
-THREAD_WINDOWS = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
-TENANT_WINDOWS = ((1.0, 30),)
-RETRY_STATUSES = frozenset({412, 429, 502, 504})
-
-
-class TeamsPacer:
-    """Sliding-window limits per conversation thread and per tenant (RELIABILITY, Teams).
-
-    `acquire` waits (on the injected sleep) until a send fits every window, then records it. One
-    pacer is shared by a process's sends; an asyncio lock keeps the check-and-record atomic.
-    """
-
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
-        self.clock = clock
-        self.sleep = sleep
-        self._sent: dict[tuple[str, str], deque[float]] = {}
-        self._lock = asyncio.Lock()
-        self.waited: list[float] = []
-
-    def _wait_for(self, key: tuple[str, str], windows: tuple[tuple[float, int], ...], now: float) -> float:
-        q = self._sent.setdefault(key, deque())
-        longest = max(span for span, _ in windows)
-        while q and q[0] <= now - longest:
-            q.popleft()
-        wait = 0.0
-        for span, limit in windows:
-            inside = [t for t in q if t > now - span]
-            if len(inside) >= limit:
-                wait = max(wait, inside[-limit] + span - now)
-        return wait
-
-    async def acquire(self, tenant_id: str, thread_id: str) -> None:
-        async with self._lock:
-            while True:
-                now = self.clock()
-                wait = max(self._wait_for(("t", tenant_id), TENANT_WINDOWS, now),
-                           self._wait_for(("c", thread_id), THREAD_WINDOWS, now))
-                if wait <= 0:
-                    self._sent[("t", tenant_id)].append(now)
-                    self._sent[("c", thread_id)].append(now)
-                    return
-                self.waited.append(wait)
-                await self.sleep(wait + 0.001)
-
-
-def backoff_seconds(attempt: int, retry_after: float | None, rng: random.Random | None = None) -> float:
-    """Retry-After when given, else exponential with full jitter (1, 2, 4 ... s, capped at 30)."""
-    if retry_after is not None and retry_after >= 0:
-        return retry_after
-    step = min(30.0, 2.0 ** max(0, attempt - 1))
-    return step * (0.5 + 0.5 * (rng or random).random())
 
 
 # --- channels ----------------------------------------------------------------------------------

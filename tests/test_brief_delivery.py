@@ -20,8 +20,9 @@ import pytest
 
 from bot.adapter import make_adapter
 from bot.briefs import TeamsBriefSender
+from bot.pacing import TeamsPacer
 from rapport import brief_delivery, runtime, work
-from rapport.brief_delivery import GraphActionableMail, TeamsPacer, timer_pass, work_key
+from rapport.brief_delivery import GraphActionableMail, timer_pass, work_key
 from rapport.demo import DEMO_TENANT_ID
 from rapport.identity.keys import KeySet
 from rapport.records import (
