@@ -180,9 +180,9 @@ async def dev_addin_meetings(req: func.HttpRequest) -> func.HttpResponse:
 
 
 # --- Follow-ups (after the meeting: drafted, approved on a Teams card, sent exactly once) --------
-# Importing rapport.followups registers the "draft-followup", "followup-card" and "send-draft" work
-# handlers with the drain above. The Teams card delivery lives in bot/ and is wired in here; with no
-# bot configured the cards land in the local outbox (embedded default).
+# The follow-up work handlers ("draft-followup", "draft-company-followup", "followup-card", "send-draft")
+# load with the drain (rapport.work.HANDLER_MODULES). The Teams card delivery lives in bot/ and is
+# wired in here; with no bot configured the cards land in the local outbox (embedded default).
 from rapport import followups as _followup_work  # noqa: E402
 
 

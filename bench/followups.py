@@ -61,8 +61,9 @@ def pct(values: list[float], p: float) -> float:
 
 async def bench_approve(n: int, concurrency: int) -> None:
     from bot import routes
-    from rapport import followups, sender, work
+    from rapport import followups, work
     from rapport.devhost import DevHost
+    from rapport.followups import sending
     from rapport.identity.keys import KeySet
     from tests.doubles.connector import ConnectorServer
     from tests.doubles.identity_server import IdentityServer
@@ -88,8 +89,8 @@ async def bench_approve(n: int, concurrency: int) -> None:
         drafts = [Draft(id=f"df_bench{i:08d}", tenantId=TENANT, ownerOid=OWNER, to=[f"c{i}@acme.example"],
                         subject=f"Following our meeting {i}", body="Dear Jane,\n\nThank you.\n\nAda") for i in range(total)]
         await store.put_many(drafts)
-        sender.install_transport(sender.LocalOutboxTransport())
-        sender.install_rate_limiter(sender.RateLimiter(10_000))  # the bench measures the answer, not Exchange's limit
+        sending.install_transport(sending.LocalOutboxTransport())
+        sending.install_rate_limiter(sending.RateLimiter(10_000))  # the bench measures the answer, not Exchange's limit
         host = await DevHost(settings, store=store).start()
         routes.install(settings, keys=KeySet(settings.bot_openid_metadata))
         token = identity.bot_token(BOT_APP_ID, connector.base_url)
@@ -142,8 +143,8 @@ async def bench_approve(n: int, concurrency: int) -> None:
         print(f"  then sent: {sent} of {total} drafts (each exactly once through the local outbox)")
         routes.reset()
         await host.stop()
-        sender.install_transport(None)
-        sender.install_rate_limiter(None)
+        sending.install_transport(None)
+        sending.install_rate_limiter(None)
         followups.install_card_delivery(None)
         await connector.stop()
         await identity.stop()

@@ -75,7 +75,7 @@ def _act(kind: str):
         elif kind == "edit":
             out = await followups.view(store, tenant_id, oid, draft_id)
             if out.status == "ok" and out.draft is not None:
-                stale = followups._version(version) != out.draft.version
+                stale = followups.parse_version(version) != out.draft.version
                 out.editing = not stale and out.draft.state in followups.PENDING_STATES
                 if stale:
                     out.status, out.message = "stale", f"This draft changed; this is version {out.draft.version}."

@@ -20,7 +20,7 @@ Channels: a proactive Teams message through botbuilder (bot/briefs.py, wired in 
 rapport/ never imports bot/; bot/ paces it within Teams' limits); and where the firm
 turned actionableMessages on, an Outlook actionable message through Graph (the card in a
 <script type="application/adaptivecard+json"> with `originator`; created with the idempotency key,
-then sent, the key looked up before every send, as rapport.sender does for follow-ups). On the embedded default (no bot
+then sent, the key looked up before every send, as rapport.followups.sending does for follow-ups). On the embedded default (no bot
 identity / no Graph app configured) both land in the local outbox shown at /dev/outbox.
 """
 
@@ -205,7 +205,7 @@ def _mail_sender(settings: Any) -> MailSender | None:
         return _mail
     if not settings.client_id:
         return None
-    from rapport.sender import GraphMailTransport, mail_transport
+    from rapport.followups.sending import GraphMailTransport, mail_transport
 
     # The follow-up sender's Graph client: one set of per-mailbox limits for all mail Rapport sends,
     # and one attempt per request (a 503 on /send is ambiguous: the key lookup decides next time).
@@ -237,15 +237,15 @@ def actionable_html(card: dict[str, Any], summary: str) -> str:
 class GraphActionableMail:
     """An actionable message from the partner's own mailbox to the partner, through Graph.
 
-    The follow-up sender's exactly-once scheme, reused (rapport.sender): the message is created
-    carrying the idempotency key as a filterable extended property and an `x-rapport-key` header,
+    The follow-up sender's exactly-once scheme, reused (rapport.followups.sending): the message is
+    created carrying the idempotency key as a filterable extended property and an `x-rapport-key` header,
     then sent with POST .../messages/{id}/send (never sendMail, which answers 202 before delivery).
     Before any send, so before every retry, the key is looked up: found and sent means done; found
     as a draft is sent as is (never a second message).
     """
 
     def __init__(self, graph: Any) -> None:
-        from rapport.sender import GraphMailTransport
+        from rapport.followups.sending import GraphMailTransport
 
         self.graph = graph
         self.lookup = GraphMailTransport(graph)
@@ -261,7 +261,7 @@ class GraphActionableMail:
             SingleValueLegacyExtendedProperty,
         )
 
-        from rapport.sender import KEY_HEADER, KEY_PROPERTY
+        from rapport.followups.sending import KEY_HEADER, KEY_PROPERTY
 
         mailbox = person.oid
         found = await self.lookup.find(tenant_id, mailbox, key)
@@ -276,7 +276,7 @@ class GraphActionableMail:
                 single_value_extended_properties=[SingleValueLegacyExtendedProperty(id=KEY_PROPERTY, value=key)],
                 internet_message_headers=[InternetMessageHeader(name=KEY_HEADER, value=key)],
             )
-            created = await self.graph._send(  # noqa: SLF001 - GraphClient's per-mailbox limits, as rapport.sender
+            created = await self.graph._send(  # noqa: SLF001 - GraphClient's per-mailbox limits, as rapport.followups.sending
                 tenant_id, mailbox, lambda c: c.users.by_user_id(mailbox).messages.to_post_request_information(msg))
             message_id = (created or {}).get("id")
             if not message_id:

@@ -23,9 +23,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rapport import followups, runtime, sender, work
+from rapport import followups, runtime, work
 from rapport.cards.followup import VERB_APPROVE, VERB_SPLIT, companies_in, followup_card
 from rapport.drafting import make_drafter
+from rapport.followups import sending
 from rapport.records import (
     Account,
     Attendee,
@@ -174,14 +175,14 @@ async def store(tmp_path) -> AsyncIterator[Store]:
     s = await Store(SqliteBackend(path)).open()
     runtime.configure(load_settings({"RAPPORT_SQLITE_PATH": path}), s)
     followups.install_drafter(make_drafter(runtime.settings()))
-    sender.install_transport(sender.LocalOutboxTransport())
-    sender.install_rate_limiter(None)
+    sending.install_transport(sending.LocalOutboxTransport())
+    sending.install_rate_limiter(None)
     try:
         yield s
     finally:
         await settle()
         followups.install_drafter(None)
-        sender.install_transport(None)
+        sending.install_transport(None)
         await s.close()
         runtime._settings, runtime._store = saved
 

@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rapport import followups, outbox_local, runtime, sender, work
+from rapport import followups, outbox_local, runtime, work
 from rapport.drafting import make_drafter
+from rapport.followups import sending
 from rapport.records import (
     Account,
     Attendee,
@@ -113,15 +114,15 @@ async def world(tmp_path) -> AsyncIterator[World]:
     store = await Store(SqliteBackend(str(tmp_path / "f.db"))).open()
     runtime.configure(load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "f.db")}), store)
     followups.install_drafter(make_drafter(runtime.settings()))
-    sender.install_transport(sender.LocalOutboxTransport())
-    sender.install_rate_limiter(None)
+    sending.install_transport(sending.LocalOutboxTransport())
+    sending.install_rate_limiter(None)
     meeting = await seed(store)
     try:
         yield World(store, meeting)
     finally:
         await settle()
         followups.install_drafter(None)
-        sender.install_transport(None)
+        sending.install_transport(None)
         await store.close()
         runtime._settings, runtime._store = saved
 

@@ -20,9 +20,10 @@ import pytest
 
 import function_app
 from bot import routes
-from rapport import followups, runtime, sender, work
+from rapport import followups, runtime, work
 from rapport.devhost import DevHost, _functions
 from rapport.drafting import make_drafter
+from rapport.followups import sending
 from rapport.graph import GraphClient
 from rapport.identity.keys import KeySet
 from rapport.records import Draft, OutboxItem, Person, Tenant, utcnow
@@ -113,10 +114,10 @@ async def loop(request, identity_server: IdentityServer, tmp_path) -> AsyncItera
     client = None
     if request.param == "graph":
         client = GraphClient(graph.base_url, FakeGraphTokens(), max_attempts=1, timeout=5.0)
-        sender.install_transport(sender.GraphMailTransport(client))
+        sending.install_transport(sending.GraphMailTransport(client))
     else:
-        sender.install_transport(sender.LocalOutboxTransport())
-    sender.install_rate_limiter(None)
+        sending.install_transport(sending.LocalOutboxTransport())
+    sending.install_rate_limiter(None)
     followups.install_drafter(make_drafter(settings))
     followups.install_card_delivery(None)
     host = await DevHost(settings, store=store).start()
@@ -128,7 +129,7 @@ async def loop(request, identity_server: IdentityServer, tmp_path) -> AsyncItera
         await settle()
         routes.reset()
         await host.stop()
-        sender.install_transport(None)
+        sending.install_transport(None)
         followups.install_drafter(None)
         if client is not None:
             await client.close()
@@ -142,7 +143,7 @@ B_PARTNER = "0c0c0c0c-1111-4222-8333-444444444444"
 
 
 async def mails(loop: Loop) -> list[Any]:
-    if sender.mail_transport().name == "graph":
+    if sending.mail_transport().name == "graph":
         return loop.graph.sent
     page = await loop.store.find(OutboxItem, TENANT, limit=100)
     return [i for i in page.items if i.channel == "mail"]

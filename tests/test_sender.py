@@ -1,4 +1,4 @@
-"""rapport.sender: sending an approved follow-up exactly once (RELIABILITY E4, E5, E7, G7).
+"""rapport.followups.sending: sending an approved follow-up exactly once (RELIABILITY E4, E5, E7, G7).
 
 The real GraphClient (msgraph-sdk over HTTP) against the Graph mail stand-in: create with the
 idempotency key, /send, and the key lookup before every retry. Faults: 503, "accepted then the
@@ -14,8 +14,9 @@ from datetime import timedelta
 
 import pytest
 
-from rapport import followups, runtime, sender, work
+from rapport import followups, runtime, work
 from rapport.drafting import make_drafter
+from rapport.followups import sending
 from rapport.graph import GraphClient
 from rapport.records import Draft, WorkItem, utcnow
 from rapport.settings import load_settings
@@ -57,8 +58,8 @@ async def mail(tmp_path) -> AsyncIterator[MailWorld]:
     clock = GraphClock()
     client = GraphClient(graph.base_url, FakeGraphTokens(), max_attempts=1, timeout=0.5, sleep=clock.sleep,
                          clock=clock.monotonic)
-    sender.install_transport(sender.GraphMailTransport(client))
-    sender.install_rate_limiter(None)
+    sending.install_transport(sending.GraphMailTransport(client))
+    sending.install_rate_limiter(None)
     followups.install_drafter(make_drafter(runtime.settings()))
     meeting = await seed(store)
     await followups.timer_pass(store, NOW, kick=False)
@@ -68,7 +69,7 @@ async def mail(tmp_path) -> AsyncIterator[MailWorld]:
         yield world
     finally:
         await settle()
-        sender.install_transport(None)
+        sending.install_transport(None)
         followups.install_drafter(None)
         await client.close()
         await graph.stop()
@@ -91,8 +92,8 @@ async def test_send_through_graph_carries_the_key(mail):
     assert msg["_user"] == OWNER.lower()  # from the partner's own mailbox
     assert [r["emailAddress"]["address"] for r in msg["toRecipients"]] == ["jane@acme.example", "bob@acme.example"]
     assert msg["body"]["contentType"].lower() == "text"
-    assert {"name": sender.KEY_HEADER, "value": key} in msg["internetMessageHeaders"]
-    assert msg["singleValueExtendedProperties"] == [{"id": sender.KEY_PROPERTY, "value": key}]
+    assert {"name": sending.KEY_HEADER, "value": key} in msg["internetMessageHeaders"]
+    assert msg["singleValueExtendedProperties"] == [{"id": sending.KEY_PROPERTY, "value": key}]
     # looked the key up before creating, then created, then sent: no sendMail
     methods = [(m, p.rsplit("/", 1)[-1]) for m, p in mail.graph.requests]
     assert methods == [("GET", "messages"), ("POST", "messages"), ("POST", "send")]
@@ -152,7 +153,7 @@ async def test_crash_after_graph_sent_but_before_recording_is_not_resent(mail):
     await settle()
     d = await mail.draft()
     # the previous worker got as far as Graph accepting the send, then died before recording it
-    await sender.mail_transport().send(mail.store, await mail.store.get_person(TENANT, OWNER), d, f"{d.id}:v1")
+    await sending.mail_transport().send(mail.store, await mail.store.get_person(TENANT, OWNER), d, f"{d.id}:v1")
     assert len(mail.graph.sent) == 1 and (await mail.draft()).state == "approved"
     await mail.drain_until_settled()
     assert len(mail.graph.sent) == 1 and (await mail.draft()).state == "sent"
@@ -199,7 +200,7 @@ async def test_send_rechecks_the_wall(mail):
 
 async def test_rate_limit_queues_the_31st_send_of_a_minute():
     clock = GraphClock()
-    limiter = sender.RateLimiter(30, clock=clock.monotonic, sleep=clock.sleep)
+    limiter = sending.RateLimiter(30, clock=clock.monotonic, sleep=clock.sleep)
     for _ in range(30):
         await limiter.acquire(TENANT, OWNER)
     assert limiter.waited == []

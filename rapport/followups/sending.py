@@ -1,8 +1,8 @@
 """Sending an approved follow-up exactly once, as the partner, after the approval's answer.
 
-The "send-draft" work item (keyed draftId:version, written by the approval) runs here:
+The "send-draft" work item (keyed draftId:version, written by rapport.followups.approval) runs here:
 1. the draft must still be that approved version, and its owner must still see it (walls are
-   re-checked at send, RELIABILITY section 2);
+   re-checked at send: docs/reliability.md, section 3, Visibility and ethical walls);
 2. a per-partner rate limit (30 sends a minute, Exchange's own limit) holds runaway sending back;
 3. the mail carries Rapport's idempotency key `draftId:vN`:
    - embedded default: the local outbox (rapport.outbox_local), create-only on the key;
@@ -12,7 +12,8 @@ The "send-draft" work item (keyed draftId:version, written by the approval) runs
      (filterable) and as an `x-rapport-key` internet header, then `POST .../messages/{id}/send`.
      `sendMail` is never used: it answers 202 before delivery and cannot be checked. Before ANY
      send, and so before every retry, the key is looked up: found and no longer a draft means it
-     was sent (an "accepted, then connection reset" answer, E4) and is only recorded; found as a
+     was sent (an "accepted, then connection reset" answer: docs/reliability.md, section 6) and is
+     only recorded; found as a
      draft is sent as is (never a second message).
 4. success records `sent`, an outbound email Interaction and the send time on the approval's audit
    event, and queues the card update. Failures are retried by the work drain with backoff; the
@@ -21,6 +22,10 @@ The "send-draft" work item (keyed draftId:version, written by the approval) runs
 
 The Graph client here makes one attempt per request (no inline retry), because a 503 or a timeout
 on /send is ambiguous: only the key lookup on the next attempt may decide whether to send again.
+
+Imports from rapport: records, store, work, the local outbox and (lazily) the Graph client and
+tokens; from this package approval (SEND_WORK, the audit's send time) and cards (the card update),
+one way: neither imports this module, which registers its handler through work.HANDLER_MODULES.
 """
 
 from __future__ import annotations
@@ -35,12 +40,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from rapport import work
+from rapport.followups.approval import SEND_WORK, record_send_time
+from rapport.followups.cards import queue_card
 from rapport.records import Draft, Interaction, Person, contact_id, utcnow
 from rapport.store.base import Store
 
 log = logging.getLogger("rapport.sender")
 
-SEND_WORK = "send-draft"
 KEY_HEADER = "x-rapport-key"
 # A single-value extended property in Rapport's own namespace: Graph can $filter on it.
 KEY_PROPERTY = "String {6f1c7a2e-3d5b-4c8e-9a41-2b7d5e0c9f13} Name RapportKey"
@@ -250,8 +256,6 @@ async def send_approved(store: Store, tenant_id: str, draft_id: str, version: in
                         max_attempts: int = work.MAX_ATTEMPTS, now: datetime | None = None) -> str:
     """Send one approved draft version. Returns what happened ("sent", "skipped", "failed");
     raises to have the drain retry with backoff."""
-    from rapport import followups
-
     draft = await store.get(Draft, tenant_id, draft_id)
     if draft is None or draft.version != version or draft.state not in ("approved", "sending"):
         return "skipped"  # sent already, edited (a new version needs a new approval), dismissed, failed
@@ -298,15 +302,13 @@ async def send_approved(store: Store, tenant_id: str, draft_id: str, version: in
     if updated is None:
         return "sent"
     await _record_interaction(store, updated, key, message_id, sent_at, via_graph=mail_transport().name == "graph")
-    await followups.record_send_time(store, updated, sent_at)
-    await followups.queue_card(store, updated)
+    await record_send_time(store, updated, sent_at)
+    await queue_card(store, updated)
     log.info("follow-up %s sent (%s)", draft_id, mail_transport().name, extra={"tenant_id": tenant_id})
     return "sent"
 
 
 async def _fail(store: Store, draft: Draft, reason: str) -> None:
-    from rapport import followups
-
     def change(d: Draft) -> Draft | None:
         if d.state not in ("approved", "sending"):
             return None
@@ -315,7 +317,7 @@ async def _fail(store: Store, draft: Draft, reason: str) -> None:
 
     updated = await store.update(Draft, draft.tenantId, draft.id, change)
     if updated is not None:
-        await followups.queue_card(store, updated)
+        await queue_card(store, updated)
 
 
 async def _record_interaction(store: Store, draft: Draft, key: str, message_id: str, at: datetime, *,
@@ -342,3 +344,10 @@ async def _record_interaction(store: Store, draft: Draft, key: str, message_id: 
 async def _send_work(store: Store, item: Any) -> None:
     await send_approved(store, item.tenantId, item.payload["draftId"], int(item.payload["version"]),
                         attempt=item.attempts + 1)
+
+
+__all__ = [
+    "KEY_HEADER", "KEY_PROPERTY", "SEND_WORK", "SENDS_PER_MINUTE", "Found", "GraphMailTransport", "LocalOutboxTransport",
+    "MailTransport", "RateLimiter", "SendRefused", "idempotency_key", "install_rate_limiter", "install_transport",
+    "mail_transport", "send_approved",
+]

@@ -1,0 +1,124 @@
+"""The approval card of a follow-up draft: built, queued after every change, put in front of the partner.
+
+- `card_for` builds the card (rapport.cards.followup) for the draft's owner, refreshed for the owner
+  and every delegate the owner named (their Teams user ids, `teams_user_id`).
+- `queue_card` queues a "followup-card" work item after each new draft or change of state, keyed by
+  (draft, version, state), so each state's card goes out exactly once; the work handler delivers it
+  after the answer through the process's `CardDelivery`: Teams when bot/ wires its delivery in
+  (function_app.py), else the local outbox (the embedded default).
+
+Imports rapport's records, store, work queue, local outbox and cards only; nothing else of
+rapport.followups, so drafting, approval and sending can all queue a card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from rapport import work
+from rapport.cards.followup import followup_card
+from rapport.records import Draft, Person, aware, utcnow
+from rapport.store.base import Store
+
+CARD_WORK = "followup-card"
+
+
+async def card_for(store: Store, draft: Draft, *, notice: str | None = None, editing: bool = False,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """The card for a draft, refreshed for the owner and every delegate."""
+    owner = await store.get_person(draft.tenantId, draft.ownerOid)
+    users: list[str] = []
+    names = owner.name if owner else ""
+    for oid in [draft.ownerOid, *(owner.delegates if owner else [])]:
+        person = owner if owner and oid == owner.oid else await store.get_person(draft.tenantId, oid)
+        users.append(teams_user_id(person) or oid)
+    return followup_card(draft, owner_name=names, now=aware(now or utcnow()), refresh_users=users, notice=notice,
+                         editing=editing)
+
+
+def teams_user_id(person: Person | None) -> str | None:
+    """The Teams user id (MRI, "29:...") from the person's conversation reference, when known."""
+    ref = person.conversationRef if person else None
+    user = ref.get("user") if isinstance(ref, dict) else None
+    uid = user.get("id") if isinstance(user, dict) else None
+    return uid if isinstance(uid, str) and uid else None
+
+
+async def queue_card(store: Store, draft: Draft) -> None:
+    """Put the draft's current card in front of the partner (after the answer, exactly once per state)."""
+    stamp = draft.updatedAt.isoformat() if draft.state == "drafted" else ""
+    key = f"{draft.id}:v{draft.version}:{draft.state}:{stamp}"
+    await store.enqueue(draft.tenantId, CARD_WORK, key, {"draftId": draft.id})
+
+
+# --- the card delivery of this process -----------------------------------------------------------
+
+class CardDelivery(Protocol):
+    """Puts a card in front of the partner. Returns the delivered message's id (for updates)."""
+
+    async def deliver(self, store: Store, person: Person, draft: Draft, card: dict[str, Any]) -> str | None: ...
+
+
+class LocalCardDelivery:
+    """The embedded default: the card lands in the local outbox (/dev/outbox), one per state."""
+
+    async def deliver(self, store: Store, person: Person, draft: Draft, card: dict[str, Any]) -> str | None:
+        from rapport import outbox_local
+
+        key = f"card:{draft.id}:v{draft.version}:{draft.state}:{draft.updatedAt.isoformat()}"
+        item, _ = await outbox_local.deliver(store, draft.tenantId, "teams", key, fromOid="", to=[person.upn],
+                                             subject=f"Follow-up to approve: {draft.subject}"[:200], card=card)
+        return draft.cardActivityId or item.id
+
+
+_delivery: CardDelivery | None = None
+_delivery_factory: Callable[[], CardDelivery | None] | None = None
+
+
+def install_card_delivery(delivery: CardDelivery | None) -> None:
+    global _delivery
+    _delivery = delivery
+
+
+def install_card_delivery_factory(factory: Callable[[], CardDelivery | None] | None) -> None:
+    """bot/ registers how to reach Teams; the factory returns None when the bot is not configured."""
+    global _delivery_factory
+    _delivery_factory = factory
+
+
+def card_delivery() -> CardDelivery:
+    if _delivery is not None:
+        return _delivery
+    if _delivery_factory is not None:
+        made = _delivery_factory()
+        if made is not None:
+            return made
+    return LocalCardDelivery()
+
+
+@work.handler(CARD_WORK)
+async def _card_work(store: Store, item: Any) -> None:
+    draft = await store.get(Draft, item.tenantId, item.payload["draftId"])
+    if draft is None:
+        return
+    owner = await store.get_person(item.tenantId, draft.ownerOid)
+    if owner is None:
+        return
+    card = await card_for(store, draft)
+    activity_id = await card_delivery().deliver(store, owner, draft, card)
+    if activity_id and activity_id != draft.cardActivityId:
+        def remember(d: Draft) -> Draft | None:
+            if d.cardActivityId == activity_id:
+                return None
+            d.cardActivityId = activity_id
+            return d
+
+        await store.update(Draft, draft.tenantId, draft.id, remember)
+
+
+__all__ = [
+    "CARD_WORK", "CardDelivery", "LocalCardDelivery", "card_delivery", "card_for", "install_card_delivery",
+    "install_card_delivery_factory", "queue_card", "teams_user_id",
+]
