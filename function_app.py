@@ -146,9 +146,9 @@ async def bot_messages(req: func.HttpRequest) -> func.HttpResponse:
 
 
 # --- Meeting briefs (before the meeting: Teams, Outlook; on demand: task pane, bot) --------------
-# Importing rapport.brief_delivery registers the "brief-delivery" work handler with the drain above.
+# The "brief-delivery" work handler loads with the drain (rapport.work.HANDLER_MODULES).
 # The Teams sender lives in bot/ (rapport/ never imports bot/): wired in here, loaded on first send.
-from rapport import brief_delivery as _brief_work  # noqa: E402
+from rapport import briefs as _brief_work  # noqa: E402
 
 
 def _brief_teams_sender(settings):

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rapport import brief_delivery, briefs, runtime, work  # noqa: E402
+from rapport import briefs, runtime, work  # noqa: E402
 from rapport.records import (  # noqa: E402
     Account,
     Attendee,
@@ -139,13 +139,13 @@ async def timer(store, partners: int, meetings: int) -> None:
     await store.put_many([tenant, *people, *accounts, *contacts, *ms])
 
     t = time.perf_counter()
-    report = await brief_delivery.timer_pass(store, NOW, tenant_ids=[tid])
+    report = await briefs.timer_pass(store, NOW, tenant_ids=[tid])
     queued = time.perf_counter() - t
     t = time.perf_counter()
     drained = await work.drain(store, now=NOW, tenant_ids=[tid], max_items=100_000)
     delivered = time.perf_counter() - t
     t = time.perf_counter()
-    again = await brief_delivery.timer_pass(store, NOW + timedelta(minutes=5), tenant_ids=[tid])
+    again = await briefs.timer_pass(store, NOW + timedelta(minutes=5), tenant_ids=[tid])
     second = time.perf_counter() - t
     outbox = len(await store.find_all(OutboxItem, tid))
     print(f"timer pass, {partners} partners x {meetings} meetings, all inside the lead time (SQLite):")

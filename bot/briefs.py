@@ -1,6 +1,6 @@
 """Meeting briefs in Teams: the proactive sender, the "brief" commands and the brief card's verbs.
 
-- `TeamsBriefSender` delivers a queued brief (rapport.brief_delivery) as a proactive message with
+- `TeamsBriefSender` delivers a queued brief (rapport.briefs.delivery) as a proactive message with
   botbuilder's `continue_conversation` and the partner's stored conversation reference, paced by
   bot/pacing.py's TeamsPacer, retrying 429/412/502/504 with jittered backoff (Retry-After
   when the connector gives one). The adapter's on_turn_error is never reached: a failed send is
@@ -26,7 +26,7 @@ from bot import verbs
 from bot.pacing import RETRY_STATUSES, TeamsPacer, backoff_seconds, shared_pacer
 from bot.text import outsider, reply
 from rapport import briefs, runtime
-from rapport.brief_delivery import snooze
+from rapport.briefs import snooze
 from rapport.cards.brief import (
     BRIEF_VERBS,
     VERB_OPEN_IN_OUTLOOK,

@@ -1,4 +1,4 @@
-"""Briefs before the meeting (rapport.brief_delivery): the 5-minute timer with an injected clock,
+"""Briefs before the meeting (rapport.briefs.delivery): the 5-minute timer with an injected clock,
 exactly once per meeting and partner, and the three channels:
 
 - the embedded default's local outbox (demo firm);
@@ -21,8 +21,9 @@ import pytest
 from bot.adapter import make_adapter
 from bot.briefs import TeamsBriefSender
 from bot.pacing import TeamsPacer
-from rapport import brief_delivery, runtime, work
-from rapport.brief_delivery import GraphActionableMail, timer_pass, work_key
+from rapport import runtime, work
+from rapport.briefs import delivery
+from rapport.briefs.delivery import GraphActionableMail, timer_pass, work_key
 from rapport.demo import DEMO_TENANT_ID
 from rapport.identity.keys import KeySet
 from rapport.records import (
@@ -51,19 +52,19 @@ async def demo_store(brief_demo_db, tmp_path) -> AsyncIterator[Store]:  # noqa: 
     saved = runtime._settings
     store = await open_copy(brief_demo_db, tmp_path)
     runtime.configure(load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "rapport.db")}), store)
-    brief_delivery.install()
+    delivery.install()
     try:
         yield store
     finally:
-        brief_delivery.install()
+        delivery.install()
         runtime.configure(None, None)
         runtime._settings = saved
         await store.close()
 
 
-async def run_timer(store: Store, at: datetime) -> brief_delivery.PassReport:
+async def run_timer(store: Store, at: datetime) -> delivery.PassReport:
     """One timer run at `at`: queue, then drain what it queued (what brief_timer does)."""
-    return await brief_delivery.brief_timer(store, now=at)
+    return await delivery.brief_timer(store, now=at)
 
 
 async def outbox_for(store: Store, m: Meeting, channel: str = "teams") -> list[OutboxItem]:
@@ -139,7 +140,7 @@ async def test_cancelled_meeting_gets_no_brief_even_when_already_queued(demo_sto
     await work.drain(demo_store, now=NOW, tenant_ids=[DEMO_TENANT_ID])
     assert await outbox_for(demo_store, cancelled) == [] and await outbox_for(demo_store, later) == []
     item = await demo_store.get(WorkItem, DEMO_TENANT_ID,
-                                WorkItem.id_for(brief_delivery.KIND, work_key(later.id, ELEANOR, iso(later.start))))
+                                WorkItem.id_for(delivery.KIND, work_key(later.id, ELEANOR, iso(later.start))))
     assert item.state == "done"  # settled, not retried for ever
 
 
@@ -190,7 +191,7 @@ async def test_snoozed_brief_comes_back_once_before_the_meeting(demo_store):
     m = meeting(ELEANOR, "AAMkEVsnooze", [CORVINA], start=NOW + timedelta(minutes=40))
     await demo_store.put(m)
     await run_timer(demo_store, NOW)
-    at = await brief_delivery.snooze(demo_store, DEMO_TENANT_ID, m, ELEANOR, NOW + timedelta(minutes=2), 15)
+    at = await delivery.snooze(demo_store, DEMO_TENANT_ID, m, ELEANOR, NOW + timedelta(minutes=2), 15)
     assert at == NOW + timedelta(minutes=17)
     await work.drain(demo_store, now=NOW + timedelta(minutes=10), tenant_ids=[DEMO_TENANT_ID])
     assert len(await outbox_for(demo_store, m)) == 1  # not yet
@@ -199,7 +200,7 @@ async def test_snoozed_brief_comes_back_once_before_the_meeting(demo_store):
     items = await outbox_for(demo_store, m)
     assert len(items) == 2 and items[1].idempotencyKey.endswith(":snooze:" + iso(at))
     # Too late to snooze: nothing queued.
-    assert await brief_delivery.snooze(demo_store, DEMO_TENANT_ID, m, ELEANOR, NOW + timedelta(minutes=36)) is None
+    assert await delivery.snooze(demo_store, DEMO_TENANT_ID, m, ELEANOR, NOW + timedelta(minutes=36)) is None
 
 
 def _nodes(node: Any):
@@ -282,13 +283,13 @@ async def teams_world(identity_server, tmp_path) -> AsyncIterator[dict[str, Any]
 
     def sender(pacer: TeamsPacer | None = None) -> TeamsBriefSender:
         s = TeamsBriefSender(adapter, auth, BOT_APP_ID, pacer=pacer or TeamsPacer(clock=vt.clock, sleep=vt.sleep))
-        brief_delivery.install(teams=s)
+        delivery.install(teams=s)
         return s
 
     try:
         yield {"store": store, "connector": connector, "time": vt, "sender": sender, "settings": settings}
     finally:
-        brief_delivery.install()
+        delivery.install()
         await connector.stop()
         await store.close()
         runtime.configure(None, None)
@@ -309,7 +310,7 @@ async def test_teams_briefs_to_one_partner_are_paced_per_thread(teams_world):
     sender = w["sender"]()
     await small_firm(w["store"], 1, 20, service_url=w["connector"].base_url)
     start = w["time"].t
-    await brief_delivery.brief_timer(w["store"], now=NOW)
+    await delivery.brief_timer(w["store"], now=NOW)
     connector: ConnectorServer = w["connector"]
     assert len(connector.sent) == 20 and connector.throttled == 0 and sender.retries == 0
     assert {s.conversation_id for s in connector.sent} == {"a:personal-0"}
@@ -320,7 +321,7 @@ async def test_teams_briefs_to_one_partner_are_paced_per_thread(teams_world):
     assert card["refresh"]["userIds"] == ["29:user-0"] and card["version"] == "1.5"
     assert "Jane Doe" in json.dumps(card)
     # Every brief marked sent: the next run sends nothing.
-    await brief_delivery.brief_timer(w["store"], now=NOW + timedelta(minutes=5))
+    await delivery.brief_timer(w["store"], now=NOW + timedelta(minutes=5))
     assert len(connector.sent) == 20
 
 
@@ -329,7 +330,7 @@ async def test_teams_briefs_across_a_firm_stay_within_30_per_second(teams_world)
     w["sender"]()
     await small_firm(w["store"], 45, 1, service_url=w["connector"].base_url)
     start = w["time"].t
-    await brief_delivery.brief_timer(w["store"], now=NOW)
+    await delivery.brief_timer(w["store"], now=NOW)
     assert len(w["connector"].sent) == 45 and w["connector"].throttled == 0
     assert len({s.conversation_id for s in w["connector"].sent}) == 45
     assert w["time"].t - start >= 1.0  # the 31st had to wait for the next second
@@ -346,7 +347,7 @@ async def test_connector_429s_are_backed_off_and_nothing_is_lost(teams_world):
     w = teams_world
     sender = w["sender"](NoPacing(clock=w["time"].clock, sleep=w["time"].sleep))
     await small_firm(w["store"], 1, 10, service_url=w["connector"].base_url)
-    await brief_delivery.brief_timer(w["store"], now=NOW)
+    await delivery.brief_timer(w["store"], now=NOW)
     connector: ConnectorServer = w["connector"]
     assert connector.throttled > 0 and sender.retries == connector.throttled
     assert 1.0 in w["time"].slept  # the connector's Retry-After was obeyed
@@ -360,7 +361,7 @@ async def test_injected_502_then_success(teams_world):
     sender = w["sender"]()
     await small_firm(w["store"], 1, 1, service_url=w["connector"].base_url)
     w["connector"].fail_next = [502]
-    await brief_delivery.brief_timer(w["store"], now=NOW)
+    await delivery.brief_timer(w["store"], now=NOW)
     assert len(w["connector"].sent) == 1 and sender.retries == 1
 
 
@@ -368,7 +369,7 @@ async def test_no_conversation_yet_means_no_teams_message_and_no_outbox(teams_wo
     w = teams_world
     w["sender"]()
     await small_firm(w["store"], 1, 1)  # the partner never installed the app: no reference
-    await brief_delivery.brief_timer(w["store"], now=NOW)
+    await delivery.brief_timer(w["store"], now=NOW)
     assert w["connector"].sent == []
     assert await w["store"].find_all(OutboxItem, TENANT) == []  # production never falls back to the outbox
 
@@ -389,11 +390,11 @@ async def mail_world(tmp_path, graph_tokens, graph_clock) -> AsyncIterator[dict[
                               "RAPPORT_AM_ORIGINATOR": "6f2c4c2a-7c1e-4d7a-9b0a-0000000000a1"})
     store = await make_store(settings).open()
     runtime.configure(settings, store)
-    brief_delivery.install(mail=GraphActionableMail(client))
+    delivery.install(mail=GraphActionableMail(client))
     try:
         yield {"store": store, "graph": standin}
     finally:
-        brief_delivery.install()
+        delivery.install()
         runtime.configure(None, None)
         runtime._settings = saved
         await client.close()
@@ -412,7 +413,7 @@ async def test_actionable_message_through_graph(mail_world):
     store, graph = mail_world["store"], mail_world["graph"]
     people = await small_firm(store, 1, 1, actionable=True)
     graph.add_mailbox(TENANT, people[0].oid)
-    await brief_delivery.brief_timer(store, now=NOW)
+    await delivery.brief_timer(store, now=NOW)
     assert len(graph.sent) == 1
     mail = graph.sent[0]
     assert mail["toRecipients"][0]["emailAddress"]["address"] == people[0].upn  # to the partner only
@@ -424,7 +425,7 @@ async def test_actionable_message_through_graph(mail_world):
     assert graph.sent_with_key(key) == [mail]
     assert [r for r in graph.requests if r[0] == "GET"]  # the key was looked up before sending
     assert len(await store.find_all(OutboxItem, TENANT)) == 1  # Teams side: the local outbox here
-    await brief_delivery.brief_timer(store, now=NOW + timedelta(minutes=5))
+    await delivery.brief_timer(store, now=NOW + timedelta(minutes=5))
     assert len(graph.sent) == 1
 
 
@@ -434,7 +435,7 @@ async def test_actionable_message_ambiguous_send_is_not_repeated(mail_world):
     people = await small_firm(store, 1, 1, actionable=True)
     graph.add_mailbox(TENANT, people[0].oid)
     graph.send_faults = ["503-sent"]
-    await brief_delivery.brief_timer(store, now=NOW)
+    await delivery.brief_timer(store, now=NOW)
     item = (await store.find_all(WorkItem, TENANT))[0]
     assert item.state == "queued" and item.attempts == 1  # failed once, to be retried
     assert len(graph.sent) == 1
@@ -449,7 +450,7 @@ async def test_actionable_messages_need_the_firm_to_turn_them_on(mail_world):
     store, graph = mail_world["store"], mail_world["graph"]
     people = await small_firm(store, 1, 1, actionable=False)
     graph.add_mailbox(TENANT, people[0].oid)
-    await brief_delivery.brief_timer(store, now=NOW)
+    await delivery.brief_timer(store, now=NOW)
     assert graph.sent == [] and graph.requests == []
 
 

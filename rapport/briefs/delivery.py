@@ -22,6 +22,10 @@ turned actionableMessages on, an Outlook actionable message through Graph (the c
 <script type="application/adaptivecard+json"> with `originator`; created with the idempotency key,
 then sent, the key looked up before every send, as rapport.followups.sending does for follow-ups). On the embedded default (no bot
 identity / no Graph app configured) both land in the local outbox shown at /dev/outbox.
+
+Imports from rapport: records, store, work, cards, identity.membership, the local outbox, drafting
+and (lazily) rapport.followups.sending, whose Graph mail transport it reuses; from this package
+compose. Never bot/: the Teams sender is handed in (`use_teams`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from rapport import briefs, outbox_local, work
+from rapport import outbox_local, work
+from rapport.briefs.compose import build
 from rapport.cards.brief import brief_card
 from rapport.cards.common import plain
 from rapport.identity.membership import partners as firm_partners
@@ -312,7 +317,7 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
         return "already"
     settings = _settings()
     scoped = store.scope(tid, person.oid)
-    facts = await briefs.build(scoped, meeting.id, now, drafter=_brief_drafter(settings),
+    facts = await build(scoped, meeting.id, now, drafter=_brief_drafter(settings),
                                previous_start=p.get("previousStart"), partner_name=person.name)
     if facts is None:
         return "hidden"  # walled for this partner since: nothing to show, same as no meeting
@@ -369,3 +374,10 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
         await store.update(Meeting, tid, meeting.id, mark)
     log.info("brief delivered (%s)", ",".join(done) or "no channel", extra={"tenant_id": tid})
     return "delivered"
+
+
+__all__ = [
+    "DEFAULT_LEAD", "KIND", "SNOOZE_MINUTES", "GraphActionableMail", "MailSender", "PassReport", "TeamsSender",
+    "actionable_html", "brief_timer", "deliver", "install", "lead_time", "snooze", "timer_pass", "use_teams",
+    "user_ids_for", "work_key",
+]

@@ -13,11 +13,14 @@ Two steps, so the slow part is small and the rest is pure:
    bot all show (so the card and the JSON never disagree). Pure.
 
 Talking points come from the drafting service (`talking_points`): template by default, the LLM
-when configured, with the controls of RELIABILITY section 3 living in rapport.drafting. The
-context handed over is built from the composed facts only (what this viewer may see), and the
-caller's `forbidden` canaries make the drafter refuse rather than prompt with them. Request paths
-(add-in, card refresh, bot commands) use the template drafter: DESIGN principle 4, no live model
-call while a partner waits; the queued delivery uses the configured drafter.
+when configured, with the model's controls (docs/reliability.md, section 3, Drafting with a model)
+living in rapport.drafting. The context handed over is built from the composed facts only (what this
+viewer may see), and the caller's `forbidden` canaries make the drafter refuse rather than prompt
+with them. Request paths
+(add-in, card refresh, bot commands) use the template drafter: no live model call while a partner
+waits; the queued delivery uses the configured drafter.
+
+Imports from rapport: records, store, sidebar and drafting only.
 """
 
 from __future__ import annotations
@@ -292,3 +295,10 @@ async def next_meetings(scoped: ScopedStore, now: datetime, *, days: int = 7) ->
     """The viewer's coming meetings with people outside the firm, earliest first (cancelled ones out)."""
     meetings = await scoped.meetings_between(now - timedelta(minutes=15), now + timedelta(days=days))
     return [m for m in meetings if m.external and not m.isCancelled and aware(m.end) > now]
+
+
+__all__ = [
+    "DATE_HORIZON", "MAX_ATTENDEES", "SHOWN_DATES", "SHOWN_INTERACTIONS", "SHOWN_PIPELINE", "AccountFacts", "Gathered",
+    "brief_context", "build", "compose", "external_attendees", "gather", "next_meetings", "own_meeting",
+    "talking_points",
+]
