@@ -27,13 +27,13 @@ from rapport.cards.followup import (
     SUBJECT_INPUT,
     VERB_APPROVE,
     VERB_EDIT,
-    VERB_REFRESH,
     VERB_RETRY,
     VERB_SAVE,
     VERB_SKIP,
     VERB_SNOOZE_LATER,
     VERB_SNOOZE_TOMORROW,
     VERB_SPLIT,
+    VERBS,
 )
 from rapport.records import Draft, Person, utcnow
 from rapport.store.base import Store
@@ -61,7 +61,10 @@ async def _answer(store: Store, out: followups.Outcome, *, notice: str | None = 
     return verbs.card_response(card)
 
 
-def _act(kind: str):
+def _act(verb: str):
+    """The handler of one of the card's verbs (rapport.cards.followup.VERBS); refresh, and any verb
+    without a change of its own, shows the draft as it is."""
+
     async def handle(turn_context: TurnContext, tenant_id: str, data: dict[str, Any]) -> InvokeResponse:
         oid = verbs.viewer(turn_context)
         if oid is None:
@@ -70,39 +73,38 @@ def _act(kind: str):
         draft_id, version = data.get("draftId"), data.get("version")
         now = utcnow()
         notice = None
-        if kind == "approve":
+        if verb == VERB_APPROVE:
             out = await followups.approve(store, tenant_id, oid, draft_id, version, now=now)
-        elif kind == "edit":
+        elif verb == VERB_EDIT:
             out = await followups.view(store, tenant_id, oid, draft_id)
             if out.status == "ok" and out.draft is not None:
                 stale = followups.parse_version(version) != out.draft.version
                 out.editing = not stale and out.draft.state in followups.PENDING_STATES
                 if stale:
                     out.status, out.message = "stale", f"This draft changed; this is version {out.draft.version}."
-        elif kind == "save":
+        elif verb == VERB_SAVE:
             out = await followups.edit(store, tenant_id, oid, draft_id, version, data.get(SUBJECT_INPUT),
                                        data.get(BODY_INPUT), now=now)
             notice = out.message
-        elif kind in ("later", "tomorrow"):
-            out = await followups.snooze(store, tenant_id, oid, draft_id, version, kind, now=now)
-        elif kind == "skip":
+        elif verb in (VERB_SNOOZE_LATER, VERB_SNOOZE_TOMORROW):
+            choice = "tomorrow" if verb == VERB_SNOOZE_TOMORROW else "later"
+            out = await followups.snooze(store, tenant_id, oid, draft_id, version, choice, now=now)
+        elif verb == VERB_SKIP:
             out = await followups.skip(store, tenant_id, oid, draft_id, version, now=now)
-        elif kind == "retry":
+        elif verb == VERB_RETRY:
             out = await followups.retry(store, tenant_id, oid, draft_id, version, now=now)
-        elif kind == "split":
+        elif verb == VERB_SPLIT:
             out = await followups.split(store, tenant_id, oid, draft_id, version, now=now)
             notice = SPLITTING
-        else:
+        else:  # VERB_REFRESH
             out = await followups.view(store, tenant_id, oid, draft_id)
         return await _answer(store, out, notice=notice)
 
     return handle
 
 
-for _verb, _kind in ((VERB_APPROVE, "approve"), (VERB_EDIT, "edit"), (VERB_SAVE, "save"),
-                     (VERB_SNOOZE_LATER, "later"), (VERB_SNOOZE_TOMORROW, "tomorrow"), (VERB_SKIP, "skip"),
-                     (VERB_RETRY, "retry"), (VERB_REFRESH, "refresh"), (VERB_SPLIT, "split")):
-    verbs.register(_verb, _act(_kind))
+for _verb in VERBS:  # the card's own list: a verb the card shows is a verb the bot answers
+    verbs.register(_verb, _act(_verb))
 
 
 # --- text commands -------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ VERB_SKIP = "followup.skip"
 VERB_RETRY = "followup.retry"
 VERB_REFRESH = "followup.refresh"
 VERB_SPLIT = "followup.split"
+# Every verb the card may carry: bot/followups.py answers exactly these.
 VERBS = (VERB_APPROVE, VERB_EDIT, VERB_SAVE, VERB_SNOOZE_LATER, VERB_SNOOZE_TOMORROW, VERB_SKIP, VERB_RETRY,
          VERB_REFRESH, VERB_SPLIT)
 
