@@ -13,8 +13,7 @@ The "send-draft" work item (keyed draftId:version, written by rapport.followups.
      `sendMail` is never used: it answers 202 before delivery and cannot be checked. Before ANY
      send, and so before every retry, the key is looked up: found and no longer a draft means it
      was sent (an "accepted, then connection reset" answer: docs/reliability.md, section 6) and is
-     only recorded; found as a
-     draft is sent as is (never a second message).
+     only recorded; found as a draft is sent as is (never a second message).
 4. success records `sent`, an outbound email Interaction and the send time on the approval's audit
    event, and queues the card update. Failures are retried by the work drain with backoff; the
    last attempt, or a refusal that a retry cannot fix (403, a bad recipient), ends in `failed` with
