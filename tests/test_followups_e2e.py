@@ -20,8 +20,8 @@ import pytest
 
 import function_app
 from bot import routes
+from local.host import DevHost, _functions
 from rapport import followups, runtime, sender, work
-from rapport.devhost import DevHost, _functions
 from rapport.drafting import make_drafter
 from rapport.graph import GraphClient
 from rapport.identity.keys import KeySet
