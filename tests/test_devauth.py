@@ -120,3 +120,24 @@ async def test_dev_token_command_errors(dev_world, capsys):
     off = load_settings({"RAPPORT_SQLITE_PATH": dev_world.settings.sqlite_path})
     assert await dev_token_command(off, TENANT_B, None) == 2
     assert "RAPPORT_DEV_AUTH" in capsys.readouterr().err
+
+
+def test_the_process_validator_follows_the_declared_bind(tmp_path):
+    """Nothing in rapport.identity.dev reaches into the validator: it is remade when the bind changes."""
+    from rapport import runtime
+    from rapport.identity import tokens
+
+    s = load_settings({"RAPPORT_DEV_AUTH": "1", "RAPPORT_SQLITE_PATH": str(tmp_path / "r.db")})
+    saved = (runtime._settings, runtime._store)
+    runtime.configure(s, None)
+    try:
+        devauth.reset_bind()
+        assert tokens.validator().dev_keys == {}
+        devauth.declare_bind(s, "127.0.0.1")
+        assert list(tokens.validator().dev_keys) == [devauth.key_id(devauth.load_or_create_key(devauth.dev_key_path(s)))]
+        devauth.reset_bind()
+        assert tokens.validator().dev_keys == {}
+    finally:
+        devauth.reset_bind()
+        runtime._settings, runtime._store = saved
+        tokens.install(None)
