@@ -19,7 +19,7 @@ from datetime import timedelta
 from addin.auth import Caller, authenticated
 from rapport import briefs, runtime
 from rapport.cards.brief import brief_card
-from rapport.devauth import dev_only
+from rapport.identity.dev import dev_only
 from rapport.records import Meeting, iso, utcnow
 from rapport.web import Answer, ApiError, Request
 

@@ -1,17 +1,20 @@
 """Preview helpers for the task pane outside Outlook (`rapport serve --demo`, RAPPORT_DEV_AUTH=1).
 
-Two routes, both absent (404, as if they did not exist) unless rapport.devauth.dev_route_open holds:
-dev auth on AND this process declared a loopback bind (Azure never does) AND the request's Host is
-loopback (so a web page using DNS rebinding cannot reach them).
+Two routes, both absent (404, as if they did not exist) unless rapport.identity.dev.dev_route_open
+holds: dev auth on AND this process declared a loopback bind (Azure never does) AND the request's
+Host is loopback (so a web page using DNS rebinding cannot reach them).
 - GET /dev/addin/token[?user=UPN]: a dev token for a partner of the demo firm (default: first).
 - GET /dev/addin/senders: senders to pick from in preview, from the demo firm's records.
 The token still goes through the same validation as an Entra token on every API call.
+
+"The demo firm" is the tenant the local host names (rapport.identity.dev.preview_tenant: local/host.py
+names its demo firm), else the only onboarded tenant.
 """
 
 from __future__ import annotations
 
 from rapport import runtime
-from rapport.devauth import dev_only, mint_dev_token
+from rapport.identity.dev import dev_only, mint_dev_token, only_tenant, preview_tenant
 from rapport.identity.membership import is_member, partners
 from rapport.records import Contact, Signal
 from rapport.web import Answer, ApiError, Request
@@ -21,13 +24,8 @@ MAX_SENDERS = 40
 
 async def _demo_tenant():
     store = await runtime.store()
-    try:
-        from rapport.demo import DEMO_TENANT_ID
-
-        tenant = await store.get_tenant(DEMO_TENANT_ID)
-    except ImportError:
-        tenants = await store.list_tenants()
-        tenant = tenants[0] if len(tenants) == 1 else None
+    named = preview_tenant()
+    tenant = await store.get_tenant(named) if named else await only_tenant(store)
     if tenant is None:
         raise ApiError(404, "the demo firm is not seeded; start with: rapport serve --demo")
     return store, tenant

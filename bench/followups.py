@@ -61,8 +61,8 @@ def pct(values: list[float], p: float) -> float:
 
 async def bench_approve(n: int, concurrency: int) -> None:
     from bot import routes
+    from local.host import DevHost
     from rapport import followups, work
-    from rapport.devhost import DevHost
     from rapport.followups import sending
     from rapport.identity.keys import KeySet
     from tests.doubles.connector import ConnectorServer

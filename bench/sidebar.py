@@ -4,9 +4,9 @@
                                       [--requests 2000] [--clients 100] [--duration 30]
 
 What it does, and the budgets it prints figures against (it reports; it does not pass or fail):
-1. builds (once; reused while the scale matches) a SQLite store with the demo firm (rapport.demo)
+1. builds (once; reused while the scale matches) a SQLite store with the demo firm (local.demo)
    scaled up with generated records to --contacts contacts and --interactions interactions;
-2. starts the dev host (rapport.devhost.DevHost running function_app's triggers) in a FRESH
+2. starts the dev host (local.host.DevHost running function_app's triggers) in a FRESH
    process with RAPPORT_DEV_AUTH=1 on 127.0.0.1, and times cold start: process spawn to the first
    context answer (budget < 1.5 s);
 3. one client, keep-alive: context latency p50/p95/p99 with full token validation (dev token,
@@ -113,7 +113,7 @@ def scale_records(tenant: str, partners: list[tuple[str, str, str]], n_contacts:
 
 
 async def build_store(db: Path, n_contacts: int, n_interactions: int) -> dict:
-    from rapport.demo import DEMO_PARTNERS, DEMO_TENANT_ID, seed_demo
+    from local.demo import DEMO_PARTNERS, DEMO_TENANT_ID, seed_demo
     from rapport.settings import load_settings
     from rapport.store import make_store
 
@@ -156,7 +156,7 @@ def serve(db: str) -> None:
     """Child process: the dev host on 127.0.0.1, a free port. Prints READY <url> once listening."""
 
     async def main() -> None:
-        from rapport.devhost import DevHost
+        from local.host import DevHost
         from rapport.settings import load_settings
 
         settings = load_settings({"RAPPORT_SQLITE_PATH": db, "RAPPORT_DEV_AUTH": "1"})
@@ -198,8 +198,8 @@ async def run(args: argparse.Namespace) -> None:
     import aiohttp
     from yarl import URL
 
-    from rapport import devauth
-    from rapport.demo import DEMO_PARTNERS, DEMO_TENANT_ID
+    from local.demo import DEMO_PARTNERS, DEMO_TENANT_ID
+    from rapport.identity import dev as devauth
     from rapport.settings import load_settings
 
     db = Path(args.db).resolve()

@@ -13,7 +13,7 @@ serviceurl claim). Rapport adds, in front of it:
   we hand it our key set through JwtTokenExtractor's metadata cache, the hook botbuilder reads.
 Authentication is never off while MicrosoftAppId is set (botbuilder turns it off only for an empty
 app id); with no app id (local emulator use) the adapter is refused unless the host declared a
-loopback bind (rapport.devauth.declare_bind): Azure never does, so there it cannot run unauthenticated.
+loopback bind (rapport.identity.dev.declare_bind): Azure never does, so there it cannot run unauthenticated.
 
 Outbound: the bot's own token comes from `{ENTRA_AUTHORITY_HOST}/{MicrosoftAppTenantId}` through
 msal (botbuilder's MicrosoftAppCredentials, with authority validation only for Microsoft's hosts so
@@ -44,7 +44,7 @@ from botframework.connector.auth import (
 )
 from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 
-from rapport import devauth
+from rapport.identity import dev
 from rapport.identity.graph import MICROSOFT_AUTHORITY_HOSTS
 from rapport.identity.keys import KeySet, PublicKey
 from rapport.settings import Settings
@@ -246,7 +246,7 @@ class RapportBotAuthentication(BotFrameworkAuthentication):
 
 def check_bot_settings(settings: Settings) -> None:
     """Refuse to run the bot unauthenticated anywhere but a loopback-bound local host (A11)."""
-    if not settings.bot_app_id and not devauth.bound_to_loopback():
+    if not settings.bot_app_id and not dev.bound_to_loopback():
         raise BotConfigError("the bot is not configured: MicrosoftAppId is not set, and without it the bot "
                              "only runs on a local host bound to loopback")
 

@@ -1,13 +1,13 @@
 """POST /dev/outbox/action: a button on a card in the local outbox, pressed as the partner it went to.
 
-The demo has no Teams, so /dev/outbox (rapport.devoutbox) renders the cards itself and posts their
+The demo has no Teams, so /dev/outbox (local/outbox_page.py) renders the cards itself and posts their
 Action.Execute here as {outboxId, verb, data, inputs}. This route turns that into the
 `adaptiveCard/action` invoke Teams would send and runs it through the bot's own turn
 (`RapportBot.on_turn`: the tenant gate, then bot/verbs.py's dispatch to the same verb handlers),
 so approval, editing, snoozing and briefs behave exactly as in Teams; there is no second
 implementation of any of them. Only the Bot Framework token check is skipped, which is why:
 
-- the route is absent unless rapport.devauth.dev_route_open holds (RAPPORT_DEV_AUTH=1, a loopback
+- the route is absent unless rapport.identity.dev.dev_route_open holds (RAPPORT_DEV_AUTH=1, a loopback
   bind declared by this process, which Azure never does, and a loopback Host: no DNS rebinding); it
   wants a JSON content type and, when the browser sends one, a loopback Origin (so another web page
   cannot post a plain form to it). Otherwise: 404, as if it did not exist;
@@ -31,7 +31,8 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, Conversat
 
 from bot import verbs
 from bot.handler import RapportBot
-from rapport import devauth, devoutbox, runtime
+from rapport import local_outbox, runtime
+from rapport.identity import dev
 from rapport.web import Answer, ApiError, Request, parse_json_body
 
 log = logging.getLogger("rapport.bot")
@@ -94,10 +95,10 @@ def _merged(data: Any, inputs: Any) -> dict[str, Any]:
     return out
 
 
-@devauth.dev_only
+@dev.dev_only
 async def outbox_action(request: Request) -> Answer:
     origin = request.header("origin")
-    if origin and not devauth.loopback_host(urlsplit(origin).netloc):
+    if origin and not dev.loopback_host(urlsplit(origin).netloc):
         raise ApiError(403, "cross-origin requests are refused")
     ctype = request.header("content-type") or ""
     if "json" not in ctype.lower():  # a JSON type needs a CORS preflight, which nothing here answers
@@ -109,12 +110,12 @@ async def outbox_action(request: Request) -> Answer:
     if not isinstance(verb, str) or not verb or len(verb) > 64:
         raise ApiError(400, "verb must be a card action's verb")
     store = await runtime.store()
-    item = await devoutbox.find_item(store, body.get("outboxId"))
+    item = await local_outbox.find_item(store, body.get("outboxId"))
     if item is None or not item.card or not item.to:
         raise ApiError(404, NOT_FOUND)
     data = _merged(body.get("data"), body.get("inputs"))
-    named = {(k, str(data[k]) if isinstance(data[k], str) else None) for k in devoutbox.REF_KEYS if k in data}
-    if not named or not named <= devoutbox.card_refs(item.card):
+    named = {(k, str(data[k]) if isinstance(data[k], str) else None) for k in local_outbox.REF_KEYS if k in data}
+    if not named or not named <= local_outbox.card_refs(item.card):
         raise ApiError(404, NOT_FOUND)  # the action names something this card is not about
     person = await store.person_by_upn(item.tenantId, item.to[0])
     if person is None:

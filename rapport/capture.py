@@ -843,9 +843,3 @@ class Ingestion:
                 await store.update(Meeting, tid, mid, lambda m, s=seen_m: merge_meeting(m, s))
             stats.meetings += 1
 
-
-async def sync_command(settings: Any, tenant_id: str, user: str | None) -> int:
-    """`rapport sync` lives with the Graph transport (rapport.sync); the CLI reaches it through here."""
-    from rapport import sync  # msgraph only loads when a sync runs
-
-    return await sync.sync_command(settings, tenant_id, user)

@@ -14,7 +14,6 @@ the firm at all, is decided in one place: rapport.identity.membership.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -109,33 +108,11 @@ async def add_tenant(store: Store, tenant_id: str, name: str, domains: list[str]
     return {"tenant": tenant, "action": action, "people": people}
 
 
-async def add_tenant_command(settings: Any, tenant_id: str, name: str, domains: list[str], users: str) -> int:
-    """The CLI: validate, record, print what was done. Exit 2 on bad input, 1 if the store is down."""
-    from rapport.store import StoreUnavailable, make_store
-
-    try:
-        tid = parse_tenant_id(tenant_id)
-        if not name or not name.strip():
-            raise OnboardingError("--name must not be empty")
-        doms = parse_domains(domains)
-        upns = parse_users(users, doms)
-    except OnboardingError as exc:
-        print(f"rapport tenant add: {exc}", file=sys.stderr)
-        return 2
-    store = make_store(settings)
-    try:
-        await store.open()
-        result = await add_tenant(store, tid, name.strip(), doms, upns)
-    except StoreUnavailable as exc:
-        print(f"rapport tenant add: {exc.message}", file=sys.stderr)
-        return 1
-    finally:
-        await store.close()
-    t: Tenant = result["tenant"]
-    print(f"tenant {t.id} ({t.name}): {result['action']}")
-    print(f"  allowed: yes; own mail domains: {', '.join(t.domains)}")
-    for upn, what in result["people"]:
-        print(f"  partner {upn}: {what}")
-    if not result["people"]:
-        print("  no partners given (add them with --users UPN,...)")
-    return 0
+def parse_request(tenant_id: str, name: str, domains: list[str], users: str) -> tuple[str, str, list[str], list[str]]:
+    """`rapport tenant add`'s arguments checked and normalised: (tenant id, name, domains, partner UPNs).
+    Raises OnboardingError naming what is wrong."""
+    tid = parse_tenant_id(tenant_id)
+    if not name or not name.strip():
+        raise OnboardingError("--name must not be empty")
+    doms = parse_domains(domains)
+    return tid, name.strip(), doms, parse_users(users, doms)

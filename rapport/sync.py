@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
@@ -391,37 +390,3 @@ async def sync_tenant(store: Store, graph: GraphClient, tenant_id: str, user: st
             break
         firm = await store.get_tenant(tenant_id) or firm
     return reports
-
-
-async def sync_command(settings: Any, tenant_id: str, user_upn: str | None) -> int:
-    """`rapport sync --tenant T [--user UPN]`: a delta sync now, printed as one line per mailbox."""
-    from rapport.store import make_store
-
-    store = await make_store(settings).open()
-    graph = graph_client(settings)
-    try:
-        reports = await sync_tenant(store, graph, tenant_id, user_upn)
-    except LookupError as exc:
-        print(f"rapport sync: {exc}", file=sys.stderr)
-        return 2
-    except GraphError as exc:
-        print(f"rapport sync: Graph refused ({exc.status} {exc.code})", file=sys.stderr)
-        return 1
-    finally:
-        await graph.close()
-        await store.close()
-    if not reports:
-        print(f"rapport sync: no captured partners for tenant {tenant_id}", file=sys.stderr)
-        return 1
-    failed = 0
-    for r in reports:
-        if r.skipped:
-            failed += 1
-            print(f"{r.user_oid}: skipped ({r.skipped}: an admin must grant consent again)")
-            continue
-        st = r.ingested
-        print(f"{r.user_oid}: {sum(r.items.values())} items read "
-              f"({', '.join(f'{k} {v}' for k, v in r.items.items())}); {st.interactions} interactions, "
-              f"{st.contacts_new} new contacts, {st.meetings} meetings"
-              + (f"; restarted {', '.join(r.restarts)}" if r.restarts else ""))
-    return 1 if failed else 0

@@ -26,7 +26,8 @@ import function_app
 from bot import routes
 from bot.adapter import BotConfigError, check_bot_settings
 from bot.handler import HELP, NOT_ENABLED, NOT_FOR_YOU
-from rapport import devauth, runtime
+from rapport import runtime
+from rapport.identity import dev as devauth
 from rapport.identity.keys import KeySet
 from rapport.records import Person, Tenant
 from rapport.settings import Settings, load_settings
@@ -43,7 +44,7 @@ PARTNER_OID = "0a0a0a0a-1111-4222-8333-444444444444"
 
 def trigger(name: str):
     """The trigger's own function. Read off the builders, not FunctionApp.get_functions(): that
-    may run only once per process and belongs to the host (rapport.devhost) and its tests."""
+    may run only once per process and belongs to the host (local.host) and its tests."""
     for fb in function_app.app._function_builders:
         fn = fb._function.get_user_function()
         if fn.__name__ == name:

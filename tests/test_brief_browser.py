@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from rapport.demo import DEMO_PARTNERS, DEMO_TENANT_ID, demo_partner_upn
+from local.demo import DEMO_PARTNERS, DEMO_TENANT_ID, demo_partner_upn
 from rapport.records import Meeting, utcnow
 from tests.plugins.browser import OTHER_CANARY, save_screenshot
 from tests.test_briefs import first_contact, meeting

@@ -21,10 +21,10 @@ import pytest
 from bot.adapter import make_adapter
 from bot.briefs import TeamsBriefSender
 from bot.pacing import TeamsPacer
+from local.demo import DEMO_TENANT_ID
 from rapport import runtime, work
 from rapport.briefs import delivery
 from rapport.briefs.delivery import GraphActionableMail, timer_pass, work_key
-from rapport.demo import DEMO_TENANT_ID
 from rapport.identity.keys import KeySet
 from rapport.records import (
     Account,
@@ -462,7 +462,7 @@ def test_account_id_helper_consistency():
 
 def _trigger(name: str):
     import function_app
-    from rapport.devhost import _functions
+    from local.host import _functions
 
     for f in _functions(function_app.app):
         if f.get_function_name() == name:

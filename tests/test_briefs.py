@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from local.demo import DEMO_FIRM_DOMAIN, DEMO_PARTNERS, DEMO_TENANT_ID, build_demo, seed_demo
 from rapport import briefs
 from rapport.cards.brief import brief_card
-from rapport.demo import DEMO_FIRM_DOMAIN, DEMO_PARTNERS, DEMO_TENANT_ID, build_demo, seed_demo
 from rapport.drafting import make_drafter
 from rapport.records import Attendee, Draft, Meeting, account_id, contact_id, iso
 from rapport.settings import load_settings

@@ -1,4 +1,4 @@
-"""The demo firm (rapport.demo): reproducible from its seed, seeded through capture, idempotent."""
+"""The demo firm (local.demo): reproducible from its seed, seeded through capture, idempotent."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from rapport.capture import is_free_mail
-from rapport.demo import (
+from local.demo import (
     DEMO_FIRM_DOMAIN,
     DEMO_PARTNERS,
     DEMO_TENANT_ID,
@@ -17,6 +16,7 @@ from rapport.demo import (
     demo_account_id,
     seed_demo,
 )
+from rapport.capture import is_free_mail
 from rapport.records import (
     Account,
     Campaign,
@@ -267,7 +267,7 @@ def test_reproducible_across_processes() -> None:
     import subprocess
     import sys
 
-    code = ("import hashlib, json; from datetime import datetime, UTC; from rapport.demo import build_demo; "
+    code = ("import hashlib, json; from datetime import datetime, UTC; from local.demo import build_demo; "
             "d = build_demo(7, datetime(2026, 11, 25, 10, tzinfo=UTC)); "
             "print(hashlib.sha256(json.dumps([b.inbox + b.sent + b.events for b in d.mailboxes]).encode()).hexdigest())")
     digests = {

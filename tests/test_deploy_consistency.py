@@ -197,7 +197,7 @@ def _route_prefix() -> str:
 @functools.cache  # FunctionApp.get_functions() may be called only once per process
 def _routes() -> list[tuple[re.Pattern[str], set[str], str]]:
     import function_app
-    from rapport.devhost import _functions
+    from local.host import _functions
 
     prefix = _route_prefix().strip("/")
     out = []

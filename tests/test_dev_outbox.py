@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from rapport import devauth, outbox_local, work
+from local.demo import DEMO_TENANT_ID
+from local.host import DevHost, _demo_warm_up
+from rapport import local_outbox, work
 from rapport.cards.brief import VERB_REFRESH_BRIEF, VERB_SNOOZE_BRIEF
 from rapport.cards.followup import VERB_APPROVE
-from rapport.demo import DEMO_TENANT_ID
-from rapport.devhost import DevHost, _demo_warm_up
+from rapport.identity import dev as devauth
 from rapport.identity import tokens
 from rapport.records import Draft, OutboxItem
 from rapport.settings import Settings, load_settings
@@ -259,7 +260,7 @@ async def test_forged_ids_and_other_tenants_items_are_404(demo: Demo):
 
     # An item delivered in another firm whose card names this firm's draft: the verb runs in the
     # item's tenant, as its recipient there, and finds no such draft.
-    foreign, _ = await outbox_local.deliver(demo.store, OTHER_TENANT, "teams", "forged-card",
+    foreign, _ = await local_outbox.deliver(demo.store, OTHER_TENANT, "teams", "forged-card",
                                             to=["o@otherfirm.example"], subject="x", card=first["card"])
     status, body = await demo.act(foreign.id, VERB_APPROVE, data)
     assert status == 404 and body["error"]["message"] == followups_not_found()

@@ -7,7 +7,7 @@ Issue 12, finding 7 and "What to build" item 6, over real HTTP on function_app's
 - /dev/addin/meetings answered 401 (it authenticated before its guard) where the route must not exist;
 - the walk: every route the host serves under /dev/ (function_app's triggers and the host's own) answers
   exactly like an unknown route for each failing condition, and not so when every condition holds, so
-  a new dev route cannot be added without the guard (rapport.devauth.dev_route_open);
+  a new dev route cannot be added without the guard (rapport.identity.dev.dev_route_open);
 - a property test over generated non-loopback Host values (lookalikes of 127.0.0.1, [::1] and localhost)
   with canaries planted in two tenants' outboxes: nothing of them in any answer.
 
@@ -32,8 +32,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import function_app
-from rapport import devauth, outbox_local, runtime
-from rapport.devhost import DevHost, _LogFormat, collect
+from local.host import DevHost, _LogFormat, collect
+from rapport import local_outbox, runtime
+from rapport.identity import dev as devauth
 from rapport.records import Tenant
 from rapport.settings import Settings, SettingsError, load_settings
 from rapport.store import Store, make_store
@@ -57,13 +58,13 @@ FOREIGN_HOSTS = [
 
 async def _plant(store: Store) -> None:
     """A draft card and a sent mail in the demo firm and in another firm, each with a canary."""
-    from rapport.demo import DEMO_TENANT_ID
+    from local.demo import DEMO_TENANT_ID
 
     await store.put_tenant(Tenant(id=OTHER, tenantId=OTHER, name="Other Firm LLP"))
     for tid, canary in ((DEMO_TENANT_ID, CANARY_A), (OTHER, CANARY_B)):
-        await outbox_local.deliver(store, tid, "mail", f"draft-{canary}:v1", to=[f"client@{canary.lower()}.example"],
+        await local_outbox.deliver(store, tid, "mail", f"draft-{canary}:v1", to=[f"client@{canary.lower()}.example"],
                                    subject=f"Re: {canary}", body=f"Dear client, {canary} (the draft body)")
-        await outbox_local.deliver(store, tid, "teams", f"card-{canary}:v1", to=[f"partner@{canary.lower()}.example"],
+        await local_outbox.deliver(store, tid, "teams", f"card-{canary}:v1", to=[f"partner@{canary.lower()}.example"],
                                    subject=f"Approve {canary}", body="",
                                    card={"type": "AdaptiveCard", "version": "1.5",
                                          "body": [{"type": "TextBlock", "text": canary}]})

@@ -7,7 +7,8 @@ import stat
 import jwt
 import pytest
 
-from rapport import devauth
+from local.cli import dev_token_command
+from rapport.identity import dev as devauth
 from rapport.records import Person, Tenant
 from rapport.settings import SettingsError, load_settings
 from tests.plugins.identity import TENANT_A, TENANT_B, TENANT_X, entra_world, new_oid
@@ -104,7 +105,7 @@ async def test_dev_token_command(dev_world, capsys):
     oid = new_oid()
     await dev_world.store.put(Person(id=oid, tenantId=TENANT_B, oid=oid, upn="ada@b.test", name="Ada B"))
     await dev_world.store.update(Tenant, TENANT_B, TENANT_B, lambda t: t.model_copy(update={"partners": ["ada@b.test"]}))
-    rc = await devauth.dev_token_command(dev_world.settings, TENANT_B, None)
+    rc = await dev_token_command(dev_world.settings, TENANT_B, None)
     out = capsys.readouterr().out.strip()
     assert rc == 0
     status, body, _ = await call(out)
@@ -112,10 +113,31 @@ async def test_dev_token_command(dev_world, capsys):
 
 
 async def test_dev_token_command_errors(dev_world, capsys):
-    assert await devauth.dev_token_command(dev_world.settings, TENANT_X, None) == 2
+    assert await dev_token_command(dev_world.settings, TENANT_X, None) == 2
     assert "not onboarded" in capsys.readouterr().err
-    assert await devauth.dev_token_command(dev_world.settings, TENANT_B, "nobody@b.test") == 2
-    assert await devauth.dev_token_command(dev_world.settings, None, None) == 2  # two tenants: which one?
+    assert await dev_token_command(dev_world.settings, TENANT_B, "nobody@b.test") == 2
+    assert await dev_token_command(dev_world.settings, None, None) == 2  # two tenants: which one?
     off = load_settings({"RAPPORT_SQLITE_PATH": dev_world.settings.sqlite_path})
-    assert await devauth.dev_token_command(off, TENANT_B, None) == 2
+    assert await dev_token_command(off, TENANT_B, None) == 2
     assert "RAPPORT_DEV_AUTH" in capsys.readouterr().err
+
+
+def test_the_process_validator_follows_the_declared_bind(tmp_path):
+    """Nothing in rapport.identity.dev reaches into the validator: it is remade when the bind changes."""
+    from rapport import runtime
+    from rapport.identity import tokens
+
+    s = load_settings({"RAPPORT_DEV_AUTH": "1", "RAPPORT_SQLITE_PATH": str(tmp_path / "r.db")})
+    saved = (runtime._settings, runtime._store)
+    runtime.configure(s, None)
+    try:
+        devauth.reset_bind()
+        assert tokens.validator().dev_keys == {}
+        devauth.declare_bind(s, "127.0.0.1")
+        assert list(tokens.validator().dev_keys) == [devauth.key_id(devauth.load_or_create_key(devauth.dev_key_path(s)))]
+        devauth.reset_bind()
+        assert tokens.validator().dev_keys == {}
+    finally:
+        devauth.reset_bind()
+        runtime._settings, runtime._store = saved
+        tokens.install(None)

@@ -1,4 +1,4 @@
-"""rapport.devhost: function_app's triggers on aiohttp and asyncio, over real HTTP on 127.0.0.1."""
+"""local.host: function_app's triggers on aiohttp and asyncio, over real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ import pytest
 
 import function_app
 from addin.static import resolve
-from rapport import devhost, runtime
-from rapport.devhost import DevHost, TimerRunner, collect, is_loopback, run_trigger
-from rapport.outbox_local import deliver
+from local import host as devhost
+from local.host import DevHost, collect, run_trigger
+from local.timers import TimerRunner
+from rapport import runtime
+from rapport.identity.dev import is_loopback
+from rapport.local_outbox import deliver
 from rapport.records import Tenant
 
 REPO = Path(__file__).resolve().parents[1]

@@ -407,7 +407,7 @@ def test_route_check_catches_an_unwrapped_handler():
 async def test_addin_route_over_http_through_devhost(entra):
     import aiohttp
 
-    from rapport.devhost import DevHost
+    from local.host import DevHost
 
     token = entra.minter.token(TENANT_A)
     async with DevHost(entra.settings, store=entra.store) as host, aiohttp.ClientSession() as http:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rapport import followups, outbox_local, runtime, work
+from rapport import followups, local_outbox, runtime, work
 from rapport.drafting import make_drafter
 from rapport.followups import sending
 from rapport.records import (
@@ -374,5 +374,5 @@ async def test_local_outbox_lists_the_sent_mail(world):
     d = await drafted(world)
     await followups.approve(world.store, TENANT, OWNER, d.id, 1)
     await settle()
-    items = await outbox_local.list_items(world.store)
+    items = await local_outbox.list_items(world.store)
     assert [i["channel"] for i in items].count("mail") == 1

@@ -20,8 +20,8 @@ import pytest
 
 import function_app
 from bot import routes
+from local.host import DevHost, _functions
 from rapport import followups, runtime, work
-from rapport.devhost import DevHost, _functions
 from rapport.drafting import make_drafter
 from rapport.followups import sending
 from rapport.graph import GraphClient

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from local.cli import main as cli_main
 from manifest import package
 from manifest.icons import decode_png, draw_outline, encode_png
-from rapport.cli import main as cli_main
 from rapport.settings import load_settings
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from rapport.devhost import DevHost
+from local.host import DevHost
 from rapport.identity import membership
 from rapport.records import Contact, Interaction, Meeting, Owner, Person, Tenant, WorkItem, contact_id
 from rapport.settings import FIRST_PARTY_CLIENT_APPS
@@ -294,7 +294,7 @@ async def test_the_followup_timer_drafts_only_for_partners(capture_store):
 
 
 async def test_the_preview_offers_only_partners(demo_pane, http):
-    from rapport.demo import DEMO_TENANT_ID, demo_partner_upn
+    from local.demo import DEMO_TENANT_ID, demo_partner_upn
 
     gone = await demo_pane.store.person_by_upn(DEMO_TENANT_ID, demo_partner_upn(1))
     await demo_pane.store.update(Person, DEMO_TENANT_ID, gone.oid, lambda p: p.model_copy(update={"captured": False}))

@@ -1,4 +1,4 @@
-"""rapport.ncrontab: Azure's 6-field timer schedules, parsed and stepped."""
+"""local.ncrontab: Azure's 6-field timer schedules, parsed and stepped."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rapport.ncrontab import CronError, next_after, parse
+from local.ncrontab import CronError, next_after, parse
 
 
 def at(*args: int) -> datetime:

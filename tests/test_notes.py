@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rapport.demo import DEMO_PARTNERS, DEMO_TENANT_ID, build_demo
+from local.demo import DEMO_PARTNERS, DEMO_TENANT_ID, build_demo
 from rapport.records import Interaction, contact_id
 from tests.plugins.browser import OTHER_ONLY_EMAIL, OTHER_TENANT, SHARED_EMAIL
 

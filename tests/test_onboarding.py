@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rapport.cli import main
+from local.cli import add_tenant_command, main
 from rapport.onboarding import (
     OnboardingError,
-    add_tenant_command,
     parse_domains,
     parse_tenant_id,
     parse_users,

@@ -272,7 +272,7 @@ def test_no_contact_is_cold():
 
 # --- GET /api/addin/context over real HTTP (DevHost, real token validation with dev tokens) -------
 
-from rapport.demo import DEMO_PARTNERS, build_demo  # noqa: E402
+from local.demo import DEMO_PARTNERS, build_demo  # noqa: E402
 from tests.plugins.browser import OTHER_CANARY, OTHER_OID, OTHER_ONLY_EMAIL, OTHER_TENANT, SHARED_EMAIL  # noqa: E402
 
 ELEANOR = "eleanor.marsh@ashgrovepell.example"

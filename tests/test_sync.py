@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from local.cli import sync_command
 from rapport import sync
 from rapport.records import Interaction, Meeting, SyncState, Tenant
 from rapport.settings import load_settings
@@ -171,9 +172,9 @@ async def test_sync_command(tmp_path, graph, graph_standin, capsys):
     await store.close()
     mb = graph_standin.add_mailbox("t-a", "ann@firm-a.test")
     graph_standin.put_message(mb, "inbox", sender="c@client.test", to=[mb.upn], subject="hello")
-    assert await sync.sync_command(settings, "t-a", None) == 0
+    assert await sync_command(settings, "t-a", None) == 0
     assert "1 interactions" in capsys.readouterr().out
-    assert await sync.sync_command(settings, "t-unknown", None) == 2
+    assert await sync_command(settings, "t-unknown", None) == 2
     store = await Store(SqliteBackend(settings.sqlite_path)).open()
     try:
         assert len(await store.find_all(Interaction, "t-a")) == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rapport.demo import DEMO_PARTNERS, build_demo
+from local.demo import DEMO_PARTNERS, build_demo
 from tests.plugins.browser import SHARED_EMAIL, save_screenshot
 
 pytestmark = pytest.mark.browser

@@ -31,8 +31,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from bot import routes
-from rapport import briefs, devauth, followups, runtime
-from rapport.devhost import DevHost
+from local.host import DevHost
+from rapport import briefs, followups, runtime
+from rapport.identity import dev as devauth
 from rapport.identity import tokens
 from rapport.identity.keys import KeySet
 from rapport.records import (

@@ -245,7 +245,7 @@ def test_a_kind_has_one_handler():
 
 async def test_drain_timer_of_function_app_runs_the_drain(store, kinds, dev_settings):
     """function_app's drain_work timer, as `rapport trigger drain_work` runs it."""
-    from rapport.devhost import run_trigger
+    from local.host import run_trigger
 
     ran = []
 

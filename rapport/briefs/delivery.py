@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from rapport import outbox_local, work
+from rapport import local_outbox, work
 from rapport.briefs.compose import build
 from rapport.cards.brief import brief_card
 from rapport.cards.common import plain
@@ -341,7 +341,7 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
         teams = _teams_sender(settings)
         done.append("teams")
         if teams is None:  # idempotent on the key itself: nothing to remember
-            await outbox_local.deliver(store, tid, "teams", key, to=[person.upn], subject=subject, card=card, at=now)
+            await local_outbox.deliver(store, tid, "teams", key, to=[person.upn], subject=subject, card=card, at=now)
         elif person.conversationRef:
             await teams.send_card(tid, person, card, subject)
             await remember({"done": done})  # Teams' POST is not idempotent: never repeat it on a retry
@@ -354,7 +354,7 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
         body = actionable_html(card, subject)
         mail = _mail_sender(settings)
         if mail is None:
-            await outbox_local.deliver(store, tid, "actionable-mail", key, to=[person.upn], subject=subject,
+            await local_outbox.deliver(store, tid, "actionable-mail", key, to=[person.upn], subject=subject,
                                        body=body, card=card, at=now)
         elif not originator:
             log.error("ALERT actionable messages are on but RAPPORT_AM_ORIGINATOR is not set; brief mail skipped",

@@ -65,10 +65,10 @@ class LocalCardDelivery:
     """The embedded default: the card lands in the local outbox (/dev/outbox), one per state."""
 
     async def deliver(self, store: Store, person: Person, draft: Draft, card: dict[str, Any]) -> str | None:
-        from rapport import outbox_local
+        from rapport import local_outbox
 
         key = f"card:{draft.id}:v{draft.version}:{draft.state}:{draft.updatedAt.isoformat()}"
-        item, _ = await outbox_local.deliver(store, draft.tenantId, "teams", key, fromOid="", to=[person.upn],
+        item, _ = await local_outbox.deliver(store, draft.tenantId, "teams", key, fromOid="", to=[person.upn],
                                              subject=f"Follow-up to approve: {draft.subject}"[:200], card=card)
         return draft.cardActivityId or item.id
 

@@ -5,7 +5,7 @@ The "send-draft" work item (keyed draftId:version, written by rapport.followups.
    re-checked at send: docs/reliability.md, section 3, Visibility and ethical walls);
 2. a per-partner rate limit (30 sends a minute, Exchange's own limit) holds runaway sending back;
 3. the mail carries Rapport's idempotency key `draftId:vN`:
-   - embedded default: the local outbox (rapport.outbox_local), create-only on the key;
+   - embedded default: the local outbox (rapport.local_outbox), create-only on the key;
    - production: Graph as the partner, from the partner's own mailbox (app permission Mail.Send,
      limited to the onboarded partners' mailboxes by Exchange RBAC for Applications). The message
      is created in the partner's mailbox carrying the key as a single-value extended property
@@ -120,9 +120,9 @@ class LocalOutboxTransport:
     name = "local"
 
     async def send(self, store: Store, owner: Person, draft: Draft, key: str) -> str:
-        from rapport import outbox_local
+        from rapport import local_outbox
 
-        item, created = await outbox_local.deliver(store, draft.tenantId, "mail", key, fromOid=owner.oid,
+        item, created = await local_outbox.deliver(store, draft.tenantId, "mail", key, fromOid=owner.oid,
                                                    to=list(draft.to), cc=list(draft.cc), subject=draft.subject,
                                                    body=draft.body)
         if not created:

@@ -6,6 +6,9 @@ Public surface (the rest of Rapport imports only these names):
 - GraphTokens (rapport.identity.graph): app-only and on-behalf-of tokens per tenant.
 - rapport.identity.membership: who is a person of the firm (may use Rapport) and who is a partner
   (Rapport captures and works for them); the one place either is decided.
+- rapport.identity.dev: local development only (RAPPORT_DEV_AUTH=1): the dev key and its tokens, the
+  loopback bind the local host declares, and `dev_route_open`/`dev_only`, THE rule of every /dev/* route.
+  tokens imports dev (the dev key is one of the validator's keys), never the other way round.
 """
 
 from __future__ import annotations

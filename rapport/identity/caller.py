@@ -1,8 +1,10 @@
-"""The typed result of authenticating a request."""
+"""The typed result of authenticating a request, and the scope that request's token must carry."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+REQUIRED_SCOPE = "access_as_user"  # the delegated scope of Rapport's API (Entra and dev tokens alike)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,9 @@ from typing import Any
 
 import jwt
 
-from rapport.identity import membership
-from rapport.identity.caller import Caller
+from rapport.identity import dev, membership
+from rapport.identity.caller import REQUIRED_SCOPE, Caller
+from rapport.identity.dev import DEV_AUDIENCE, DEV_CLIENT
 from rapport.identity.keys import KeySet, KeysUnavailable, PublicKey
 from rapport.settings import Settings
 from rapport.web import ApiError, Request
@@ -41,11 +42,8 @@ from rapport.web import ApiError, Request
 log = logging.getLogger("rapport.identity")
 
 MSA_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"  # personal Microsoft accounts
-REQUIRED_SCOPE = "access_as_user"
 LEEWAY_SECONDS = 300
 MAX_TOKEN_CHARS = 16 * 1024  # Entra tokens are a few KB; a 1 MB "token" is not worth parsing
-DEV_AUDIENCE = "api://rapport-dev"  # audience of dev tokens when no API audience is configured
-DEV_CLIENT = "rapport-dev-token"  # the client (azp) of dev tokens: ours only while the dev key is accepted
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _REQUIRED_CLAIMS = ["exp", "nbf", "iat", "iss", "aud", "tid", "oid"]
 
@@ -262,6 +260,7 @@ class EntraValidator:
 # --- the process-wide validator the add-in routes use ---------------------------------------------
 
 _validator: EntraValidator | None = None
+_validator_bind: str | None = None  # the bind address declared when _validator was made or installed
 
 
 def entra_metadata_url(settings: Settings) -> str:
@@ -296,29 +295,29 @@ async def _store_person_member(tid: str, oid: str) -> bool:
 
 def make_validator(settings: Settings, *, keys: KeySet | None = None,
                    tenant_allowed: TenantCheck | None = None) -> EntraValidator:
-    from rapport import devauth
-
     return EntraValidator(
         settings, keys or KeySet(entra_metadata_url(settings)), tenant_allowed or _store_tenant_allowed,
-        dev_keys=devauth.accepted_dev_keys(settings),
+        dev_keys=dev.accepted_dev_keys(settings),
     )
 
 
 def validator() -> EntraValidator:
-    """The process validator, remade when the runtime's settings object changes (a new local host)."""
-    global _validator
+    """The process validator, remade when the runtime's settings object or the declared bind address
+    changes (a local host starting or stopping decides whether the dev key is among its keys)."""
+    global _validator, _validator_bind
     from rapport import runtime
 
     settings = runtime.settings()
-    if _validator is None or _validator.settings is not settings:
-        _validator = make_validator(settings)
+    bind = dev.declared_bind()
+    if _validator is None or _validator.settings is not settings or _validator_bind != bind:
+        _validator, _validator_bind = make_validator(settings), bind
     return _validator
 
 
 def install(new: EntraValidator | None) -> None:
-    """Replace the process-wide validator (rapport serve after binding; tests). None: rebuild lazily."""
-    global _validator
-    _validator = new
+    """Replace the process-wide validator (tests), kept while the declared bind stays. None: rebuild lazily."""
+    global _validator, _validator_bind
+    _validator, _validator_bind = new, dev.declared_bind()
 
 
 async def authenticate_request(request: Request) -> Caller:

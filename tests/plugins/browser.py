@@ -1,6 +1,6 @@
 """pytest fixtures: browser (see tests/conftest.py) and the add-in API world it runs against.
 
-- `demo_db_template`: the demo firm (rapport.demo) plus a second tenant holding canaries, seeded
+- `demo_db_template`: the demo firm (local.demo) plus a second tenant holding canaries, seeded
   once per session into a SQLite file; each test gets its own copy (seeding takes seconds).
 - `demo_pane`: that copy served by the real function_app on DevHost (127.0.0.1, free port) with
   RAPPORT_DEV_AUTH=1 and a declared loopback bind, so dev tokens pass the real token validation.
@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from rapport import devauth
-from rapport.demo import DEMO_PARTNERS, DEMO_TENANT_ID, demo_partner_upn, seed_demo
-from rapport.devhost import DevHost
+from local.demo import DEMO_PARTNERS, DEMO_TENANT_ID, demo_partner_upn, seed_demo
+from local.host import DevHost
+from rapport.identity import dev as devauth
 from rapport.identity import tokens
 from rapport.records import Account, Contact, Owner, Person, Tenant, account_id
 from rapport.settings import Settings, load_settings

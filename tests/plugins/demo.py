@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rapport.demo import DemoFirm, build_demo, seed_demo
+from local.demo import DemoFirm, build_demo, seed_demo
 from rapport.store.base import Store
 from rapport.store.sqlite import SqliteBackend
 

@@ -1,7 +1,7 @@
 """pytest fixtures: devhost (see tests/conftest.py).
 
 - `dev_settings`: settings of the embedded default with a SQLite file in the test's tmp dir.
-- `devhost`: function_app's real triggers served by rapport.devhost.DevHost on 127.0.0.1:<free port>.
+- `devhost`: function_app's real triggers served by local.host.DevHost on 127.0.0.1:<free port>.
 - `start_devhost`: factory for a DevHost with another FunctionApp, web root, clock... (stopped after).
 - `http`: an aiohttp client session.
 - `fake_clock`: a virtual clock (`fake_clock()` is now, `await fake_clock.sleep(s)` advances it), so
@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from rapport.devhost import DevHost
+from local.host import DevHost
 from rapport.settings import Settings, load_settings
 
 

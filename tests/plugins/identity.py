@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from rapport import devauth, runtime
+from rapport import runtime
+from rapport.identity import dev as devauth
 from rapport.identity import tokens
 from rapport.identity.keys import KeySet
 from rapport.records import Person, Tenant

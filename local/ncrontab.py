@@ -2,7 +2,7 @@
 
 `{second} {minute} {hour} {day} {month} {day-of-week}`, each field `*`, a value, a range `a-b`, a
 step `*/n` or `a-b/n` or `a/n`, or a comma list of those; months and weekdays also by name
-(JAN..DEC, SUN..SAT). Pure functions: the scheduler in rapport.devhost brings its own clock.
+(JAN..DEC, SUN..SAT). Pure functions: the scheduler in local.timers brings its own clock.
 
 Like NCrontab (the library the Functions host uses), a day must match BOTH the day-of-month and the
 day-of-week field, unlike Vixie cron's "either" rule. Times are UTC, as on Azure by default.

@@ -1,18 +1,20 @@
 """`rapport serve`: function_app's triggers on aiohttp and asyncio, where Core Tools are absent.
 
-DESIGN "One list of triggers, two hosts": this host reads the same FunctionApp Azure runs
+One list of triggers, two hosts (docs/architecture.md, "The trigger list and its two hosts"): this host reads the same FunctionApp Azure runs
 (`app.get_functions()`), serves each httpTrigger at the path Azure would (host.json's routePrefix +
 route), converting aiohttp requests to azure.functions.HttpRequest and HttpResponse back, and runs
-each timerTrigger on asyncio at its NCRONTAB schedule. End-to-end tests start `DevHost`, so they
+each timerTrigger on asyncio at its NCRONTAB schedule (local/timers.py). End-to-end tests start `DevHost`, so they
 exercise exactly the triggers Azure runs.
 
 The task pane's files (/addin/*) come from function_app's own trigger, as on Azure. Besides the
 triggers this host serves /dev/outbox: the mail and Teams messages the embedded default "sent" (it
-never mails anyone), under the rule of every /dev/* route (rapport.devauth.dev_route_open:
+never mails anyone), under the rule of every /dev/* route (rapport.identity.dev.dev_route_open:
 RAPPORT_DEV_AUTH=1, a loopback bind, a loopback Host; else 404). Errors it makes itself (unknown
 route, wrong method, body too large) have the same JSON shape as function_app's `_http` errors, with
 a correlation id. Its log lines name a request by method and path only: no query string (it can
 carry an address or a token), no control characters, not even from a request it cannot parse.
+
+This is the one module that imports function_app; like all of local/, it is never deployed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import importlib
-import inspect
 import json
 import logging
 import re
@@ -39,11 +40,20 @@ from urllib.parse import quote, urlsplit
 import azure.functions as func
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from azure.functions.timer import TimerRequest
 
-from rapport import __version__, devauth, runtime
-from rapport.devauth import is_loopback
-from rapport.ncrontab import CronError, Schedule, parse
+from local import outbox_page
+from local.demo import DEMO_TENANT_ID, seed_demo
+from local.ncrontab import CronError, parse
+from local.timers import Clock, Sleep, TimerRunner, TimerTrigger, call, fire
+from rapport import __version__, local_outbox, runtime
+from rapport.identity.dev import (
+    check_bind,
+    declare_bind,
+    declare_preview_tenant,
+    dev_route_open,
+    is_loopback,
+    reset_bind,
+)
 from rapport.records import utcnow
 from rapport.settings import Settings
 from rapport.store import Store, StoreUnavailable, make_store
@@ -52,16 +62,12 @@ from rapport.web import ApiError, error_answer, new_correlation_id
 log = logging.getLogger("rapport.devhost")
 
 MAX_BODY = 1024 * 1024  # what the host accepts at all; routes parse JSON with their own smaller cap
-PAST_DUE_GRACE = 1.0  # seconds late before a timer run counts as past due
-
-Clock = Callable[[], datetime]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 # --- finding function_app -------------------------------------------------------------------
 
 def repo_root() -> Path:
-    """The checkout holding function_app.py: beside the rapport package (editable install, as
+    """The checkout holding function_app.py: beside the local package (editable install, as
     scripts/setup makes it), else the current directory (`rapport serve` run from a clone)."""
     beside = Path(__file__).resolve().parents[1]
     if (beside / "function_app.py").is_file():
@@ -206,15 +212,6 @@ class HttpTrigger:
     arg: str
 
 
-@dataclass
-class TimerTrigger:
-    name: str
-    schedule: Schedule
-    fn: Callable[..., Any]
-    arg: str
-    run_on_startup: bool = False
-
-
 def _aiohttp_path(prefix: str, route: str) -> str:
     # Azure route templates: {name}, {name:int}, {name?}, {*rest}. aiohttp wants {name} / {name:regex}.
     out = []
@@ -271,66 +268,6 @@ def collect(app: func.FunctionApp, prefix: str | None = None) -> tuple[list[Http
         else:
             log.warning("function %s has a %s trigger, which the local host does not run", name, spec.get("type"))
     return https, timers
-
-
-async def _call(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    if inspect.iscoroutinefunction(fn):
-        return await fn(**kwargs)
-    return await asyncio.to_thread(fn, **kwargs)  # Azure runs sync functions on a thread pool too
-
-
-async def fire(timer: TimerTrigger, past_due: bool = False) -> None:
-    """Run one timer trigger once, as the Functions host would invoke it."""
-    request = TimerRequest(past_due=past_due, schedule={"AdjustForDST": False},
-                           schedule_status={})
-    await _call(timer.fn, **{timer.arg: request})
-
-
-class TimerRunner:
-    """Runs timers at their schedules on asyncio. One run of a timer at a time, as on Azure; a
-    failure is logged and the timer carries on at its next occurrence (Azure does not retry)."""
-
-    def __init__(self, timers: list[TimerTrigger], *, clock: Clock = utcnow, sleep: Sleep = asyncio.sleep) -> None:
-        self.timers = timers
-        self.clock = clock
-        self.sleep = sleep
-        self._tasks: list[asyncio.Task] = []
-
-    def start(self) -> None:
-        for t in self.timers:
-            self._tasks.append(asyncio.get_running_loop().create_task(self._loop(t), name=f"timer-{t.name}"))
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-
-    async def _run(self, t: TimerTrigger, past_due: bool) -> None:
-        try:
-            await fire(t, past_due)
-        except Exception:  # noqa: BLE001 - a failing timer never takes the host down
-            log.exception("timer %s failed", t.name)
-
-    async def _loop(self, t: TimerTrigger) -> None:
-        if t.run_on_startup:
-            await self._run(t, False)
-        due = t.schedule.next_after(self.clock())
-        missed = False
-        while True:
-            wait = (due - self.clock()).total_seconds()
-            if wait > 0:
-                await self.sleep(wait)
-                continue  # re-check: a real sleep may wake early, a test clock may jump
-            await self._run(t, missed or -wait > PAST_DUE_GRACE)
-            await asyncio.sleep(0)  # a run that never awaited must still let the host serve
-            # Occurrences missed while it ran are not replayed: one run at once, marked past due.
-            now = self.clock()
-            nxt = t.schedule.next_after(due)
-            missed = nxt <= now
-            while missed and (after := t.schedule.next_after(nxt)) <= now:
-                nxt = after
-            due = nxt
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -404,7 +341,7 @@ def _http_handler(trigger: HttpTrigger, max_body: int) -> Callable[[web.Request]
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await _read_body(request, max_body)
         req = _to_func_request(request, body, request[_CID])
-        return _from_func_response(await _call(trigger.fn, **{trigger.arg: req}))
+        return _from_func_response(await call(trigger.fn, **{trigger.arg: req}))
 
     handle.__name__ = trigger.name
     return handle
@@ -454,17 +391,8 @@ def _outbox_row(item: Any) -> dict[str, str]:
 
 
 async def outbox_items() -> list[dict[str, str]]:
-    """What the embedded default has 'sent', newest first, if the local outbox exists yet."""
-    try:
-        mod = importlib.import_module("rapport.outbox_local")
-    except ModuleNotFoundError as exc:
-        if exc.name != "rapport.outbox_local":
-            raise
-        return []
-    items = mod.list_items(await runtime.store())
-    if inspect.isawaitable(items):
-        items = await items
-    return [_outbox_row(i) for i in items or []]
+    """What the embedded default has 'sent', newest first."""
+    return [_outbox_row(i) for i in await local_outbox.list_items(await runtime.store())]
 
 
 def _host_header(request: web.Request) -> str | None:
@@ -476,7 +404,7 @@ def _dev_only(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
     """The host's own /dev/* routes under the rule of every /dev/* route; else the unknown route's 404."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if not devauth.dev_route_open(_host_header(request), runtime.settings()):
+        if not dev_route_open(_host_header(request), runtime.settings()):
             raise web.HTTPNotFound()
         return await handler(request)
 
@@ -485,22 +413,18 @@ def _dev_only(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
 
 
 async def _outbox_json(request: web.Request) -> web.Response:
-    if request.query.get("view") == "cards":  # the demo screen's feed (rapport.devoutbox)
-        from rapport import devoutbox
-
-        return web.json_response(await devoutbox.outbox_view(await runtime.store()),
+    if request.query.get("view") == "cards":  # the demo screen's feed (rapport.local_outbox)
+        return web.json_response(await local_outbox.outbox_view(await runtime.store()),
                                  headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
     return web.json_response({"items": await outbox_items()}, headers={"cache-control": "no-store"})
 
 
 async def _outbox_page(request: web.Request) -> web.Response:
     # The demo screen: cards rendered by addin/web/outbox.js, acting through /dev/outbox/action.
-    from rapport import devoutbox
-
-    page = devoutbox.page(await devoutbox.outbox_view(await runtime.store()))
+    page = outbox_page.page(await local_outbox.outbox_view(await runtime.store()))
     return web.Response(text=page, content_type="text/html", headers={
         "cache-control": "no-store", "x-content-type-options": "nosniff", "referrer-policy": "no-referrer",
-        "content-security-policy": devoutbox.CSP})
+        "content-security-policy": outbox_page.CSP})
 
 
 # --- the host --------------------------------------------------------------------------------
@@ -510,12 +434,16 @@ class DevHost:
 
         async with DevHost(settings) as host:   # 127.0.0.1, a free port
             ... host.base_url ...
+
+    While it runs it declares its bind address (dev tokens and /dev/* routes exist only on loopback)
+    and the task pane preview's tenant (`preview_tenant`, the demo firm unless told otherwise) to
+    rapport.identity.dev, and installs its settings and store in rapport.runtime; stop undoes all three.
     """
 
     def __init__(
         self, settings: Settings, *, app: func.FunctionApp | None = None, host: str = "127.0.0.1", port: int = 0,
         timers: bool = False, store: Store | None = None, clock: Clock = utcnow, sleep: Sleep = asyncio.sleep,
-        max_body: int = MAX_BODY, prefix: str | None = None,
+        max_body: int = MAX_BODY, prefix: str | None = None, preview_tenant: str | None = DEMO_TENANT_ID,
     ) -> None:
         self.settings = settings
         self.app = app if app is not None else load_function_app().app
@@ -523,6 +451,7 @@ class DevHost:
         self.port = port
         self.store = store  # owned by the caller if given
         self.max_body = max_body
+        self.preview_tenant = preview_tenant  # the task pane preview's firm (addin/preview.py): the demo's
         self.http_triggers, self.timer_triggers = collect(self.app, prefix)
         self.timers = TimerRunner(self.timer_triggers, clock=clock, sleep=sleep) if timers else None
         self._runner: web.AppRunner | None = None
@@ -550,11 +479,12 @@ class DevHost:
     async def start(self) -> DevHost:
         # runtime is process-wide: install this host's settings/store, restore on stop.
         # Dev auth off loopback is refused before anything is installed or listens.
-        devauth.check_bind(self.settings, self.host)
+        check_bind(self.settings, self.host)
         self._saved = (runtime._settings, runtime._store)
         runtime.configure(self.settings, self.store)
         runtime._store_lock = None  # a lock from another event loop would not work in this one
-        devauth.declare_bind(self.settings, self.host)  # dev tokens and /dev/* routes only on a loopback bind
+        declare_bind(self.settings, self.host)  # dev tokens and /dev/* routes only on a loopback bind
+        declare_preview_tenant(self.preview_tenant)  # whom the task pane preview acts in
         self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False, logger=_server_log,
                                      max_line_size=32768, max_field_size=32768)
         await self._runner.setup()
@@ -582,7 +512,8 @@ class DevHost:
         opened = runtime._store
         if opened is not None and opened is not self.store:
             await opened.close()  # opened lazily by a request: this host owns it
-        devauth.reset_bind()
+        reset_bind()
+        declare_preview_tenant(None)
         self._restore()
 
     def _restore(self) -> None:
@@ -612,18 +543,7 @@ def _print_summary(summary: Any) -> None:
 
 
 async def _seed_demo(store: Store) -> bool:
-    try:
-        demo = importlib.import_module("rapport.demo")
-    except ModuleNotFoundError as exc:
-        if exc.name != "rapport.demo":
-            raise
-        print("the demo firm is not available yet (rapport.demo is missing); serving without it")
-        return True
-    seed = getattr(demo, "seed_demo", None)
-    if seed is None:
-        print("the demo firm is not available yet (rapport.demo has no seed_demo); serving without it")
-        return True
-    _print_summary(await seed(store))
+    _print_summary(await seed_demo(store))
     return True
 
 
@@ -674,7 +594,7 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool, timers: b
               f"{'' if timers else ', timers off'})")
         print(f"  health:            {base}/api/health")
         print(f"  task pane preview: {base}/addin/taskpane.html")
-        if devauth.dev_route_open(urlsplit(base).netloc, settings):
+        if dev_route_open(urlsplit(base).netloc, settings):
             print(f"  local outbox:      {base}/dev/outbox")
         names = ", ".join(t.name for t in dev.timer_triggers) or "none"
         print(f"  timers:            {names if timers else 'off (run one with: rapport trigger NAME)'}")

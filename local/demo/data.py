@@ -1,7 +1,35 @@
-"""Name lists for the demo firm (rapport.demo). Synthetic: invented companies and firms on the
-reserved `.example` top-level domain, so no demo address can ever belong to a real organisation."""
+"""The demo firm's fixed facts and name lists (local.demo). Synthetic: invented companies and firms on
+the reserved `.example` top-level domain, so no demo address can ever belong to a real organisation."""
 
 from __future__ import annotations
+
+from rapport.records import account_id
+
+DEMO_TENANT_ID = "5f1c8a4e-3b2d-4c7a-9e61-2d8f0b7a4c19"
+DEMO_FIRM_NAME = "Ashgrove & Pell LLP"
+DEMO_FIRM_DOMAIN = "ashgrovepell.example"
+DEMO_FIRM_DOMAINS = [DEMO_FIRM_DOMAIN, "ashgrove-ip.example"]
+
+# (oid, UPN local part, name, title, team): stable across seeds so tests and dev tokens can name them.
+DEMO_PARTNERS = [
+    ("0b6f1e3a-7c2d-4e59-8a14-3f9d2c6b7e01", "eleanor.marsh", "Eleanor Marsh", "Partner, Trade Marks", "Trade Marks"),
+    ("1c7a2f4b-8d3e-4f6a-9b25-4a0e3d7c8f12", "tomasz.wieczorek", "Tomasz Wieczorek", "Partner, Trade Marks",
+     "Trade Marks"),
+    ("2d8b3a5c-9e4f-4a7b-8c36-5b1f4e8d9a23", "priya.raman", "Priya Raman", "Partner, Contentious IP",
+     "Contentious IP"),
+    ("3e9c4b6d-af5a-4b8c-9d47-6c2a5f9eab34", "daniel.okafor", "Daniel Okafor", "Partner, Contentious IP",
+     "Contentious IP"),
+]
+WALLED_CLIENT = "halcyra"  # the client the last partner is screened from (he acts against it)
+
+
+def demo_partner_upn(index: int = 0) -> str:
+    return f"{DEMO_PARTNERS[index][1]}@{DEMO_FIRM_DOMAIN}"
+
+
+def demo_account_id(slug: str) -> str:
+    return account_id(f"{slug}.example")
+
 
 # (name, slug) of corporate clients with in-house IP teams.
 CLIENTS = [
@@ -117,4 +145,37 @@ MARKS = [
 COUNTRIES_FOR_FILING = [
     "China", "Japan", "Brazil", "Mexico", "India", "South Korea", "Turkey", "Canada", "Australia", "Israel",
     "Norway", "Switzerland", "United States", "Nigeria",
+]
+
+
+# --- subjects -----------------------------------------------------------------------------------
+
+CLIENT_SUBJECTS = [
+    "EUTM opposition – {mark} – Class {cls}", "Renewal reminder: {mark} ({jur})", "Madrid filing instructions – {mark}",
+    "Clearance search results – {mark}", "Watch notice: conflicting application {mark2}", "Invoice query – {ref}",
+    "Cease and desist – {mark} lookalike", "UKIPO examination report – {mark}", "Assignment of the {mark} portfolio",
+    "Brand protection call – follow-up", "USPTO office action – {mark} (Class {cls})",
+    "Customs recordal renewal – {mark}", "Domain name complaint – {mark_l}.example", "Coexistence agreement – draft v{n}",
+    "Evidence of use – {mark} revocation action", "Filing strategy for {country}",
+]
+ASSOCIATE_SUBJECTS = [
+    "Your ref {ref} – {country} trade mark application {mark}", "Reporting filing receipt – {mark} ({country})",
+    "Instructions: renew {mark} in {country}", "Official action – {mark} – response due {due}", "Debit note {num}",
+    "Reciprocity – referrals {year}", "Madrid designation – {country} provisional refusal – {mark}",
+    "Opposition filed against {mark} in {country}", "Power of attorney – {mark}",
+]
+PROSPECT_SUBJECTS = [
+    "Introduction – {company}", "Trade mark strategy for the {mark} launch", "Fee proposal – {company}",
+    "Enquiry: clearance for a new product name", "Following up on our call", "Catch up at INTA?",
+    "Brand portfolio audit – {company}",
+]
+MEETING_SUBJECTS = [
+    "Portfolio review – {company}", "Strategy call – {mark} opposition", "Lunch – {company}",
+    "Video call: {country} filing programme", "Renewals planning – {company}", "Pitch meeting – {company}",
+    "Catch-up with {company}", "Brand protection workshop – {company}",
+]
+PREVIEWS = [
+    "Please find attached our comments on the draft.", "Thank you for your email, we will revert shortly.",
+    "Could we schedule a call this week to discuss?", "We confirm instructions to proceed as proposed.",
+    "Attached is the official communication received today.",
 ]

@@ -1,11 +1,12 @@
-"""The demo firm: a synthetic IP law firm, reproducible from a seed, seeded through capture.
+"""The demo firm, built: a synthetic IP law firm, reproducible from a seed (local only).
 
 `build_demo(seed, now)` is pure: it returns the firm, its people and accounts, and each partner's
-mailbox as GRAPH-SHAPED message and event JSON (what calendarView/messages delta return). `seed_demo`
-feeds those mailboxes through `rapport.capture.ingest` (the same mapping real Graph data takes), then
-writes what a firm records itself (account kinds, titles, matters, the wall, the pipeline, private
-visibility). Every id is derived from the seed, never from `now`, so seeding twice (even on another
-day) rewrites the same records: the same counts.
+mailbox as GRAPH-SHAPED message and event JSON (what calendarView/messages delta return); local.demo.seed
+feeds those mailboxes through `rapport.capture.ingest` (the same mapping real Graph data takes). It is
+built in three steps that draw, in this order, from one random stream: the people (partners,
+accounts and their contacts, individuals, counsel moves), the mailboxes (mail, then calendars), the
+firm's own records (matters, the wall, the pipeline). Every id is derived from the seed, never from
+`now`.
 
 Addresses live under the reserved `.example` TLD: the demo can never name a real organisation.
 """
@@ -15,51 +16,38 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
-import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rapport import demo_data as data
-from rapport.capture import IngestStats, ingest
+from local.demo import data
+from local.demo.data import (
+    ASSOCIATE_SUBJECTS,
+    CLIENT_SUBJECTS,
+    DEMO_FIRM_DOMAIN,
+    DEMO_FIRM_DOMAINS,
+    DEMO_FIRM_NAME,
+    DEMO_PARTNERS,
+    DEMO_TENANT_ID,
+    MEETING_SUBJECTS,
+    PREVIEWS,
+    PROSPECT_SUBJECTS,
+    WALLED_CLIENT,
+)
 from rapport.records import (
     Account,
     Campaign,
-    Contact,
     Enquiry,
-    Interaction,
     Matter,
-    Meeting,
     Opportunity,
     Person,
     Record,
-    Signal,
     Tenant,
     Wall,
-    account_id,
     contact_id,
     stable_id,
 )
-from rapport.store.base import Conflict
-
-DEMO_TENANT_ID = "5f1c8a4e-3b2d-4c7a-9e61-2d8f0b7a4c19"
-DEMO_FIRM_NAME = "Ashgrove & Pell LLP"
-DEMO_FIRM_DOMAIN = "ashgrovepell.example"
-DEMO_FIRM_DOMAINS = [DEMO_FIRM_DOMAIN, "ashgrove-ip.example"]
-
-# (oid, UPN local part, name, title, team): stable across seeds so tests and dev tokens can name them.
-DEMO_PARTNERS = [
-    ("0b6f1e3a-7c2d-4e59-8a14-3f9d2c6b7e01", "eleanor.marsh", "Eleanor Marsh", "Partner, Trade Marks", "Trade Marks"),
-    ("1c7a2f4b-8d3e-4f6a-9b25-4a0e3d7c8f12", "tomasz.wieczorek", "Tomasz Wieczorek", "Partner, Trade Marks",
-     "Trade Marks"),
-    ("2d8b3a5c-9e4f-4a7b-8c36-5b1f4e8d9a23", "priya.raman", "Priya Raman", "Partner, Contentious IP",
-     "Contentious IP"),
-    ("3e9c4b6d-af5a-4b8c-9d47-6c2a5f9eab34", "daniel.okafor", "Daniel Okafor", "Partner, Contentious IP",
-     "Contentious IP"),
-]
-WALLED_CLIENT = "halcyra"  # the client the last partner is screened from (he acts against it)
-DEMO_NOW_ROUND = timedelta(minutes=1)
 
 
 @dataclass
@@ -147,39 +135,6 @@ def _business_time(rng: random.Random, day: datetime) -> datetime:
                      microsecond=0)
 
 
-# --- subjects -----------------------------------------------------------------------------------
-
-CLIENT_SUBJECTS = [
-    "EUTM opposition – {mark} – Class {cls}", "Renewal reminder: {mark} ({jur})", "Madrid filing instructions – {mark}",
-    "Clearance search results – {mark}", "Watch notice: conflicting application {mark2}", "Invoice query – {ref}",
-    "Cease and desist – {mark} lookalike", "UKIPO examination report – {mark}", "Assignment of the {mark} portfolio",
-    "Brand protection call – follow-up", "USPTO office action – {mark} (Class {cls})",
-    "Customs recordal renewal – {mark}", "Domain name complaint – {mark_l}.example", "Coexistence agreement – draft v{n}",
-    "Evidence of use – {mark} revocation action", "Filing strategy for {country}",
-]
-ASSOCIATE_SUBJECTS = [
-    "Your ref {ref} – {country} trade mark application {mark}", "Reporting filing receipt – {mark} ({country})",
-    "Instructions: renew {mark} in {country}", "Official action – {mark} – response due {due}", "Debit note {num}",
-    "Reciprocity – referrals {year}", "Madrid designation – {country} provisional refusal – {mark}",
-    "Opposition filed against {mark} in {country}", "Power of attorney – {mark}",
-]
-PROSPECT_SUBJECTS = [
-    "Introduction – {company}", "Trade mark strategy for the {mark} launch", "Fee proposal – {company}",
-    "Enquiry: clearance for a new product name", "Following up on our call", "Catch up at INTA?",
-    "Brand portfolio audit – {company}",
-]
-MEETING_SUBJECTS = [
-    "Portfolio review – {company}", "Strategy call – {mark} opposition", "Lunch – {company}",
-    "Video call: {country} filing programme", "Renewals planning – {company}", "Pitch meeting – {company}",
-    "Catch-up with {company}", "Brand protection workshop – {company}",
-]
-PREVIEWS = [
-    "Please find attached our comments on the draft.", "Thank you for your email, we will revert shortly.",
-    "Could we schedule a call this week to discuss?", "We confirm instructions to proceed as proposed.",
-    "Attached is the official communication received today.",
-]
-
-
 @dataclass
 class _Acct:
     account: Account
@@ -190,13 +145,80 @@ class _Acct:
     marks: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Cast:
+    """The first step's result: the firm, its partners, whom they deal with and when each is reachable."""
+
+    tenant: Tenant
+    partners: list[Person]
+    accts: list[_Acct]
+    individuals: list[DemoContact]  # on free mail: contacts of one partner each, never accounts
+    indiv_owner: dict[str, str]  # individual's address -> the partner's oid
+    moves: list[tuple[str, str]]  # counsel moves: (old address, new address)
+    windows: dict[str, tuple[float, float]]  # address -> (reachable after, until) in days ago
+
+    @property
+    def oids(self) -> list[str]:
+        return [p.oid for p in self.partners]
+
+    @property
+    def walled_oid(self) -> str:
+        return self.oids[-1]
+
+    @property
+    def by_slug(self) -> dict[str, _Acct]:
+        return {a.slug: a for a in self.accts}
+
+    @property
+    def prospects(self) -> list[_Acct]:
+        return [a for a in self.accts if a.account.kind == "prospect"]
+
+    @property
+    def people_by_oid(self) -> dict[str, Person]:
+        return {p.oid: p for p in self.partners}
+
+    def active(self, c: DemoContact, days_ago: float, oid: str) -> bool:
+        """Whether `c` is reachable `days_ago` days ago by partner `oid` (private contacts: their owner only)."""
+        if c.private_owner and c.private_owner != oid:
+            return False
+        after, until = self.windows.get(c.email, (10_000.0, -10_000.0))
+        return until < days_ago <= after
+
+
+def _fill(rng: random.Random, now: datetime, template: str, a: _Acct) -> str:
+    """A subject template filled in for account `a` (draws from `rng`)."""
+    mark = rng.choice(a.marks)
+    return template.format(
+        mark=mark, mark2=rng.choice(data.MARKS) + " " + rng.choice(["LABS", "CO", "PLUS"]), mark_l=_ascii(mark).replace(" ", ""),
+        cls=rng.choice([3, 5, 9, 25, 28, 30, 32, 33, 35, 41, 42]), jur=rng.choice(["EU", "UK", "US", "WIPO"]),
+        ref=f"AP/{rng.randint(1000, 9999)}/{rng.choice(['TM', 'DS', 'LIT'])}", n=rng.randint(2, 6),
+        country=rng.choice(data.COUNTRIES_FOR_FILING), due=(now + timedelta(days=rng.randint(5, 60))).strftime("%d %b"),
+        num=f"DN-{rng.randint(10000, 99999)}", year=now.year, company=a.account.name,
+    )
+
+
 # --- the builder --------------------------------------------------------------------------------
 
 
 def build_demo(seed: int = 7, now: datetime | None = None) -> DemoFirm:
     """The demo firm for `seed`, its times relative to `now`. Pure and reproducible."""
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # one stream, drawn by the three steps in this order
+    cast = _people(rng, now)
+    mailboxes = _mailboxes(rng, seed, now, cast)
+    matters, walls, enquiries, opportunities, campaigns = _firm_records(rng, now, cast)
+    contacts = [c for a in cast.accts for c in a.contacts] + cast.individuals
+    return DemoFirm(
+        seed=seed, now=now, tenant=cast.tenant, partners=cast.partners, accounts=[a.account for a in cast.accts],
+        contacts=contacts, mailboxes=mailboxes, matters=matters, walls=walls, enquiries=enquiries,
+        opportunities=opportunities, campaigns=campaigns, counsel_moves=cast.moves,
+    )
+
+
+# --- 1. people: partners, accounts and their contacts, individuals, counsel moves -----------------
+
+
+def _people(rng: random.Random, now: datetime) -> _Cast:
     tid = DEMO_TENANT_ID
     tenant = Tenant(id=tid, tenantId=tid, name=DEMO_FIRM_NAME, domains=list(DEMO_FIRM_DOMAINS),
                     partners=[f"{p[1]}@{DEMO_FIRM_DOMAIN}" for p in DEMO_PARTNERS],
@@ -206,7 +228,6 @@ def build_demo(seed: int = 7, now: datetime | None = None) -> DemoFirm:
         for oid, local, name, title, team in DEMO_PARTNERS
     ]
     oids = [p.oid for p in partners]
-    walled_oid = oids[-1]
     used_names: set[tuple[str, str]] = set()
 
     def unique_name(firsts: list[str], lasts: list[str]) -> tuple[str, str]:
@@ -219,7 +240,6 @@ def build_demo(seed: int = 7, now: datetime | None = None) -> DemoFirm:
 
     def phone(cc: str) -> str:
         return f"+{cc} {rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
-
     accts: list[_Acct] = []
 
     def add_account(name: str, slug: str, kind: str, country: str, weight: float, titles: list[str], n: int,
@@ -286,30 +306,30 @@ def build_demo(seed: int = 7, now: datetime | None = None) -> DemoFirm:
         dst.contacts.append(new)
         windows[new.email] = (float(days_ago), -10_000.0)
         moves.append((mover.email, new.email))
+    return _Cast(tenant=tenant, partners=partners, accts=accts, individuals=individuals, indiv_owner=indiv_owner,
+                 moves=moves, windows=windows)
 
-    people_by_oid = {p.oid: p for p in partners}
+
+# --- 2. mailboxes: mail, then calendars ------------------------------------------------------------
+
+
+def _mailboxes(rng: random.Random, seed: int, now: datetime, cast: _Cast) -> list[DemoMailbox]:
+    boxes = {p.oid: DemoMailbox(partner=p) for p in cast.partners}
+    _mail(rng, seed, now, cast, boxes)
+    _calendar(rng, seed, now, cast, boxes)
+    return [boxes[o] for o in cast.oids]
+
+
+def _mail(rng: random.Random, seed: int, now: datetime, cast: _Cast, boxes: dict[str, DemoMailbox]) -> None:
+    accts, oids, walled_oid, people_by_oid = cast.accts, cast.oids, cast.walled_oid, cast.people_by_oid
+    individuals, indiv_owner, moves, active = cast.individuals, cast.indiv_owner, cast.moves, cast.active
     colleagues = [(n, f"{local}@{DEMO_FIRM_DOMAIN}") for n, local in data.COLLEAGUES]
-    boxes = {p.oid: DemoMailbox(partner=p) for p in partners}
-
-    def active(c: DemoContact, days_ago: float, oid: str) -> bool:
-        if c.private_owner and c.private_owner != oid:
-            return False
-        after, until = windows.get(c.email, (10_000.0, -10_000.0))
-        return until < days_ago <= after
-
     latest = now - timedelta(minutes=1)  # mail is in the past, whatever weekday `now` is
 
     def fill(template: str, a: _Acct) -> str:
-        mark = rng.choice(a.marks)
-        return template.format(
-            mark=mark, mark2=rng.choice(data.MARKS) + " " + rng.choice(["LABS", "CO", "PLUS"]), mark_l=_ascii(mark).replace(" ", ""),
-            cls=rng.choice([3, 5, 9, 25, 28, 30, 32, 33, 35, 41, 42]), jur=rng.choice(["EU", "UK", "US", "WIPO"]),
-            ref=f"AP/{rng.randint(1000, 9999)}/{rng.choice(['TM', 'DS', 'LIT'])}", n=rng.randint(2, 6),
-            country=rng.choice(data.COUNTRIES_FOR_FILING), due=(now + timedelta(days=rng.randint(5, 60))).strftime("%d %b"),
-            num=f"DN-{rng.randint(10000, 99999)}", year=now.year, company=a.account.name,
-        )
+        return _fill(rng, now, template, a)
 
-    # --- mail: threads until ~4,300 messages -----------------------------------------------------
+    # Threads until ~4,300 messages.
     weights = [a.weight for a in accts]
     counter = 0
 
@@ -393,7 +413,14 @@ def build_demo(seed: int = 7, now: datetime | None = None) -> DemoFirm:
         boxes[frm_oid].sent.append({"id": gid_s, **base})
         boxes[to_oid].inbox.append({"id": gid_r, **base})
 
-    # --- calendar --------------------------------------------------------------------------------
+
+def _calendar(rng: random.Random, seed: int, now: datetime, cast: _Cast, boxes: dict[str, DemoMailbox]) -> None:
+    accts, oids, walled_oid, people_by_oid = cast.accts, cast.oids, cast.walled_oid, cast.people_by_oid
+    partners, active = cast.partners, cast.active
+
+    def fill(template: str, a: _Acct) -> str:
+        return _fill(rng, now, template, a)
+
     ev_counter = 0
 
     def event(oid: str, a: _Acct | None, subject: str, start: datetime, minutes: int, attendees: list[DemoContact],
@@ -457,7 +484,19 @@ def build_demo(seed: int = 7, now: datetime | None = None) -> DemoFirm:
             event(oid, None, "Weekly BD pipeline review", monday + timedelta(weeks=w), 45, [], online=True,
                   series=series, internal=partners)
 
-    # --- firm records: matters, the wall, pipeline ----------------------------------------------
+
+# --- 3. firm records: matters, the wall, pipeline ---------------------------------------------------
+
+
+def _firm_records(rng: random.Random, now: datetime, cast: _Cast) -> tuple[
+        list[Matter], list[Wall], list[Enquiry], list[Opportunity], list[Campaign]]:
+    """What the firm records itself (not seen by capture)."""
+    tid, accts, by_slug, prospects = cast.tenant.tenantId, cast.accts, cast.by_slug, cast.prospects
+    people_by_oid, walled_oid = cast.people_by_oid, cast.walled_oid
+
+    def fill(template: str, a: _Acct) -> str:
+        return _fill(rng, now, template, a)
+
     matters: list[Matter] = []
     for a in accts:
         if a.account.kind != "client":
@@ -514,114 +553,4 @@ def build_demo(seed: int = 7, now: datetime | None = None) -> DemoFirm:
         id=stable_id("cmp", tid, "inta"), tenantId=tid, name="INTA Annual Meeting", kind="conference",
         startsAt=(now + timedelta(days=160)).replace(hour=9, minute=0), contactIds=[c.id for c in associates[:25]],
     )]
-
-    contacts = [c for a in accts for c in a.contacts] + individuals
-    return DemoFirm(
-        seed=seed, now=now, tenant=tenant, partners=partners, accounts=[a.account for a in accts], contacts=contacts,
-        mailboxes=[boxes[o] for o in oids], matters=matters, walls=walls, enquiries=enquiries,
-        opportunities=opportunities, campaigns=campaigns, counsel_moves=moves,
-    )
-
-
-# --- seeding ------------------------------------------------------------------------------------
-
-
-async def _count(store: Any, cls: type[Record]) -> int:
-    n, cursor = 0, None
-    while True:
-        page = await store.backend.find_docs(DEMO_TENANT_ID, cls.family, cls.doc_type, limit=1000, cursor=cursor)
-        n += len(page[0])
-        cursor = page[1]
-        if cursor is None:
-            return n
-
-
-async def _create_missing(store: Any, tenant_id: str, records: list[Record]) -> None:
-    """Write the records whose ids the store does not hold yet (bounded families only)."""
-    by_cls: dict[type[Record], list[Record]] = {}
-    for r in records:
-        by_cls.setdefault(type(r), []).append(r)
-    missing: list[Record] = []
-    for cls, items in by_cls.items():
-        have = {r.id for r in await store.find_all(cls, tenant_id)}
-        missing.extend(r for r in items if r.id not in have)
-    if missing:
-        await store.put_many(missing)
-
-
-async def seed_demo(store: Any, now: datetime | None = None, seed: int = 7) -> dict[str, Any]:
-    """Seed the demo firm into `store` (idempotent) and return what it holds, for printing.
-
-    Seeding again never undoes what happened in the running demo: the firm's own records (tenant
-    settings, partners' Teams references, account kinds, matters, the wall, the pipeline) are
-    created only when missing, and contacts are enriched only once. Mail and calendar go through
-    capture, whose merge keeps what Rapport added (owners' visibility, briefs sent).
-    """
-    started = time.perf_counter()
-    demo = build_demo(seed, now)
-    tenant = await store.get_tenant(demo.tenant.id)
-    if tenant is None:
-        tenant = demo.tenant
-        await store.put(tenant)
-    # Accounts before capture, so capture finds them named and classified (not new prospects).
-    await _create_missing(store, tenant.id, [*demo.partners, *demo.accounts, *demo.firm_records()])
-    stats = IngestStats()
-    for box in demo.mailboxes:
-        p = box.partner
-        stats.add(await ingest(store, tenant, p, messages=box.inbox, folder="inbox", now=demo.now))
-        stats.add(await ingest(store, tenant, p, messages=box.sent, folder="sentitems", now=demo.now))
-        stats.add(await ingest(store, tenant, p, events=box.events, now=demo.now))
-
-    # What capture cannot see in headers: titles, phones, and the few contacts kept private. Only
-    # contacts never enriched (no title yet), so a partner's later change is not undone.
-    wanted = {dc.id: dc for dc in demo.contacts}
-    changed: list[Contact] = []
-    current_etags: dict[str, str | None] = {}
-    for current in await store.find_all(Contact, tenant.id):
-        dc = wanted.get(current.id)
-        if dc is None or current.title:
-            continue
-        c = current.model_copy(deep=True)
-        current_etags[c.id] = current.etag
-        c.title, c.phone = dc.title, dc.phone
-        if dc.private_owner:
-            for o in c.owners:
-                if o.oid == dc.private_owner:
-                    o.visibility = "private"
-        changed.append(c)
-    for c in changed:
-        # Bound to the ETag read: a partner editing the contact right now wins, the seed retries.
-        try:
-            await store.put(c, if_match=current_etags[c.id])
-        except Conflict:
-            continue
-
-    today_end = demo.now.replace(hour=0, minute=0) + timedelta(days=1)
-    upcoming = await store.meetings_between(tenant.id, demo.now - timedelta(hours=12), demo.now + timedelta(days=7))
-    return {
-        "tenant": f"{tenant.name} ({tenant.id})",
-        "domains": ", ".join(tenant.domains),
-        "partners": ", ".join(f"{p.name} <{p.upn}>" for p in demo.partners),
-        "accounts": await _count(store, Account),
-        "contacts": await _count(store, Contact),
-        "interactions": await _count(store, Interaction),
-        "meetings": await _count(store, Meeting),
-        "meetings today": sum(1 for m in upcoming if m.start < today_end and m.start >= demo.now.replace(hour=0, minute=0)
-                              and not m.isCancelled),
-        "meetings in the next 7 days": sum(1 for m in upcoming if m.start >= demo.now and not m.isCancelled),
-        "matters": len(demo.matters),
-        "walls": len(demo.walls),
-        "open enquiries": sum(1 for e in demo.enquiries if e.is_open),
-        "open opportunities": sum(1 for o in demo.opportunities if o.is_open),
-        "counsel-move signals": await _count(store, Signal),
-        "private contacts": sum(1 for c in demo.contacts if c.private_owner),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-
-
-def demo_partner_upn(index: int = 0) -> str:
-    return f"{DEMO_PARTNERS[index][1]}@{DEMO_FIRM_DOMAIN}"
-
-
-def demo_account_id(slug: str) -> str:
-    return account_id(f"{slug}.example")
+    return matters, walls, enquiries, opportunities, campaigns

@@ -10,12 +10,18 @@ from one laptop useless on another, and nothing secret lives in the repo.
 
 Loopback only, twice over: settings refuse RAPPORT_DEV_AUTH with a non-loopback RAPPORT_PUBLIC_URL,
 and the dev key is accepted only after the host declared a loopback bind address (`declare_bind`,
-called by `rapport serve`). Azure Functions never declares one, so production cannot enable it.
+called by the local host, local/host.py). Azure Functions never declares one, so production cannot
+enable it. rapport.identity.tokens reads the declared bind (its process validator is keyed on the
+settings and the bind), so nothing here reaches into the validator.
 
 The /dev/* routes (the task pane preview's token and senders, its meeting list, the local outbox and
 its card buttons) exist only when `dev_route_open` says so: THE rule, called by every one of them
-(`dev_only` for function_app's handlers, rapport.devhost for the host's own routes) before anything
+(`dev_only` for function_app's handlers, local/host.py for the host's own routes) before anything
 else, authentication included, so elsewhere they answer exactly like a path that does not exist.
+
+The local host also names the tenant the preview acts in (`declare_preview_tenant`: the demo
+firm); Rapport itself knows no demo. This module imports rapport.settings, rapport.web,
+rapport.records, rapport.identity.keys/caller/membership and (inside a function) rapport.runtime.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ import hashlib
 import ipaddress
 import os
 import re
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -36,11 +41,18 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from rapport.identity.caller import REQUIRED_SCOPE
 from rapport.identity.keys import PublicKey
+from rapport.identity.membership import is_member
+from rapport.records import Tenant
 from rapport.settings import Settings, SettingsError
 from rapport.web import Answer, ApiError, Request
 
+DEV_AUDIENCE = "api://rapport-dev"  # audience of dev tokens when no API audience is configured
+DEV_CLIENT = "rapport-dev-token"  # the client (azp) of dev tokens: ours only while the dev key is accepted
+
 _bind_host: str | None = None
+_preview_tenant: str | None = None
 
 
 def is_loopback(host: str | None) -> bool:
@@ -66,10 +78,12 @@ def declare_bind(settings: Settings, host: str) -> None:
     """Called by the local host before it listens. Raises SettingsError for dev auth off loopback."""
     global _bind_host
     check_bind(settings, host)
-    _bind_host = host
-    from rapport.identity import tokens
+    _bind_host = host  # rapport.identity.tokens remakes its validator when this changes
 
-    tokens.install(None)  # rebuild the validator so the dev key is (or is not) among its keys
+
+def declared_bind() -> str | None:
+    """The bind address a host declared in this process, or None (always None on Azure)."""
+    return _bind_host
 
 
 def bound_to_loopback() -> bool:
@@ -78,9 +92,25 @@ def bound_to_loopback() -> bool:
 
 
 def reset_bind() -> None:
-    """Forget the declared bind address (tests)."""
+    """Forget the declared bind address (the local host on stop; tests)."""
     global _bind_host
     _bind_host = None
+
+
+def declare_preview_tenant(tenant_id: str | None) -> None:
+    """The tenant the task pane preview acts in (the local host names its demo firm; None: forget)."""
+    global _preview_tenant
+    _preview_tenant = tenant_id
+
+
+def preview_tenant() -> str | None:
+    return _preview_tenant
+
+
+async def only_tenant(store: Any) -> Tenant | None:
+    """The one onboarded tenant, or None when there are none or several."""
+    tenants = await store.list_tenants()
+    return tenants[0] if len(tenants) == 1 else None
 
 
 # --- the /dev/* routes -------------------------------------------------------------------------
@@ -175,8 +205,6 @@ def accepted_dev_keys(settings: Settings) -> dict[str, PublicKey]:
 def mint_dev_token(settings: Settings, tenant_id: str, oid: str, *, name: str = "", upn: str = "",
                    lifetime: int = 8 * 3600) -> str:
     """A token shaped like an Entra v2 access token for Rapport's API, signed by the dev key."""
-    from rapport.identity.tokens import DEV_AUDIENCE, DEV_CLIENT, REQUIRED_SCOPE
-
     key = load_or_create_key(dev_key_path(settings))
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -189,44 +217,20 @@ def mint_dev_token(settings: Settings, tenant_id: str, oid: str, *, name: str = 
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": key_id(key), "typ": "JWT"})
 
 
-async def _default_tenant(store: Any) -> str | None:
-    """The demo firm if it is onboarded here, else the only onboarded tenant, else None."""
-    try:
-        from rapport.demo import DEMO_TENANT_ID  # type: ignore[attr-defined]
-    except ImportError:
-        DEMO_TENANT_ID = None  # noqa: N806 - the demo module is optional
-    if DEMO_TENANT_ID and await store.get_tenant(str(DEMO_TENANT_ID)) is not None:
-        return str(DEMO_TENANT_ID)
-    tenants = await store.list_tenants()
-    return tenants[0].tenantId if len(tenants) == 1 else None
+class DevTokenRefused(Exception):
+    """Why no dev token is minted; the message says what to do (the CLI prints it)."""
 
 
-async def dev_token_command(settings: Settings, tenant: str | None, user: str | None) -> int:
-    """`rapport dev-token`: print a dev token for a person of an onboarded tenant."""
+async def dev_token_for(settings: Settings, store: Any, tenant_id: str, upn: str | None) -> str:
+    """A dev token for a person of an onboarded tenant (`rapport dev-token`): `upn`, or the tenant's
+    first listed partner. Raises DevTokenRefused when dev auth is off or there is no such person."""
     if not settings.dev_auth:
-        print("rapport dev-token: RAPPORT_DEV_AUTH=1 is not set; dev tokens are for local use only", file=sys.stderr)
-        return 2
-    from rapport.identity.membership import is_member
-    from rapport.store import make_store
-
-    store = make_store(settings)
-    await store.open()
-    try:
-        tid = (tenant or await _default_tenant(store) or "").lower()
-        if not tid:
-            print("rapport dev-token: no tenant given and no single onboarded tenant; use --tenant", file=sys.stderr)
-            return 2
-        record = await store.get_tenant(tid)
-        if record is None:
-            print(f"rapport dev-token: tenant {tid} is not onboarded (rapport tenant add, or serve --demo)",
-                  file=sys.stderr)
-            return 2
-        upn = user or (record.partners[0] if record.partners else None)
-        person = await store.person_by_upn(tid, upn) if upn else None
-        if not is_member(person, tid):  # the API would refuse its token anyway (rapport.identity.membership)
-            print(f"rapport dev-token: no person {upn or '(no partners listed)'} in tenant {tid}", file=sys.stderr)
-            return 2
-        print(mint_dev_token(settings, tid, person.oid, name=person.name, upn=person.upn))
-        return 0
-    finally:
-        await store.close()
+        raise DevTokenRefused("RAPPORT_DEV_AUTH=1 is not set; dev tokens are for local use only")
+    record = await store.get_tenant(tenant_id)
+    if record is None:
+        raise DevTokenRefused(f"tenant {tenant_id} is not onboarded (rapport tenant add, or serve --demo)")
+    upn = upn or (record.partners[0] if record.partners else None)
+    person = await store.person_by_upn(tenant_id, upn) if upn else None
+    if not is_member(person, tenant_id):  # the API would refuse its token anyway (rapport.identity.membership)
+        raise DevTokenRefused(f"no person {upn or '(no partners listed)'} in tenant {tenant_id}")
+    return mint_dev_token(settings, tenant_id, person.oid, name=person.name, upn=person.upn)
