@@ -18,7 +18,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -375,22 +375,25 @@ class SqliteBackend(Backend):
         for d in docs:
             if d.get("tenantId") != tenant_id:
                 raise ValueError("document tenantId does not match the partition it is written to")
-        await self._bulk(tenant_id, family, [self._row(d, "")[:5] for d in docs])
+        await self._bulk(tenant_id, family, lambda: [self._row(d, "")[:5] for d in docs])
 
     async def put_records(self, tenant_id: str, family: str, records: Sequence[Any]) -> None:
         for r in records:
             if r.tenantId != tenant_id:
                 raise ValueError("record tenantId does not match the partition it is written to")
-        await self._bulk(tenant_id, family, [r.to_row() for r in records])
+        # Encoded on the writer thread too: a capture batch's thousands of records would otherwise
+        # hold the event loop for tens of milliseconds (the records are not touched meanwhile).
+        await self._bulk(tenant_id, family, lambda: [r.to_row() for r in records])
 
-    async def _bulk(self, tenant_id: str, family: str, docs: list[tuple[str, str, Sequence[str], str, str]]) -> None:
+    async def _bulk(self, tenant_id: str, family: str,
+                    rows: Callable[[], Sequence[tuple[str, str, Sequence[str], str, str]]]) -> None:
         """Upsert (id, doc type, index keys, sort time, JSON text) rows in one transaction."""
         # One random ETag base per batch plus a counter: unique per write, without a uuid4 per row.
-        # The same id twice in one batch: the last one wins (and leaves no stale index keys).
         base = uuid.uuid4().hex[:24]
-        latest = {d[0]: (*d, f"{base}{n:08x}") for n, d in enumerate(docs)}
 
         def tx(db: sqlite3.Connection) -> None:
+            # The same id twice in one batch: the last one wins (and leaves no stale index keys).
+            latest = {d[0]: (*d, f"{base}{n:08x}") for n, d in enumerate(rows())}
             db.execute("BEGIN IMMEDIATE")
             self._write_rows(db, tenant_id, family, list(latest.values()))
             db.execute("COMMIT")
