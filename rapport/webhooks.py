@@ -270,11 +270,13 @@ async def _handle(request: Request, store: Store | None, *, lifecycle_endpoint: 
     content_type = request.header("content-type")
     if len(request.body) <= BIG_BODY:
         body = parse_json_body(request.body, content_type, max_bytes=MAX_BATCH)
-        result = await process_batch(await _store(store), body, lifecycle_endpoint=lifecycle_endpoint)
+        store = await _store(store)
+        result = await process_batch(store, body, lifecycle_endpoint=lifecycle_endpoint)
     else:
         async with _per_loop(_big_gates, lambda: asyncio.Semaphore(1)):
             body = await asyncio.to_thread(parse_json_body, request.body, content_type, max_bytes=MAX_BATCH)
-            result = await process_batch(await _store(store), body, lifecycle_endpoint=lifecycle_endpoint)
+            store = await _store(store)
+            result = await process_batch(store, body, lifecycle_endpoint=lifecycle_endpoint)
     _summary(result, "lifecycle" if lifecycle_endpoint else "notifications", request.correlation_id)
     for tenant_id in sorted({t for t, _, _ in result.queued}):
         work.kick_coalesced(store, tenant_id)  # after persisting; the timer picks up what a kick misses
