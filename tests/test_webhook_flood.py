@@ -182,3 +182,4 @@ async def test_an_organization_id_of_another_firm_is_dropped_on_its_own(
         await asyncio.sleep(0.05)
     assert {w.state for w in await capture_store.find_all(WorkItem, "t-a") if w.kind == "sync-mailbox"} == {"done"}
     assert "work kick failed" not in caplog.text
+

@@ -4,8 +4,13 @@ SQLite never runs on the event loop (issue 12: a webhook burst on the loop stall
 - writes go to ONE writer thread holding the one write connection, so writers queue there, never
   on the loop, and every multi-row write is one transaction (a failure leaves nothing half-written);
 - reads go to a small pool of reader threads, each with its own connection: WAL lets them read
-  while the writer writes, each statement (or read_many batch) on one committed snapshot.
-The loop only hands a call over and awaits it; the sqlite3 module releases the GIL while SQLite
+  while the writer writes, each statement (or read_many batch) on one committed snapshot;
+- except SHORT reads (a point read, one page of up to SHORT_LIMIT rows, a read_many of a few of
+  those: what the sidebar asks), which run on the loop's own reader connection: a WAL reader never
+  waits for the writer, such a read takes tens of microseconds, less than the hop to a thread and
+  back (bench/sidebar.py measured the hop at +1 ms a request and 40% of its throughput), and one
+  that would wait (SQLITE_BUSY during a checkpoint) is not waited for: it goes to a reader thread.
+The loop only hands the rest over and awaits it; the sqlite3 module releases the GIL while SQLite
 works, so a slow statement or a queue of writes no longer holds other requests back.
 An in-memory database cannot be shared between connections: there the writer thread reads too.
 """
@@ -166,11 +171,17 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+class _Busy(Exception):
+    """A short read on the loop's connection would have to wait for a lock."""
+
+
 class SqliteBackend(Backend):
     name = "sqlite"
     concurrent_reads = False  # read_many goes through read_texts: the whole batch in one hop to a reader
     stores_text = True
     READERS = 3  # reader threads (and connections); the machine's cores, not the request count, bound the gain
+    SHORT_LIMIT = 100  # rows of one page a short read may ask for
+    SHORT_BATCH = 8  # reads of a read_many batch that still count as short
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -178,6 +189,7 @@ class SqliteBackend(Backend):
         self._writer: ThreadPoolExecutor | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()  # a reader thread's own connection
+        self._inline: sqlite3.Connection | None = None  # the loop's reader connection, for short reads
         self._reader_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
 
@@ -221,10 +233,19 @@ class SqliteBackend(Backend):
         self._conn, self._writer = conn, writer
         if self.path != ":memory:":
             self._readers = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="rapport-sqlite-reader")
+            try:
+                inline = self._connect()
+                inline.execute("PRAGMA query_only=1")
+                inline.execute("PRAGMA busy_timeout=0")  # never wait on the loop: a busy read goes to a thread
+                self._inline = inline
+            except sqlite3.Error:
+                self._inline = None  # short reads take the thread path too
 
     async def close(self) -> None:
-        writer, readers, conn = self._writer, self._readers, self._conn
-        self._writer = self._readers = self._conn = None
+        writer, readers, conn, inline = self._writer, self._readers, self._conn, self._inline
+        self._writer = self._readers = self._conn = self._inline = None
+        if inline is not None:
+            inline.close()
         # Calls already handed over finish first; then each connection closes.
         for pool in (readers, writer):
             if pool is not None:
@@ -255,7 +276,7 @@ class SqliteBackend(Backend):
         return conn
 
     @staticmethod
-    def _guard(db: sqlite3.Connection, fn):
+    def _guard(db: sqlite3.Connection, fn, *, busy_is_error: bool = True):
         try:
             return fn(db)
         except (Conflict, AlreadyExists):
@@ -263,6 +284,8 @@ class SqliteBackend(Backend):
         except sqlite3.OperationalError as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            if not busy_is_error and (exc.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise _Busy() from None
             raise StoreUnavailable(f"sqlite: {exc}") from None
         except Exception:
             if db.in_transaction:
@@ -280,8 +303,15 @@ class SqliteBackend(Backend):
             raise StoreUnavailable(f"sqlite: {exc}") from None
         return await done
 
-    async def _read(self, fn):
-        """Run fn(a reader connection) on a reader thread: one snapshot, never blocked by the writer."""
+    async def _read(self, fn, *, short: bool = False):
+        """Run fn(a reader connection) on a reader thread: one snapshot, never blocked by the writer.
+        A `short` read runs on the loop's reader connection unless it would have to wait."""
+        inline = self._inline if short else None
+        if inline is not None:
+            try:
+                return self._guard(inline, fn, busy_is_error=False)
+            except _Busy:
+                pass  # a checkpoint holds it: wait for it on a reader thread, not on the loop
         readers = self._readers
         if readers is None:
             return await self._run(fn)
@@ -300,7 +330,7 @@ class SqliteBackend(Backend):
         return await done
 
     async def ping(self) -> None:
-        await self._read(lambda db: db.execute("SELECT 1").fetchone())
+        await self._read(lambda db: db.execute("SELECT 1").fetchone(), short=True)
 
     async def get_doc(self, tenant_id: str, family: str, doc_id: str) -> dict[str, Any] | None:
         row = await self.get_text(tenant_id, family, doc_id)
@@ -311,7 +341,7 @@ class SqliteBackend(Backend):
         return doc
 
     async def get_text(self, tenant_id: str, family: str, doc_id: str) -> tuple[str, str, str] | None:
-        return await self._read(lambda db: db.execute(_GET_TEXT, (tenant_id, family, doc_id)).fetchone())
+        return await self._read(lambda db: db.execute(_GET_TEXT, (tenant_id, family, doc_id)).fetchone(), short=True)
 
     @staticmethod
     def _row(doc: dict[str, Any], etag: str) -> tuple[str, str, Sequence[str], str, str, str]:
@@ -477,7 +507,8 @@ class SqliteBackend(Backend):
     ) -> tuple[list[tuple[str, str]], str | None]:
         limit = max(1, min(int(limit), 1000))
         sql, args = _find_sql(tenant_id, family, doc_type, key, at_from, at_to, desc, limit, cursor)
-        return _page(await self._read(lambda db: db.execute(sql, args).fetchall()), limit)
+        return _page(await self._read(lambda db: db.execute(sql, args).fetchall(), short=limit <= self.SHORT_LIMIT),
+                     limit)
 
     async def read_texts(self, tenant_id: str, reads: Sequence[Read]) -> list[Any]:
         """A Store.read_many batch in one hop to a reader, on one snapshot: per read, get_text's
@@ -511,7 +542,9 @@ class SqliteBackend(Backend):
                 db.execute("COMMIT")
             return out
 
-        return await self._read(run)
+        short = len(reads) <= self.SHORT_BATCH and all(
+            r.record_id is not None or (not r.every and r.limit <= self.SHORT_LIMIT) for r in reads)
+        return await self._read(run, short=short)
 
     async def list_tenant_ids(self) -> list[str]:
         rows = await self._read(
