@@ -73,9 +73,12 @@ NEGATIVE_TTL = 30.0
 NEGATIVE_MAX = 20000
 _unknown: dict[str, float] = {}
 
-# One big batch's CPU work at a time, and one persist at a time, per event loop (tests run many loops).
+# One big batch's CPU work at a time per event loop (tests run many loops); and one persist at a
+# time per work item (mailbox and kind, or lifecycle event), so a burst on one mailbox does not race
+# its own read-modify-write of that item while other mailboxes' go on.
 _big_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
-_persist_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+_persist_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]] = (
+    weakref.WeakKeyDictionary())
 
 
 def _per_loop(table: weakref.WeakKeyDictionary, make):
@@ -224,16 +227,33 @@ async def process_batch(store: Store, body: Any, *, lifecycle_endpoint: bool = F
     # Persist before the answer: one write per distinct mailbox/kind or lifecycle event, not per
     # item; one request's writes at a time, so concurrent bursts on one mailbox do not race each
     # other's read-modify-write of its work item.
-    if syncs or lifecycle:
-        async with _per_loop(_persist_locks, asyncio.Lock):
-            for tenant_id, user_oid, kind in sorted(syncs):
-                await request_sync(store, tenant_id, user_oid, kind)
-                result.queued.add((tenant_id, user_oid, kind))
-            for (_, event), route in sorted(lifecycle.items()):
-                await queue_lifecycle(store, route, event)
-                result.queued.add((route.firmTenantId, route.userOid, event))
+    locks: dict[tuple[str, ...], asyncio.Lock] = _per_loop(_persist_locks, dict)
+    for tenant_id, user_oid, kind in sorted(syncs):
+        async with _key_lock(locks, (tenant_id, user_oid, kind)):
+            await request_sync(store, tenant_id, user_oid, kind)
+        result.queued.add((tenant_id, user_oid, kind))
+    for (sid, event), route in sorted(lifecycle.items()):
+        async with _key_lock(locks, (sid, event)):
+            await queue_lifecycle(store, route, event)
+        result.queued.add((route.firmTenantId, route.userOid, event))
     STATS["accepted"] += result.accepted
     return result
+
+
+class _key_lock:  # noqa: N801 - used as `async with _key_lock(...)`
+    """The lock of one work item's key; dropped from the table when nobody holds or awaits it."""
+
+    def __init__(self, locks: dict[tuple[str, ...], asyncio.Lock], key: tuple[str, ...]) -> None:
+        self.locks, self.key = locks, key
+        self.lock = locks.setdefault(key, asyncio.Lock())
+
+    async def __aenter__(self) -> None:
+        await self.lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.lock.release()
+        if not self.lock.locked() and not getattr(self.lock, "_waiters", None):
+            self.locks.pop(self.key, None)
 
 
 def _summary(result: BatchResult, route: str, cid: str) -> None:

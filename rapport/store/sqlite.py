@@ -5,8 +5,8 @@ SQLite never runs on the event loop (issue 12: a webhook burst on the loop stall
   on the loop, and every multi-row write is one transaction (a failure leaves nothing half-written);
 - reads go to a small pool of reader threads, each with its own connection: WAL lets them read
   while the writer writes, each statement (or read_many batch) on one committed snapshot;
-- except SHORT reads (a point read, one page of up to SHORT_LIMIT rows, a read_many of a few of
-  those: what the sidebar asks), which run on the loop's own reader connection: a WAL reader never
+- except SHORT reads (a point read, one page of up to SHORT_LIMIT rows, a read_many of up to
+  SHORT_BATCH of those or of the bounded sets `every` is for (walls, people): what the sidebar asks), which run on the loop's own reader connection: a WAL reader never
   waits for the writer, such a read takes tens of microseconds, less than the hop to a thread and
   back (bench/sidebar.py measured the hop at +1 ms a request and 40% of its throughput), and one
   that would wait (SQLITE_BUSY during a checkpoint) is not waited for: it goes to a reader thread.
@@ -181,7 +181,7 @@ class SqliteBackend(Backend):
     stores_text = True
     READERS = 3  # reader threads (and connections); the machine's cores, not the request count, bound the gain
     SHORT_LIMIT = 100  # rows of one page a short read may ask for
-    SHORT_BATCH = 8  # reads of a read_many batch that still count as short
+    SHORT_BATCH = 16  # reads of a read_many batch that still count as short (the sidebar's is ~12)
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -543,7 +543,7 @@ class SqliteBackend(Backend):
             return out
 
         short = len(reads) <= self.SHORT_BATCH and all(
-            r.record_id is not None or (not r.every and r.limit <= self.SHORT_LIMIT) for r in reads)
+            r.record_id is not None or r.every or r.limit <= self.SHORT_LIMIT for r in reads)
         return await self._read(run, short=short)
 
     async def list_tenant_ids(self) -> list[str]:
