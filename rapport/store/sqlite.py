@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
+import queue
 import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +173,45 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+class _Writer:
+    """The one writer thread: runs calls in priority order (0 before 1), FIFO within a priority, so
+    a webhook's one-row write is not queued behind a capture's bulk transactions."""
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="rapport-sqlite-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[], Any], priority: int = 0) -> Future:
+        if self._closed:
+            raise RuntimeError("the sqlite writer is shut down")
+        done: Future = Future()
+        self._queue.put((priority, next(self._order), fn, done))
+        return done
+
+    def _work(self) -> None:
+        while True:
+            _, _, fn, done = self._queue.get()
+            if fn is None:
+                return
+            if not done.set_running_or_notify_cancel():
+                continue
+            try:
+                done.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+                done.set_exception(exc)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop after the calls already submitted (the stop sorts after every priority)."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put((99, next(self._order), None, None))
+        if wait:
+            self._thread.join()
+
+
 class _Busy(Exception):
     """A short read on the loop's connection would have to wait for a lock."""
 
@@ -186,7 +227,7 @@ class SqliteBackend(Backend):
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None  # the write connection, used only on the writer thread
-        self._writer: ThreadPoolExecutor | None = None
+        self._writer: _Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()  # a reader thread's own connection
         self._inline: sqlite3.Connection | None = None  # the loop's reader connection, for short reads
@@ -221,9 +262,9 @@ class SqliteBackend(Backend):
     async def open(self) -> None:
         if self._conn is not None:
             return
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-sqlite-writer")
+        writer = _Writer()
         try:
-            conn = await asyncio.get_running_loop().run_in_executor(writer, self._open_sync)
+            conn = await asyncio.wrap_future(writer.submit(self._open_sync))
         except (sqlite3.Error, OSError) as exc:
             writer.shutdown(wait=False)
             raise StoreUnavailable(f"sqlite open failed: {exc}") from None
@@ -292,16 +333,17 @@ class SqliteBackend(Backend):
                 db.execute("ROLLBACK")
             raise
 
-    async def _run(self, fn):
-        """Run fn(write connection) on the writer thread (writes, and reads of a :memory: store)."""
+    async def _run(self, fn, *, bulk: bool = False):
+        """Run fn(write connection) on the writer thread (writes, and reads of a :memory: store);
+        `bulk` (capture's many-row transactions) after any one-row write waiting meanwhile."""
         writer = self._writer
         if writer is None:
             raise StoreUnavailable("sqlite store is not open")
         try:
-            done = asyncio.get_running_loop().run_in_executor(writer, lambda: self._guard(self._db(), fn))
-        except RuntimeError as exc:  # the store was closed meanwhile (executor shut down)
+            done = writer.submit(lambda: self._guard(self._db(), fn), 1 if bulk else 0)
+        except RuntimeError as exc:  # the store was closed meanwhile (writer shut down)
             raise StoreUnavailable(f"sqlite: {exc}") from None
-        return await done
+        return await asyncio.wrap_future(done)
 
     async def _read(self, fn, *, short: bool = False):
         """Run fn(a reader connection) on a reader thread: one snapshot, never blocked by the writer.
@@ -399,7 +441,7 @@ class SqliteBackend(Backend):
             db.execute("COMMIT")
             return out
 
-        return await self._run(tx)
+        return await self._run(tx, bulk=len(writes) > 1)
 
     async def put_docs(self, tenant_id: str, family: str, docs: Sequence[dict[str, Any]]) -> None:
         for d in docs:
@@ -428,7 +470,7 @@ class SqliteBackend(Backend):
             self._write_rows(db, tenant_id, family, list(latest.values()))
             db.execute("COMMIT")
 
-        await self._run(tx)
+        await self._run(tx, bulk=True)
 
     @staticmethod
     def _stored(db: sqlite3.Connection, tenant_id: str, family: str, ids: Sequence[str], column: str) -> list[tuple]:
