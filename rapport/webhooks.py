@@ -79,6 +79,8 @@ _unknown: dict[str, float] = {}
 _big_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 _persist_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]] = (
     weakref.WeakKeyDictionary())
+_pending_writes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Future]] = (
+    weakref.WeakKeyDictionary())
 
 
 def _per_loop(table: weakref.WeakKeyDictionary, make):
@@ -227,17 +229,40 @@ async def process_batch(store: Store, body: Any, *, lifecycle_endpoint: bool = F
     # Persist before the answer: one write per distinct mailbox/kind or lifecycle event, not per
     # item; one request's writes at a time, so concurrent bursts on one mailbox do not race each
     # other's read-modify-write of its work item.
-    locks: dict[tuple[str, ...], asyncio.Lock] = _per_loop(_persist_locks, dict)
     for tenant_id, user_oid, kind in sorted(syncs):
-        async with _key_lock(locks, (tenant_id, user_oid, kind)):
-            await request_sync(store, tenant_id, user_oid, kind)
+        await _persist((tenant_id, user_oid, kind), lambda t=tenant_id, u=user_oid, k=kind: request_sync(store, t, u, k))
         result.queued.add((tenant_id, user_oid, kind))
     for (sid, event), route in sorted(lifecycle.items()):
-        async with _key_lock(locks, (sid, event)):
-            await queue_lifecycle(store, route, event)
+        await _persist((sid, event), lambda r=route, e=event: queue_lifecycle(store, r, e))
         result.queued.add((route.firmTenantId, route.userOid, event))
     STATS["accepted"] += result.accepted
     return result
+
+
+async def _persist(key: tuple[str, ...], write) -> None:
+    """Queue one work item's write, one at a time per item. A request arriving while that item's
+    next write has not started yet joins it instead of queueing another: that write reads the item
+    after this request came, so it covers it (a burst on one mailbox costs two writes, not one each)."""
+    loop = asyncio.get_running_loop()
+    pending: dict[tuple[str, ...], asyncio.Future] = _per_loop(_pending_writes, dict)
+    joined = pending.get(key)
+    if joined is not None:
+        await asyncio.shield(joined)
+        return
+    mine: asyncio.Future = loop.create_future()
+    mine.add_done_callback(lambda f: f.cancelled() or f.exception())  # nobody may have joined to see it
+    pending[key] = mine
+    try:
+        async with _key_lock(_per_loop(_persist_locks, dict), key):
+            if pending.get(key) is mine:
+                del pending[key]  # started: later requests queue the next write
+            await write()
+    except BaseException as exc:
+        if pending.get(key) is mine:
+            del pending[key]
+        mine.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+        raise
+    mine.set_result(None)
 
 
 class _key_lock:  # noqa: N801 - used as `async with _key_lock(...)`
