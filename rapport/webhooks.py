@@ -54,6 +54,11 @@ MAX_ITEMS = MAX_BATCH // MIN_ITEM_BYTES
 # the budget the answer is 503 (Graph redelivers, and the retry finds more of them cached).
 MAX_LOOKUPS = 100
 BIG_BODY = 64 * 1024  # above this a body is parsed in a worker thread and its items checked in slices
+# Big batches may take at most this share of the process's time (a leaky bucket of BIG_BURST
+# seconds): past it one is answered 503 + Retry-After before it is parsed. Graph redelivers; a
+# flood of 1 MB bodies cannot take the CPU the sidebar needs (bench/mixed.py).
+BIG_SHARE = 0.25
+BIG_BURST = 0.5
 SLICE = 256  # items checked between two turns of the event loop
 MAX_VALIDATION_TOKEN = 4096
 LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
@@ -77,6 +82,7 @@ _unknown: dict[str, float] = {}
 # time per work item (mailbox and kind, or lifecycle event), so a burst on one mailbox does not race
 # its own read-modify-write of that item while other mailboxes' go on.
 _big_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+_big_credit: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[float]] = weakref.WeakKeyDictionary()
 _persist_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]] = (
     weakref.WeakKeyDictionary())
 _pending_writes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Future]] = (
@@ -319,9 +325,20 @@ async def _handle(request: Request, store: Store | None, *, lifecycle_endpoint: 
         result = await process_batch(store, body, lifecycle_endpoint=lifecycle_endpoint)
     else:
         async with _per_loop(_big_gates, lambda: asyncio.Semaphore(1)):
-            body = await asyncio.to_thread(parse_json_body, request.body, content_type, max_bytes=MAX_BATCH)
-            store = await _store(store)
-            result = await process_batch(store, body, lifecycle_endpoint=lifecycle_endpoint)
+            credit = _per_loop(_big_credit, lambda: [BIG_BURST, time.monotonic()])  # [seconds, as of]
+            started = time.monotonic()
+            credit[0] = min(BIG_BURST, credit[0] + (started - credit[1]) * BIG_SHARE)
+            credit[1] = started
+            if credit[0] <= 0:
+                STATS["shed"] += 1
+                raise ApiError(503, "too many large notification batches right now; retry shortly",
+                               headers={"retry-after": "5"})
+            try:
+                body = await asyncio.to_thread(parse_json_body, request.body, content_type, max_bytes=MAX_BATCH)
+                store = await _store(store)
+                result = await process_batch(store, body, lifecycle_endpoint=lifecycle_endpoint)
+            finally:
+                credit[0] -= time.monotonic() - started
     _summary(result, "lifecycle" if lifecycle_endpoint else "notifications", request.correlation_id)
     for tenant_id in sorted({t for t, _, _ in result.queued}):
         work.kick_coalesced(store, tenant_id)  # after persisting; the timer picks up what a kick misses
