@@ -1,19 +1,32 @@
 """The embedded default backend: SQLite from the standard library.
 
-One connection per store in WAL mode, guarded by a lock: requests of one process are served one
-statement at a time, each short (point reads and index range scans), so the event loop is never
-held for long and no request sees another's half-written transaction. Every multi-row write is one
-transaction, so a failure leaves nothing half-written.
+SQLite never runs on the event loop (issue 12: a webhook burst on the loop stalled every sidebar):
+- writes go to ONE writer thread holding the one write connection, so writers queue there, never
+  on the loop, and every multi-row write is one transaction (a failure leaves nothing half-written);
+- reads go to a small pool of reader threads, each with its own connection: WAL lets them read
+  while the writer writes, each statement (or read_many batch) on one committed snapshot;
+- except SHORT reads (a point read, one page of up to SHORT_LIMIT rows, a read_many of up to
+  SHORT_BATCH of those or of the bounded sets `every` is for (walls, people): what the sidebar asks), which run on the loop's own reader connection: a WAL reader never
+  waits for the writer, such a read takes tens of microseconds, less than the hop to a thread and
+  back (bench/sidebar.py measured the hop at +1 ms a request and 40% of its throughput), and one
+  that would wait (SQLITE_BUSY during a checkpoint) is not waited for: it goes to a reader thread.
+The loop only hands the rest over and awaits it; the sqlite3 module releases the GIL while SQLite
+works, so a slow statement or a queue of writes no longer holds other requests back.
+An in-memory database cannot be shared between connections: there the writer thread reads too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import itertools
 import json
+import queue
 import sqlite3
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -160,67 +173,206 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+class _Writer:
+    """The one writer thread: runs calls in priority order (0 before 1), FIFO within a priority, so
+    a webhook's one-row write is not queued behind a capture's bulk transactions."""
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="rapport-sqlite-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[], Any], priority: int = 0) -> Future:
+        if self._closed:
+            raise RuntimeError("the sqlite writer is shut down")
+        done: Future = Future()
+        self._queue.put((priority, next(self._order), fn, done))
+        return done
+
+    def _work(self) -> None:
+        while True:
+            _, _, fn, done = self._queue.get()
+            if fn is None:
+                return
+            if not done.set_running_or_notify_cancel():
+                continue
+            try:
+                done.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+                done.set_exception(exc)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop after the calls already submitted (the stop sorts after every priority)."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put((99, next(self._order), None, None))
+        if wait:
+            self._thread.join()
+
+
+class _Busy(Exception):
+    """A short read on the loop's connection would have to wait for a lock."""
+
+
 class SqliteBackend(Backend):
     name = "sqlite"
-    concurrent_reads = False  # each read runs synchronously under the lock: batching them in tasks only adds overhead
+    concurrent_reads = False  # read_many goes through read_texts: the whole batch in one hop to a reader
     stores_text = True
+    READERS = 3  # reader threads (and connections); the machine's cores, not the request count, bound the gain
+    SHORT_LIMIT = 100  # rows of one page a short read may ask for
+    SHORT_BATCH = 16  # reads of a read_many batch that still count as short (the sidebar's is ~12)
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None  # the write connection, used only on the writer thread
+        self._writer: _Writer | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()  # a reader thread's own connection
+        self._inline: sqlite3.Connection | None = None  # the loop's reader connection, for short reads
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
 
-    async def open(self) -> None:
-        if self._conn is not None:
-            return
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        conn.execute("PRAGMA busy_timeout=10000")
+        # Reads map the file instead of copying pages through a 2 MB cache: at a firm's scale
+        # (GBs, 1M+ interactions) this is what keeps the sidebar's index reads sub-millisecond.
+        conn.execute("PRAGMA mmap_size=1073741824")
+        return conn
+
+    def _open_sync(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
         try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            # Reads map the file instead of copying pages through a 2 MB cache: at a firm's scale
-            # (GBs, 1M+ interactions) this is what keeps the sidebar's index reads sub-millisecond.
-            conn.execute("PRAGMA mmap_size=1073741824")
             conn.execute("PRAGMA cache_size=-262144")
             conn.execute("PRAGMA wal_autocheckpoint=16384")  # 64 MB: fewer, larger checkpoints under bulk capture
             conn.executescript(SCHEMA)
             if "rid" not in {row[1] for row in conn.execute("PRAGMA table_info(docs)")}:
                 _migrate_v1(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        writer = _Writer()
+        try:
+            conn = await asyncio.wrap_future(writer.submit(self._open_sync))
         except (sqlite3.Error, OSError) as exc:
+            writer.shutdown(wait=False)
             raise StoreUnavailable(f"sqlite open failed: {exc}") from None
-        self._conn = conn
+        except BaseException:
+            writer.shutdown(wait=False)
+            raise
+        self._conn, self._writer = conn, writer
+        if self.path != ":memory:":
+            self._readers = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="rapport-sqlite-reader")
+            try:
+                inline = self._connect()
+                inline.execute("PRAGMA query_only=1")
+                inline.execute("PRAGMA busy_timeout=0")  # never wait on the loop: a busy read goes to a thread
+                self._inline = inline
+            except sqlite3.Error:
+                self._inline = None  # short reads take the thread path too
 
     async def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        writer, readers, conn, inline = self._writer, self._readers, self._conn, self._inline
+        self._writer = self._readers = self._conn = self._inline = None
+        if inline is not None:
+            inline.close()
+        # Calls already handed over finish first; then each connection closes.
+        for pool in (readers, writer):
+            if pool is not None:
+                await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True)
+        with self._conns_lock:
+            conns, self._reader_conns = self._reader_conns, []
+        for c in conns:
+            c.close()
+        if conn is not None:
+            conn.close()
+        self._local = threading.local()
 
     def _db(self) -> sqlite3.Connection:
+        """The write connection (for the writer thread, and for tools with the store to themselves)."""
         if self._conn is None:
             raise StoreUnavailable("sqlite store is not open")
         return self._conn
 
-    def _run(self, fn):
-        with self._lock:
-            db = self._db()
+    def _reader_db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=1")  # a reader never writes, whatever a bug asks of it
+            conn.execute("PRAGMA cache_size=-65536")
+            self._local.conn = conn
+            with self._conns_lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    @staticmethod
+    def _guard(db: sqlite3.Connection, fn, *, busy_is_error: bool = True):
+        try:
+            return fn(db)
+        except (Conflict, AlreadyExists):
+            raise
+        except sqlite3.OperationalError as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if not busy_is_error and (exc.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise _Busy() from None
+            raise StoreUnavailable(f"sqlite: {exc}") from None
+        except Exception:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    async def _run(self, fn, *, bulk: bool = False):
+        """Run fn(write connection) on the writer thread (writes, and reads of a :memory: store);
+        `bulk` (capture's many-row transactions) after any one-row write waiting meanwhile."""
+        writer = self._writer
+        if writer is None:
+            raise StoreUnavailable("sqlite store is not open")
+        try:
+            done = writer.submit(lambda: self._guard(self._db(), fn), 1 if bulk else 0)
+        except RuntimeError as exc:  # the store was closed meanwhile (writer shut down)
+            raise StoreUnavailable(f"sqlite: {exc}") from None
+        return await asyncio.wrap_future(done)
+
+    async def _read(self, fn, *, short: bool = False):
+        """Run fn(a reader connection) on a reader thread: one snapshot, never blocked by the writer.
+        A `short` read runs on the loop's reader connection unless it would have to wait."""
+        inline = self._inline if short else None
+        if inline is not None:
             try:
-                return fn(db)
-            except (Conflict, AlreadyExists):
-                raise
-            except sqlite3.OperationalError as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+                return self._guard(inline, fn, busy_is_error=False)
+            except _Busy:
+                pass  # a checkpoint holds it: wait for it on a reader thread, not on the loop
+        readers = self._readers
+        if readers is None:
+            return await self._run(fn)
+
+        def call():
+            try:
+                db = self._reader_db()
+            except sqlite3.Error as exc:
                 raise StoreUnavailable(f"sqlite: {exc}") from None
-            except Exception:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+            return self._guard(db, fn)
+
+        try:
+            done = asyncio.get_running_loop().run_in_executor(readers, call)
+        except RuntimeError as exc:
+            raise StoreUnavailable(f"sqlite: {exc}") from None
+        return await done
 
     async def ping(self) -> None:
-        self._run(lambda db: db.execute("SELECT 1").fetchone())
+        await self._read(lambda db: db.execute("SELECT 1").fetchone(), short=True)
 
     async def get_doc(self, tenant_id: str, family: str, doc_id: str) -> dict[str, Any] | None:
         row = await self.get_text(tenant_id, family, doc_id)
@@ -231,7 +383,7 @@ class SqliteBackend(Backend):
         return doc
 
     async def get_text(self, tenant_id: str, family: str, doc_id: str) -> tuple[str, str, str] | None:
-        return self._run(lambda db: db.execute(_GET_TEXT, (tenant_id, family, doc_id)).fetchone())
+        return await self._read(lambda db: db.execute(_GET_TEXT, (tenant_id, family, doc_id)).fetchone(), short=True)
 
     @staticmethod
     def _row(doc: dict[str, Any], etag: str) -> tuple[str, str, Sequence[str], str, str, str]:
@@ -262,7 +414,7 @@ class SqliteBackend(Backend):
             db.execute("COMMIT")
             return etag
 
-        return self._run(tx)
+        return await self._run(tx)
 
     async def put_docs_checked(
         self, tenant_id: str, family: str, writes: Sequence[tuple[dict[str, Any], str | None, bool]],
@@ -289,33 +441,36 @@ class SqliteBackend(Backend):
             db.execute("COMMIT")
             return out
 
-        return self._run(tx)
+        return await self._run(tx, bulk=len(writes) > 1)
 
     async def put_docs(self, tenant_id: str, family: str, docs: Sequence[dict[str, Any]]) -> None:
         for d in docs:
             if d.get("tenantId") != tenant_id:
                 raise ValueError("document tenantId does not match the partition it is written to")
-        self._bulk(tenant_id, family, [self._row(d, "")[:5] for d in docs])
+        await self._bulk(tenant_id, family, lambda: [self._row(d, "")[:5] for d in docs])
 
     async def put_records(self, tenant_id: str, family: str, records: Sequence[Any]) -> None:
         for r in records:
             if r.tenantId != tenant_id:
                 raise ValueError("record tenantId does not match the partition it is written to")
-        self._bulk(tenant_id, family, [r.to_row() for r in records])
+        # Encoded on the writer thread too: a capture batch's thousands of records would otherwise
+        # hold the event loop for tens of milliseconds (the records are not touched meanwhile).
+        await self._bulk(tenant_id, family, lambda: [r.to_row() for r in records])
 
-    def _bulk(self, tenant_id: str, family: str, docs: list[tuple[str, str, Sequence[str], str, str]]) -> None:
+    async def _bulk(self, tenant_id: str, family: str,
+                    rows: Callable[[], Sequence[tuple[str, str, Sequence[str], str, str]]]) -> None:
         """Upsert (id, doc type, index keys, sort time, JSON text) rows in one transaction."""
         # One random ETag base per batch plus a counter: unique per write, without a uuid4 per row.
-        # The same id twice in one batch: the last one wins (and leaves no stale index keys).
         base = uuid.uuid4().hex[:24]
-        latest = {d[0]: (*d, f"{base}{n:08x}") for n, d in enumerate(docs)}
 
         def tx(db: sqlite3.Connection) -> None:
+            # The same id twice in one batch: the last one wins (and leaves no stale index keys).
+            latest = {d[0]: (*d, f"{base}{n:08x}") for n, d in enumerate(rows())}
             db.execute("BEGIN IMMEDIATE")
             self._write_rows(db, tenant_id, family, list(latest.values()))
             db.execute("COMMIT")
 
-        self._run(tx)
+        await self._run(tx, bulk=True)
 
     @staticmethod
     def _stored(db: sqlite3.Connection, tenant_id: str, family: str, ids: Sequence[str], column: str) -> list[tuple]:
@@ -371,7 +526,7 @@ class SqliteBackend(Backend):
             db.execute("DELETE FROM docs WHERE tenant_id=? AND family=? AND id=?", (tenant_id, family, doc_id))
             db.execute("COMMIT")
 
-        self._run(tx)
+        await self._run(tx)
 
     async def find_docs(
         self, tenant_id: str, family: str, doc_type: str, *, key: str | None = None,
@@ -394,11 +549,12 @@ class SqliteBackend(Backend):
     ) -> tuple[list[tuple[str, str]], str | None]:
         limit = max(1, min(int(limit), 1000))
         sql, args = _find_sql(tenant_id, family, doc_type, key, at_from, at_to, desc, limit, cursor)
-        return _page(self._run(lambda db: db.execute(sql, args).fetchall()), limit)
+        return _page(await self._read(lambda db: db.execute(sql, args).fetchall(), short=limit <= self.SHORT_LIMIT),
+                     limit)
 
     async def read_texts(self, tenant_id: str, reads: Sequence[Read]) -> list[Any]:
-        """A Store.read_many batch in one call under one lock: per read, get_text's triple (or None)
-        for a point read, the (JSON text, etag) pairs of a find (every page with `every`)."""
+        """A Store.read_many batch in one hop to a reader, on one snapshot: per read, get_text's
+        triple (or None) for a point read, the (JSON text, etag) pairs of a find (every page with `every`)."""
         plans: list[tuple[str, list[Any], int, Read]] = []
         for r in reads:
             if r.record_id is not None:
@@ -411,6 +567,8 @@ class SqliteBackend(Backend):
 
         def run(db: sqlite3.Connection) -> list[Any]:
             out: list[Any] = []
+            if len(plans) > 1:
+                db.execute("BEGIN")  # one snapshot for the whole batch (a write may land between statements)
             for sql, args, limit, r in plans:
                 if r.record_id is not None:
                     out.append(db.execute(sql, args).fetchone())
@@ -422,12 +580,16 @@ class SqliteBackend(Backend):
                     page, nxt = _page(db.execute(more, more_args).fetchall(), limit)
                     items += page
                 out.append(items)
+            if db.in_transaction:
+                db.execute("COMMIT")
             return out
 
-        return self._run(run)
+        short = len(reads) <= self.SHORT_BATCH and all(
+            r.record_id is not None or r.every or r.limit <= self.SHORT_LIMIT for r in reads)
+        return await self._read(run, short=short)
 
     async def list_tenant_ids(self) -> list[str]:
-        rows = self._run(
+        rows = await self._read(
             lambda db: db.execute("SELECT id FROM tenant_dir ORDER BY id").fetchall()
         )
         return [r[0] for r in rows]
@@ -441,4 +603,4 @@ class SqliteBackend(Backend):
             db.execute("COMMIT")
             return n
 
-        return self._run(tx)
+        return await self._run(tx)
