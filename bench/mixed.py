@@ -92,8 +92,8 @@ def serve(db: str, graph_url: str, oid: str, upn: str) -> None:
 
     async def main() -> None:
         from bench.capture import Tokens
+        from local.host import DevHost
         from rapport import runtime, sync
-        from rapport.devhost import DevHost
         from rapport.graph import GraphClient
         from rapport.records import Person, Tenant
         from rapport.settings import load_settings
@@ -174,8 +174,8 @@ async def run(args: argparse.Namespace) -> None:
     from yarl import URL
 
     from bench.capture import _standin_process
-    from rapport import devauth
-    from rapport.demo import DEMO_PARTNERS, DEMO_TENANT_ID
+    from local.demo import DEMO_PARTNERS, DEMO_TENANT_ID
+    from rapport.identity import dev as devauth
     from rapport.settings import load_settings
 
     contacts, interactions = (5_000, 100_000) if args.small else (50_000, 1_000_000)
