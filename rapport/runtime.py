@@ -12,9 +12,9 @@ Two ways to change them, and no other:
 - `with override(**fields):` for a block, then the previous services again (local/host.py's DevHost
   while it serves, `rapport trigger`, the tests). Overrides nest; the innermost wins.
 
-Imports rapport.settings, rapport.store and rapport.web only: the collaborators' types live with the
-code that uses them and are named here in comments, so that nothing below depends on this module's
-imports.
+Imports rapport.settings, rapport.store and rapport.web only. The collaborators' types live with the
+code that uses them and are named in comments: runtime never imports the modules that ask it, so
+it makes no import cycle.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ class Services:
     teams_cards: Callable[[Settings], Any] | None = None  # -> rapport.followups.cards.CardDelivery or None
     bot_keys: Any = None  # the Bot Framework channel keys (rapport.identity.keys.KeySet); None: from the settings
     mail_transport: Any = None  # follow-up mail (rapport.followups.sending.MailTransport); None: Graph with an
-    #                             Entra app (ENTRA_CLIENT_ID), else the local outbox
+    #                             Entra app (RAPPORT_CLIENT_ID), else the local outbox
     brief_mail: Any = None  # briefs' Outlook actionable mail (rapport.briefs.delivery.MailSender); None: Graph
     #                         through the follow-up transport's client, else the local outbox
-    send_limiter: Any = None  # sends per partner a minute (rapport.followups.sending.RateLimiter); None: one
+    send_limiter: Any = None  # sends per partner a minute (rapport.followups.sending.RateLimiter); None: 30
     drafter: Any = None  # follow-ups' drafter (rapport.drafting); None: one made from the settings per draft
     brief_drafter: Any = None  # briefs' drafter; None: one made from the settings, kept
     entra_validator: Any = None  # the add-in's token check (rapport.identity.tokens.EntraValidator); None: made
