@@ -4,6 +4,10 @@
 asyncio, so local runs and end-to-end tests exercise exactly what Azure runs. Each trigger is thin:
 it parses, calls one function, and returns. `_http` gives every route the same error handling:
 a 4xx with a short message and a correlation id, or a 500 with the correlation id and no trace.
+
+The file ends with the process's wiring, in one block: the work handlers (rapport.work.HANDLER_MODULES)
+and the services only bot/ can make (runtime.provide). Nothing is wired by importing a module for
+its side effects; bot/, the Graph SDK and botbuilder load when first called.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from rapport import runtime
+from rapport import runtime, work
 from rapport.web import Answer, ApiError, Request, clean_params, error_answer, new_correlation_id
 
 runtime.tune_gc()  # the worker process is Rapport's: its collector suits capture's allocation pattern
@@ -59,8 +63,7 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.timer_trigger(schedule="0 */1 * * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
 async def drain_work(timer: func.TimerRequest) -> None:
-    from rapport import work  # DESIGN "Work that happens after the answer": the same drain everywhere
-
+    # the same drain everywhere (docs/architecture.md, "Work after the answer")
     await work.drain_timer(await runtime.store(), past_due=timer.past_due)
 
 
@@ -103,10 +106,7 @@ async def dev_addin_senders(req: func.HttpRequest) -> func.HttpResponse:
 
 
 # --- Microsoft Graph: webhooks, subscription renewal, safety-net sync ----------------------------
-# Importing rapport.subscriptions registers the "sync-mailbox" and "graph-lifecycle" work handlers
-# with the drain above (cheap: msgraph itself loads only when a sync or renewal calls Graph).
-from rapport import subscriptions as _graph_work  # noqa: E402, F401
-
+# The "sync-mailbox" and "graph-lifecycle" work handlers load with the drain (HANDLER_MODULES).
 
 @app.route(route="api/graph/notifications", methods=["POST"])
 async def graph_notifications(req: func.HttpRequest) -> func.HttpResponse:
@@ -146,23 +146,13 @@ async def bot_messages(req: func.HttpRequest) -> func.HttpResponse:
 
 
 # --- Meeting briefs (before the meeting: Teams, Outlook; on demand: task pane, bot) --------------
-# The "brief-delivery" work handler loads with the drain (rapport.work.HANDLER_MODULES).
-# The Teams sender lives in bot/ (rapport/ never imports bot/): wired in here, loaded on first send.
-from rapport import briefs as _brief_work  # noqa: E402
-
-
-def _brief_teams_sender(settings):
-    from bot.briefs import teams_sender
-
-    return teams_sender(settings)
-
-
-_brief_work.use_teams(_brief_teams_sender)
-
+# The "brief-delivery" work handler loads with the drain; the Teams sender is wired in below.
 
 @app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
 async def meeting_briefs(timer: func.TimerRequest) -> None:
-    await _brief_work.brief_timer(await runtime.store(), past_due=timer.past_due)
+    from rapport.briefs import brief_timer
+
+    await brief_timer(await runtime.store(), past_due=timer.past_due)
 
 
 @app.route(route="api/addin/brief", methods=["GET"])
@@ -181,19 +171,8 @@ async def dev_addin_meetings(req: func.HttpRequest) -> func.HttpResponse:
 
 # --- Follow-ups (after the meeting: drafted, approved on a Teams card, sent exactly once) --------
 # The follow-up work handlers ("draft-followup", "draft-company-followup", "followup-card", "send-draft")
-# load with the drain (rapport.work.HANDLER_MODULES). The Teams card delivery lives in bot/ and is
-# wired in here; with no bot configured the cards land in the local outbox (embedded default).
-from rapport import followups as _followup_work  # noqa: E402
-
-
-def _followup_teams_cards():
-    from bot.followups import teams_card_delivery
-
-    return teams_card_delivery()
-
-
-_followup_work.install_card_delivery_factory(_followup_teams_cards)
-
+# load with the drain; the Teams card delivery is wired in below (with no bot configured the cards
+# land in the local outbox, the embedded default).
 
 @app.route(route="dev/outbox/action", methods=["POST"])
 async def dev_outbox_action(req: func.HttpRequest) -> func.HttpResponse:
@@ -204,4 +183,30 @@ async def dev_outbox_action(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def followups_timer(timer: func.TimerRequest) -> None:
-    await _followup_work.timer_pass(await runtime.store(), past_due=timer.past_due)
+    from rapport.followups import timer_pass
+
+    await timer_pass(await runtime.store(), past_due=timer.past_due)
+
+
+# --- wiring ----------------------------------------------------------------------------------------
+# Everything this process is given, in one place. Every work kind has its handler from the first
+# request, so work kicked after an answer runs at once. Teams is reached through bot/ (rapport/
+# never imports bot/): rapport calls these with the settings on the first brief or card it sends to
+# Teams, so botbuilder loads then, not at start.
+
+work.load_handlers()
+
+
+def _teams_briefs(settings):
+    from bot.routes import teams_brief_sender
+
+    return teams_brief_sender(settings)
+
+
+def _teams_cards(settings):
+    from bot.routes import teams_card_delivery
+
+    return teams_card_delivery(settings)
+
+
+runtime.provide(teams_briefs=_teams_briefs, teams_cards=_teams_cards)

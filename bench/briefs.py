@@ -168,10 +168,10 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings({"RAPPORT_SQLITE_PATH": str(Path(tmp) / "bench.db")})
         store = await make_store(settings).open()
-        runtime.configure(settings, store)
         try:
-            await composition(store, args.interactions, args.samples)
-            await timer(store, args.partners, args.meetings)
+            with runtime.override(settings=settings, store=store):
+                await composition(store, args.interactions, args.samples)
+                await timer(store, args.partners, args.meetings)
         finally:
             await store.close()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -150,7 +151,8 @@ async def bench_webhook(posts: int, concurrency: int, items_per_post: int) -> di
         settings = load_settings({"RAPPORT_SQLITE_PATH": str(Path(tmp) / "hook.db")})
         store = await Store(SqliteBackend(settings.sqlite_path)).open()
         host = await DevHost(settings, store=store).start()
-        runtime._settings = dataclasses.replace(settings, public_url=host.base_url)
+        services = contextlib.ExitStack()  # Graph must reach this host: its URL is the public one while it runs
+        services.enter_context(runtime.override(settings=dataclasses.replace(settings, public_url=host.base_url)))
         graph = GraphClient(standin.base_url, Tokens())
         sync.install_graph(graph)
         try:
@@ -180,13 +182,14 @@ async def bench_webhook(posts: int, concurrency: int, items_per_post: int) -> di
             proc.join(10)
             for firm in await store.list_tenants():
                 await work.drain(store, tenant_ids=[firm.id])  # let the queued syncs finish too
-            pending = [t for t in list(work._kicks) if not t.done()]
+            pending = work.kicks()
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         finally:
             sync.install_graph(None)
             await graph.close()
+            services.close()
             await host.stop()
             await store.close()
             await standin.stop()

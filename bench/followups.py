@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import statistics
@@ -60,9 +61,8 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def bench_approve(n: int, concurrency: int) -> None:
-    from bot import routes
     from local.host import DevHost
-    from rapport import followups, work
+    from rapport import runtime, work
     from rapport.followups import sending
     from rapport.identity.keys import KeySet
     from tests.doubles.connector import ConnectorServer
@@ -89,10 +89,12 @@ async def bench_approve(n: int, concurrency: int) -> None:
         drafts = [Draft(id=f"df_bench{i:08d}", tenantId=TENANT, ownerOid=OWNER, to=[f"c{i}@acme.example"],
                         subject=f"Following our meeting {i}", body="Dear Jane,\n\nThank you.\n\nAda") for i in range(total)]
         await store.put_many(drafts)
-        sending.install_transport(sending.LocalOutboxTransport())
-        sending.install_rate_limiter(sending.RateLimiter(10_000))  # the bench measures the answer, not Exchange's limit
+        services = contextlib.ExitStack()
+        services.enter_context(runtime.override(
+            mail_transport=sending.LocalOutboxTransport(),
+            send_limiter=sending.RateLimiter(10_000),  # the bench measures the answer, not Exchange's limit
+            bot_keys=KeySet(settings.bot_openid_metadata)))
         host = await DevHost(settings, store=store).start()
-        routes.install(settings, keys=KeySet(settings.bot_openid_metadata))
         token = identity.bot_token(BOT_APP_ID, connector.base_url)
 
         def invoke(i: int) -> dict:
@@ -132,8 +134,8 @@ async def bench_approve(n: int, concurrency: int) -> None:
 
             await asyncio.gather(*(limited(i) for i in range(n)))
             wall = time.perf_counter() - started
-        while work._kicks:
-            await asyncio.gather(*list(work._kicks), return_exceptions=True)
+        while work.kicks():
+            await asyncio.gather(*work.kicks(), return_exceptions=True)
         await work.drain(store)
         sent = len(await store.drafts_by_state(TENANT, "sent"))
         print(f"approve invoke over HTTP ({n} drafts, {concurrency} in flight): "
@@ -141,11 +143,8 @@ async def bench_approve(n: int, concurrency: int) -> None:
               f"p99 {pct(latencies, 99):.1f} ms, max {max(latencies):.1f} ms; {n / wall:.0f} approvals/s; "
               f"errors {errors}; budget p95 < 100 ms")
         print(f"  then sent: {sent} of {total} drafts (each exactly once through the local outbox)")
-        routes.reset()
         await host.stop()
-        sending.install_transport(None)
-        sending.install_rate_limiter(None)
-        followups.install_card_delivery(None)
+        services.close()
         await connector.stop()
         await identity.stop()
         await store.close()
@@ -157,7 +156,8 @@ async def bench_timer_pass(partners: int, meetings: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "day.db")
         store = await Store(SqliteBackend(path)).open()
-        runtime.configure(load_settings({"RAPPORT_SQLITE_PATH": path}), store)
+        services = contextlib.ExitStack()
+        services.enter_context(runtime.override(settings=load_settings({"RAPPORT_SQLITE_PATH": path}), store=store))
         now = utcnow()
         await store.put_tenant(Tenant(id=TENANT, tenantId=TENANT, name="Busy firm", domains=["firm.test"]))
         records: list = []
@@ -193,7 +193,7 @@ async def bench_timer_pass(partners: int, meetings: int) -> None:
         print(f"  rerun of the pass: {again.queued} re-queued (idempotent), "
               f"{len(await store.drafts_by_state(TENANT, 'drafted'))} drafts, {time.perf_counter() - t3:.2f} s")
         await store.close()
-        runtime.configure(None, None)
+        services.close()
 
 
 def main() -> None:

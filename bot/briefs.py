@@ -8,9 +8,11 @@
   an apology message for a brief they did not ask for.
 - "brief" -> the brief of the viewer's next meeting with people outside the firm; "brief <name or
   company>" -> of the next meeting with that contact or organisation (30 days ahead).
-- Card verbs (registered with bot/verbs.py): refreshBrief, snoozeBrief, openInOutlook. The viewer is the
+- Card verbs (`VERBS`, which bot/routes.py hands to the bot): refreshBrief, snoozeBrief, openInOutlook. The viewer is the
   activity's (tenant from the proven activity, user from `from.aadObjectId`), never the card's
   data, which carries only a meeting id; a meeting that is not theirs answers like a missing one.
+
+bot/routes.py hands `VERBS` and `on_text` to the bot and makes the sender on the bot's adapter.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnCon
 from botbuilder.schema import ConversationReference
 
 from bot import verbs
-from bot.pacing import RETRY_STATUSES, TeamsPacer, backoff_seconds, shared_pacer
+from bot.pacing import RETRY_STATUSES, TeamsPacer, backoff_seconds
 from bot.text import outsider, reply
 from rapport import briefs, runtime
 from rapport.briefs import snooze
@@ -107,14 +109,6 @@ class TeamsBriefSender:
             wait = backoff_seconds(attempt, retry_after, self.rng)
             log.info("Teams answered %s to a brief; retrying in %.1fs", status, wait, extra={"tenant_id": tenant_id})
             await self.pacer.sleep(wait)
-
-
-def teams_sender(settings: Any) -> TeamsBriefSender:
-    """The process's sender, on the bot's own adapter (wired in by function_app.py)."""
-    from bot import routes
-
-    b = routes.current()
-    return TeamsBriefSender(b.adapter, b.auth, settings.bot_app_id, pacer=shared_pacer())
 
 
 # --- the viewer --------------------------------------------------------------------------------
@@ -224,7 +218,7 @@ def _verb_handler(verb: str):
     return handle
 
 
-for _verb in BRIEF_VERBS:  # routed by name by bot/verbs.py's `adaptiveCard/action` handler
-    verbs.register(_verb, _verb_handler(_verb))
+# The brief card's verbs, routed by name by bot/verbs.py's `adaptiveCard/action` dispatch.
+VERBS: dict[str, verbs.VerbHandler] = {verb: _verb_handler(verb) for verb in BRIEF_VERBS}
 
-__all__ = ["TeamsBriefSender", "TeamsSendFailed", "on_text", "on_verb", "parse_command", "teams_sender"]
+__all__ = ["VERBS", "TeamsBriefSender", "TeamsSendFailed", "on_text", "on_verb", "parse_command"]

@@ -30,7 +30,7 @@ from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount, ResourceResponse
 
 from bot import verbs
-from bot.handler import RapportBot
+from bot.routes import make_bot
 from rapport import local_outbox, runtime
 from rapport.identity import dev
 from rapport.web import Answer, ApiError, Request, parse_json_body
@@ -76,7 +76,7 @@ def invoke_activity(tenant_id: str, oid: str, name: str, verb: str, data: dict[s
 
 async def run_invoke(activity: Activity) -> dict[str, Any]:
     """Run the activity through the bot's turn; the invoke response's body."""
-    bot = RapportBot(runtime.settings(), runtime.store)
+    bot = make_bot(runtime.settings())
     context = TurnContext(_LocalTurnAdapter(), activity)
     await bot.on_turn(context)
     sent = context.turn_state.get(TurnContext._INVOKE_RESPONSE_KEY)

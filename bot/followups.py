@@ -8,6 +8,9 @@ module maps their outcomes to Universal Actions answers:
 - another partner -> 403 and nothing changes; another tenant, a wall or a bad id -> 404, the same
   answer as for a draft that does not exist.
 Approve answers at once: the send is a work item the drain runs after the answer.
+
+Exports `VERBS` (verb -> handler) and `on_text`, which bot/routes.py hands to the bot, and
+`TeamsCardDelivery`, which bot/routes.py makes on the bot's adapter.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from typing import Any
 from botbuilder.core import CardFactory, InvokeResponse, MessageFactory, TurnContext
 
 from bot import verbs
-from bot.pacing import shared_pacer
 from bot.text import NEUTRAL, outsider, reply
 from rapport import followups, runtime
 from rapport.cards.followup import (
@@ -33,8 +35,8 @@ from rapport.cards.followup import (
     VERB_SNOOZE_LATER,
     VERB_SNOOZE_TOMORROW,
     VERB_SPLIT,
-    VERBS,
 )
+from rapport.cards.followup import VERBS as CARD_VERBS  # every verb the card can show
 from rapport.records import Draft, Person, utcnow
 from rapport.store.base import Store
 
@@ -103,8 +105,8 @@ def _act(verb: str):
     return handle
 
 
-for _verb in VERBS:  # the card's own list: a verb the card shows is a verb the bot answers
-    verbs.register(_verb, _act(_verb))
+# The card's own list: a verb the card shows is a verb the bot answers (bot/routes.py hands it on).
+VERBS: dict[str, verbs.VerbHandler] = {verb: _act(verb) for verb in CARD_VERBS}
 
 
 # --- text commands -------------------------------------------------------------------------------
@@ -205,13 +207,3 @@ class TeamsCardDelivery:
             raise RuntimeError(f"Teams refused the follow-up card ({type(result['error']).__name__})")
         return result.get("id")
 
-
-def teams_card_delivery() -> TeamsCardDelivery | None:
-    """The process's Teams delivery when the bot is configured (else the local outbox is used)."""
-    settings = runtime.settings()
-    if not settings.bot_app_id:
-        return None
-    from bot import routes
-
-    b = routes.current()
-    return TeamsCardDelivery(b.adapter, b.auth, settings.bot_app_id, pacer=shared_pacer())

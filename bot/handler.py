@@ -8,17 +8,23 @@ for the organisation and reads nothing else (RELIABILITY A10). Identity of the u
 one of the firm's people (rapport.identity.membership): `from.aadObjectId` names an enabled,
 non-guest Person of the tenant and Teams marks no guest (`from.userRole`). Anyone else gets
 "Rapport is not enabled for you." (as a reply, or as an invoke's error), whatever the cause.
+
+What the bot answers is handed to it (bot/routes.py composes it): the card verbs as a table
+(`adaptiveCard/action`, dispatched by bot/verbs.py) and the text commands in the order they are
+tried; a message no command takes gets the help text.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
+from bot import verbs
+from bot.verbs import VerbHandler
 from rapport.identity import membership
 from rapport.identity.membership import NOT_ENABLED as NOT_FOR_YOU
 from rapport.records import Person
@@ -37,14 +43,9 @@ WELCOME = "Hello! " + HELP
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TENANT_KEY = "rapport.tenant_id"
 
-# Invoke handlers other modules register (e.g. "adaptiveCard/action" for card verbs). Each gets the
-# turn and the proven tenant id, and returns the InvokeResponse.
-InvokeHandler = Callable[[TurnContext, str], Awaitable[InvokeResponse]]
-INVOKE_HANDLERS: dict[str, InvokeHandler] = {}
-
-
-def register_invoke(name: str, handler: InvokeHandler) -> None:
-    INVOKE_HANDLERS[name] = handler
+# A text command gets the turn and the proven tenant id; it answers and returns True, or returns
+# False when the text is not its command.
+TextCommand = Callable[[TurnContext, str], Awaitable[bool]]
 
 
 def _extra(model: object) -> dict:
@@ -86,9 +87,12 @@ def clean_activity(activity: Activity) -> None:
 
 
 class RapportBot(ActivityHandler):
-    def __init__(self, settings: Settings, store: Callable[[], Awaitable[Store]]) -> None:
+    def __init__(self, settings: Settings, store: Callable[[], Awaitable[Store]], *,
+                 verbs: Mapping[str, VerbHandler] | None = None, commands: Sequence[TextCommand] = ()) -> None:
         self.settings = settings
         self._store = store
+        self.verbs = dict(verbs or {})  # card verb -> handler (adaptiveCard/action)
+        self.commands = tuple(commands)  # text commands, tried in order
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -149,10 +153,9 @@ class RapportBot(ActivityHandler):
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         await self._remember(turn_context)
-        if await _briefs.on_text(turn_context, turn_context.turn_state[TENANT_KEY]):  # "brief [name]"
-            return
-        if await _followups.on_text(turn_context, turn_context.turn_state[TENANT_KEY]):  # "my follow-ups", "follow up X"
-            return
+        for command in self.commands:
+            if await command(turn_context, turn_context.turn_state[TENANT_KEY]):
+                return
         await turn_context.send_activity(HELP)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
@@ -165,10 +168,9 @@ class RapportBot(ActivityHandler):
             await self._remember(turn_context)
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
-        handler = INVOKE_HANDLERS.get(turn_context.activity.name or "")
-        if handler is None:
+        if turn_context.activity.name != verbs.INVOKE_NAME:
             return await super().on_invoke_activity(turn_context)
-        return await handler(turn_context, turn_context.turn_state[TENANT_KEY])
+        return await verbs.dispatch(turn_context, turn_context.turn_state[TENANT_KEY], self.verbs)
 
     async def _remember(self, turn_context: TurnContext) -> None:
         """Keep the partner's personal-chat conversation reference for proactive briefs and drafts."""
@@ -193,8 +195,3 @@ class RapportBot(ActivityHandler):
         if updated is None and await store.get(Person, tid, oid) is None:
             log.info("bot contact from a user who is not a known person of the tenant", extra={"tenant_id": tid})
 
-
-# Last, so bot.briefs finds this module complete: it registers the brief card verbs here.
-from bot import briefs as _briefs  # noqa: E402
-from bot import followups as _followups  # noqa: E402 - follow-up verbs and commands
-from bot import verbs as _verbs  # noqa: E402, F401 - card verbs by name (adaptiveCard/action)

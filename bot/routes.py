@@ -3,7 +3,14 @@
 Order: size/shape of the body (413/415/400, cheap, before any crypto), then authentication
 (bot/adapter.py; any failure 403, RELIABILITY section 1; keys unreachable 503), then the turn
 (bot/handler.py: the tenant gate, then the activity). Nothing is read or sent before the token is
-proven. The adapter is made on first use from the process settings.
+proven.
+
+The bot is composed here, and only here, as the BotBuilder samples' app.py composes theirs: the
+adapter from the process settings (and runtime.services().bot_keys when given), RapportBot with the
+card verbs of bot/briefs.py and bot/followups.py as one table and their text commands in order, and
+the proactive senders on that same adapter (`teams_brief_sender`, `teams_card_delivery`, which
+function_app's wiring hands to rapport through runtime.provide). All of it is made on first use and
+kept while the process's services stay the same.
 """
 
 from __future__ import annotations
@@ -14,16 +21,32 @@ from typing import Any
 
 from botbuilder.schema import Activity
 
+from bot import briefs, followups
 from bot.adapter import BotAuthError, BotConfigError, RapportBotAuthentication, make_adapter
+from bot.briefs import TeamsBriefSender
+from bot.followups import TeamsCardDelivery
 from bot.handler import RapportBot
+from bot.pacing import shared_pacer
 from rapport import runtime
-from rapport.identity.keys import KeySet, KeysUnavailable
+from rapport.identity.keys import KeysUnavailable
 from rapport.settings import Settings
 from rapport.web import Answer, ApiError, Request, parse_json_body
 
 log = logging.getLogger("rapport.bot")
 
 MAX_ACTIVITY_BYTES = 256 * 1024  # Teams activities are a few KB; cards submitted back stay small
+
+
+# Every card verb the bot answers, by name (bot/verbs.py dispatches adaptiveCard/action on it), and
+# the text commands, tried in this order before the help text.
+VERBS = {**briefs.VERBS, **followups.VERBS}
+COMMANDS = (briefs.on_text,  # "brief [name or company]"
+            followups.on_text)  # "my follow-ups", "follow up <name>"
+
+
+def make_bot(settings: Settings) -> RapportBot:
+    """The activity handler, with this process's store, verbs and commands."""
+    return RapportBot(settings, runtime.store, verbs=VERBS, commands=COMMANDS)
 
 
 @dataclass
@@ -34,30 +57,27 @@ class _Bot:
     bot: RapportBot
 
 
-_bot: _Bot | None = None
-
-
-def reset() -> None:
-    """Forget the adapter (tests; settings changed)."""
-    global _bot
-    _bot = None
-
-
-def install(settings: Settings, *, keys: KeySet | None = None) -> _Bot:
-    """Make the adapter now for these settings (tests pass a key set with an injected clock)."""
-    global _bot
-    adapter, auth = make_adapter(settings, keys=keys)
-    _bot = _Bot(settings, adapter, auth, RapportBot(settings, runtime.store))
-    return _bot
+def _make(settings: Settings) -> _Bot:
+    adapter, auth = make_adapter(settings, keys=runtime.services().bot_keys)
+    return _Bot(settings, adapter, auth, make_bot(settings))
 
 
 def current() -> _Bot:
-    global _bot
+    """The adapter, its authentication and the bot, made on first use for the process's services."""
     settings = runtime.settings()
-    if _bot is None or _bot.settings is not settings:
-        adapter, auth = make_adapter(settings)
-        _bot = _Bot(settings, adapter, auth, RapportBot(settings, runtime.store))
-    return _bot
+    return runtime.services().once("bot", lambda: _make(settings))
+
+
+def teams_brief_sender(settings: Settings) -> TeamsBriefSender:
+    """Briefs to Teams on the bot's own adapter (runtime.services().teams_briefs, function_app's wiring)."""
+    b = current()
+    return TeamsBriefSender(b.adapter, b.auth, settings.bot_app_id, pacer=shared_pacer())
+
+
+def teams_card_delivery(settings: Settings) -> TeamsCardDelivery:
+    """Follow-up cards to Teams on the bot's own adapter (runtime.services().teams_cards)."""
+    b = current()
+    return TeamsCardDelivery(b.adapter, b.auth, settings.bot_app_id, pacer=shared_pacer())
 
 
 async def messages(request: Request) -> Answer:

@@ -1,8 +1,10 @@
 """Card verbs: the `adaptiveCard/action` invoke, routed by the action's verb to a small handler.
 
-Each card family registers its verbs here (`register(verb, handler)`); a handler gets the turn, the
-tenant id the activity's Bot Framework token proved (bot/handler.py's gate) and the action's data,
-and returns the InvokeResponse. The viewer is always the activity's `from.aadObjectId`, never a
+Each card family exports its verbs as a table (`VERBS = {verb: handler}` in bot/briefs.py and
+bot/followups.py); bot/routes.py merges the tables and hands them to RapportBot, which passes its
+table to `dispatch`. Nothing registers itself on import. A handler gets the turn, the tenant id
+the activity's Bot Framework token proved (bot/handler.py's gate) and the action's data, and
+returns the InvokeResponse. The viewer is always the activity's `from.aadObjectId`, never a
 value in the card's data; the tenant is never taken from data either. An unknown verb, or an
 action without one, answers a 400 in Universal Actions' error shape, and changes nothing.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from botbuilder.core import InvokeResponse, TurnContext
@@ -23,32 +25,7 @@ ERROR = "application/vnd.microsoft.error"
 INVOKE_NAME = "adaptiveCard/action"
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
-
-def _fast_msrest_retry_policy() -> None:
-    """botbuilder makes a ConnectorClient for every turn, and msrest's ClientRetryPolicy() then builds
-    its status list with `i not in safe_codes` over a 500-item list: ~13 ms of CPU per client, twice
-    per invoke (measured: a third of an approve click). The same codes as a frozenset give the same
-    policy in microseconds. TODO(bot/adapter.py owner): move this next to the adapter set-up."""
-    try:
-        from msrest.universal_http.requests import ClientRetryPolicy
-    except ImportError:  # pragma: no cover - msrest is botbuilder's dependency
-        return
-    if not isinstance(ClientRetryPolicy.safe_codes, frozenset):
-        ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]
-
-
-_fast_msrest_retry_policy()
-
 VerbHandler = Callable[[TurnContext, str, dict[str, Any]], Awaitable[InvokeResponse]]
-_verbs: dict[str, VerbHandler] = {}
-
-
-def register(verb: str, fn: VerbHandler) -> None:
-    _verbs[verb] = fn
-
-
-def registered() -> list[str]:
-    return sorted(_verbs)
 
 
 def viewer(turn_context: TurnContext) -> str | None:
@@ -67,25 +44,14 @@ def error_response(status: int, message: str, code: str = "") -> InvokeResponse:
     return InvokeResponse(status=200, body=body)
 
 
-async def dispatch(turn_context: TurnContext, tenant_id: str) -> InvokeResponse:
+async def dispatch(turn_context: TurnContext, tenant_id: str, table: Mapping[str, VerbHandler]) -> InvokeResponse:
     value = turn_context.activity.value if isinstance(turn_context.activity.value, dict) else {}
     action = value.get("action") if isinstance(value.get("action"), dict) else {}
     verb = action.get("verb")
     data = action.get("data") if isinstance(action.get("data"), dict) else {}
-    fn = _verbs.get(verb) if isinstance(verb, str) else None
-    if fn is None and _previous is not None and _previous is not dispatch:
-        return await _previous(turn_context, tenant_id)  # a card family that registered on the invoke itself
+    fn = table.get(verb) if isinstance(verb, str) else None
     if fn is None:
         log.info("card action with an unknown verb", extra={"tenant_id": tenant_id})
         return error_response(400, "This action is not available.", "UnknownVerb")
     return await fn(turn_context, tenant_id, data)
 
-
-# Last, so `register` exists when bot.handler's own imports (bot.briefs) come back to this module.
-from bot import handler  # noqa: E402
-
-_previous = handler.INVOKE_HANDLERS.get(INVOKE_NAME)
-handler.register_invoke(INVOKE_NAME, dispatch)
-
-# The follow-up card's verbs (bot/followups.py registers them here when imported).
-from bot import followups as _followups  # noqa: E402, F401

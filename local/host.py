@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
@@ -46,14 +47,7 @@ from local.demo import DEMO_TENANT_ID, seed_demo
 from local.ncrontab import CronError, parse
 from local.timers import Clock, Sleep, TimerRunner, TimerTrigger, call, fire
 from rapport import __version__, local_outbox, runtime
-from rapport.identity.dev import (
-    check_bind,
-    declare_bind,
-    declare_preview_tenant,
-    dev_route_open,
-    is_loopback,
-    reset_bind,
-)
+from rapport.identity.dev import check_bind, dev_route_open, is_loopback
 from rapport.records import utcnow
 from rapport.settings import Settings
 from rapport.store import Store, StoreUnavailable, make_store
@@ -435,9 +429,10 @@ class DevHost:
         async with DevHost(settings) as host:   # 127.0.0.1, a free port
             ... host.base_url ...
 
-    While it runs it declares its bind address (dev tokens and /dev/* routes exist only on loopback)
-    and the task pane preview's tenant (`preview_tenant`, the demo firm unless told otherwise) to
-    rapport.identity.dev, and installs its settings and store in rapport.runtime; stop undoes all three.
+    While it runs it overrides the process's services (rapport.runtime.override) with its settings,
+    its store, its bind address (dev tokens and /dev/* routes exist only on loopback) and the task
+    pane preview's tenant (`preview_tenant`, the demo firm unless told otherwise); stop ends the
+    override, so the services are what they were before.
     """
 
     def __init__(
@@ -455,7 +450,7 @@ class DevHost:
         self.http_triggers, self.timer_triggers = collect(self.app, prefix)
         self.timers = TimerRunner(self.timer_triggers, clock=clock, sleep=sleep) if timers else None
         self._runner: web.AppRunner | None = None
-        self._saved: tuple[Any, Any] | None = None
+        self._services: contextlib.ExitStack | None = None  # this host's runtime.override while it runs
 
     @property
     def base_url(self) -> str:
@@ -477,14 +472,15 @@ class DevHost:
         return app
 
     async def start(self) -> DevHost:
-        # runtime is process-wide: install this host's settings/store, restore on stop.
-        # Dev auth off loopback is refused before anything is installed or listens.
+        # The services are process-wide: this host's for as long as it runs, the previous ones after.
+        # Dev auth off loopback is refused before anything is overridden or listens.
         check_bind(self.settings, self.host)
-        self._saved = (runtime._settings, runtime._store)
-        runtime.configure(self.settings, self.store)
-        runtime._store_lock = None  # a lock from another event loop would not work in this one
-        declare_bind(self.settings, self.host)  # dev tokens and /dev/* routes only on a loopback bind
-        declare_preview_tenant(self.preview_tenant)  # whom the task pane preview acts in
+        self._services = contextlib.ExitStack()
+        self._services.enter_context(runtime.override(
+            settings=self.settings, store=self.store,
+            bind_host=self.host,  # dev tokens and /dev/* routes only on a loopback bind
+            preview_tenant=self.preview_tenant,  # whom the task pane preview acts in
+        ))
         self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False, logger=_server_log,
                                      max_line_size=32768, max_field_size=32768)
         await self._runner.setup()
@@ -509,18 +505,16 @@ class DevHost:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        opened = runtime._store
-        if opened is not None and opened is not self.store:
-            await opened.close()  # opened lazily by a request: this host owns it
-        reset_bind()
-        declare_preview_tenant(None)
+        if self._services is not None:
+            opened = runtime.opened_store()
+            if opened is not None and opened is not self.store:
+                await opened.close()  # opened lazily by a request: this host owns it
         self._restore()
 
     def _restore(self) -> None:
-        if self._saved is not None:
-            runtime._settings, runtime._store = self._saved
-            runtime._store_lock = None
-            self._saved = None
+        if self._services is not None:
+            self._services.close()
+            self._services = None
 
     async def __aenter__(self) -> DevHost:
         return await self.start()
@@ -643,20 +637,16 @@ async def run_trigger(settings: Settings, name: str | None, *, app: func.Functio
         known = ", ".join(t.name for t in timers) or "none"
         print(f"rapport: no timer trigger named {name!r} (timers: {known})", file=sys.stderr)
         return 2
-    saved = (runtime._settings, runtime._store)
-    runtime.configure(settings, None)
-    runtime._store_lock = None
-    try:
-        await fire(timer, past_due=False)
-    except Exception as exc:  # noqa: BLE001 - a clear line for the admin; the trace goes to the log
-        log.exception("timer %s failed", name)
-        print(f"rapport: timer {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        opened = runtime._store
-        if opened is not None:
-            await opened.close()
-        runtime._settings, runtime._store = saved
-        runtime._store_lock = None
+    with runtime.override(settings=settings, store=None):  # the store this run opens is its own
+        try:
+            await fire(timer, past_due=False)
+        except Exception as exc:  # noqa: BLE001 - a clear line for the admin; the trace goes to the log
+            log.exception("timer %s failed", name)
+            print(f"rapport: timer {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            opened = runtime.opened_store()
+            if opened is not None:
+                await opened.close()
     print(f"ran {name}")
     return 0

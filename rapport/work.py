@@ -23,7 +23,8 @@ import importlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -77,9 +78,14 @@ def registered() -> dict[str, Handler]:
     return dict(_handlers)
 
 
-def unregister(kind: str) -> None:
-    """Forget a kind's handler (tests register throw-away kinds)."""
-    _handlers.pop(kind, None)
+@contextmanager
+def handling(kind: str, fn: Handler) -> Iterator[Handler]:
+    """`fn` handles `kind` inside the block only (tests' throw-away kinds); registered as `handler` does."""
+    handler(kind)(fn)
+    try:
+        yield fn
+    finally:
+        _handlers.pop(kind, None)
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -224,6 +230,11 @@ def kick_coalesced(store: Store, tenant_id: str) -> None:
             kick_coalesced(store, tenant_id)
 
     task.add_done_callback(finished)
+
+
+def kicks() -> list[asyncio.Task]:
+    """The drains `kick` started that have not finished yet (tests wait for them, or cancel them)."""
+    return [t for t in _kicks if not t.done()]
 
 
 def kick(store: Store, tenant_id: str) -> asyncio.Task | None:

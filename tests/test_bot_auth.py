@@ -27,7 +27,6 @@ from bot import routes
 from bot.adapter import BotConfigError, check_bot_settings
 from bot.handler import HELP, NOT_ENABLED, NOT_FOR_YOU
 from rapport import runtime
-from rapport.identity import dev as devauth
 from rapport.identity.keys import KeySet
 from rapport.records import Person, Tenant
 from rapport.settings import Settings, load_settings
@@ -105,7 +104,6 @@ def bot_settings(server: IdentityServer, tmp_path, **extra: str) -> Settings:
 
 @pytest.fixture
 async def bot(identity_server: IdentityServer, tmp_path) -> AsyncIterator[BotWorld]:
-    saved = runtime._settings
     connector = await ConnectorServer().start()
     settings = bot_settings(identity_server, tmp_path)
     store = make_store(settings)
@@ -114,17 +112,14 @@ async def bot(identity_server: IdentityServer, tmp_path) -> AsyncIterator[BotWor
     await store.put_tenant(Tenant(id=TENANT_C, tenantId=TENANT_C, name="Firm C", allowed=False))
     await store.put(Person(id=PARTNER_OID, tenantId=TENANT_A, oid=PARTNER_OID, upn="ada@a.test", name="Ada Partner"))
     await store.put(Person(id=PARTNER_OID, tenantId=TENANT_B, oid=PARTNER_OID, upn="ada@b.test", name="Ada Partner"))
-    runtime.configure(settings, store)
     clock = [1000.0]
-    routes.install(settings, keys=KeySet(settings.bot_openid_metadata, clock=lambda: clock[0]))
-    try:
-        yield BotWorld(settings, identity_server, connector, store, clock)
-    finally:
-        routes.reset()
-        await connector.stop()
-        await store.close()
-        runtime.configure(None, None)
-        runtime._settings = saved
+    with runtime.override(settings=settings, store=store,
+                          bot_keys=KeySet(settings.bot_openid_metadata, clock=lambda: clock[0])):
+        try:
+            yield BotWorld(settings, identity_server, connector, store, clock)
+        finally:
+            await connector.stop()
+            await store.close()
 
 
 def refused(resp: func.HttpResponse, status: int = 403) -> dict[str, Any]:
@@ -291,32 +286,21 @@ async def test_a10_not_enabled_invoke_answers_message(bot):
 # --- A11: no way to switch authentication off -------------------------------------------------
 
 def test_a11_no_app_id_refused_off_loopback(identity_server, tmp_path):
-    devauth.reset_bind()
     settings = bot_settings(identity_server, tmp_path, MicrosoftAppId="", MicrosoftAppPassword="")
-    with pytest.raises(BotConfigError, match="MicrosoftAppId"):
+    with runtime.override(bind_host=None), pytest.raises(BotConfigError, match="MicrosoftAppId"):
         check_bot_settings(settings)
-    devauth.declare_bind(settings, "127.0.0.1")
-    try:
+    with runtime.override(bind_host="127.0.0.1"):
         check_bot_settings(settings)  # local emulator use
-    finally:
-        devauth.reset_bind()
 
 
 async def test_a11_trigger_answers_503_without_app_id(identity_server, tmp_path):
-    saved = runtime._settings
-    devauth.reset_bind()
-    routes.reset()
-    runtime.configure(bot_settings(identity_server, tmp_path, MicrosoftAppId="", MicrosoftAppPassword=""), None)
-    try:
+    no_app_id = bot_settings(identity_server, tmp_path, MicrosoftAppId="", MicrosoftAppPassword="")
+    with runtime.override(settings=no_app_id, store=None, bind_host=None):
         req = func.HttpRequest("POST", "http://127.0.0.1/api/messages", headers={"Content-Type": "application/json"},
                                body=b'{"type":"message"}')
         resp = await trigger("bot_messages")(req)
         assert resp.status_code == 503
         assert "MicrosoftAppId" in json.loads(resp.get_body())["error"]["message"]
-    finally:
-        routes.reset()
-        runtime.configure(None, None)
-        runtime._settings = saved
 
 
 def test_a11_single_tenant_bot_needs_password_and_tenant():
@@ -360,19 +344,13 @@ async def test_a12_arbitrary_bytes_never_500(bot, body):
 
 async def test_no_app_id_on_loopback_runs_for_the_emulator(bot, identity_server, tmp_path):
     settings = bot_settings(identity_server, tmp_path, MicrosoftAppId="", MicrosoftAppPassword="")
-    runtime.configure(settings, bot.store)
-    devauth.declare_bind(settings, "127.0.0.1")
-    routes.reset()
-    try:
+    with runtime.override(settings=settings, store=bot.store, bot_keys=None, bind_host="127.0.0.1"):
         resp = await bot.post(bot.activity(), None)
         assert resp.status_code == 200, resp.get_body()
         assert [s.text for s in bot.connector.sent] == [HELP]
         assert bot.connector.sent[0].authorization is None
         # a token sent to a bot with no app id cannot be checked: refused, not ignored
         refused(await bot.post(bot.activity(), f"Bearer {bot.token()}"))
-    finally:
-        devauth.reset_bind()
-        routes.reset()
 
 
 # --- only the firm's people (issue 12, finding 6) and Teams' conversation.tenantId (finding 9) -------
@@ -424,3 +402,15 @@ async def test_two_allowed_tenants_in_one_activity_are_refused(bot):
     assert (await bot.post(a)).status_code == 200
     assert [s.text for s in bot.connector.sent] == [NOT_ENABLED]
     assert (await bot.store.get(Person, TENANT_B, PARTNER_OID)).conversationRef is None
+
+
+def test_the_bot_answers_every_verb_its_cards_show():
+    """bot/routes.py hands the bot one table: every brief and follow-up card verb, none twice."""
+    from bot import briefs, followups
+    from rapport.cards.brief import BRIEF_VERBS
+    from rapport.cards.followup import VERBS as FOLLOWUP_VERBS
+
+    assert set(routes.VERBS) == set(BRIEF_VERBS) | set(FOLLOWUP_VERBS)
+    assert not set(briefs.VERBS) & set(followups.VERBS)
+    bot = routes.make_bot(load_settings({}))
+    assert bot.verbs == routes.VERBS and bot.commands == (briefs.on_text, followups.on_text)

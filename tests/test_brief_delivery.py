@@ -10,6 +10,7 @@ exactly once per meeting and partner, and the three channels:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -49,16 +50,12 @@ from tests.test_briefs import COLLEAGUE, CORVINA, ELEANOR, NOW, brief_demo_db, m
 
 @pytest.fixture
 async def demo_store(brief_demo_db, tmp_path) -> AsyncIterator[Store]:  # noqa: F811
-    saved = runtime._settings
     store = await open_copy(brief_demo_db, tmp_path)
-    runtime.configure(load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "rapport.db")}), store)
-    delivery.install()
     try:
-        yield store
+        with runtime.override(settings=load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "rapport.db")}),
+                              store=store):
+            yield store
     finally:
-        delivery.install()
-        runtime.configure(None, None)
-        runtime._settings = saved
         await store.close()
 
 
@@ -268,7 +265,6 @@ class VirtualTime:
 
 @pytest.fixture
 async def teams_world(identity_server, tmp_path) -> AsyncIterator[dict[str, Any]]:
-    saved = runtime._settings
     vt = VirtualTime()
     connector = await ConnectorServer(enforce_limits=True, clock=vt.clock).start()
     settings = load_settings({
@@ -278,22 +274,21 @@ async def teams_world(identity_server, tmp_path) -> AsyncIterator[dict[str, Any]
         "RAPPORT_ALLOWED_TENANTS": TENANT,
     })
     store = await make_store(settings).open()
-    runtime.configure(settings, store)
     adapter, auth = make_adapter(settings, keys=KeySet(settings.bot_openid_metadata, clock=vt.clock))
+    services = contextlib.ExitStack()
+    services.enter_context(runtime.override(settings=settings, store=store))
 
     def sender(pacer: TeamsPacer | None = None) -> TeamsBriefSender:
         s = TeamsBriefSender(adapter, auth, BOT_APP_ID, pacer=pacer or TeamsPacer(clock=vt.clock, sleep=vt.sleep))
-        delivery.install(teams=s)
+        services.enter_context(runtime.override(teams_briefs=lambda _settings: s))
         return s
 
     try:
         yield {"store": store, "connector": connector, "time": vt, "sender": sender, "settings": settings}
     finally:
-        delivery.install()
+        services.close()
         await connector.stop()
         await store.close()
-        runtime.configure(None, None)
-        runtime._settings = saved
 
 
 def cards(connector: ConnectorServer) -> list[dict[str, Any]]:
@@ -381,7 +376,6 @@ async def mail_world(tmp_path, graph_tokens, graph_clock) -> AsyncIterator[dict[
     from rapport.graph import GraphClient
     from tests.doubles.graph_mail import GraphMailStandIn
 
-    saved = runtime._settings
     standin = await GraphMailStandIn().start()
     # The follow-up sender's configuration: one attempt per request, the key lookup decides retries.
     client = GraphClient(standin.base_url, graph_tokens, sleep=graph_clock.sleep, clock=graph_clock.monotonic,
@@ -389,14 +383,10 @@ async def mail_world(tmp_path, graph_tokens, graph_clock) -> AsyncIterator[dict[
     settings = load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "am.db"),
                               "RAPPORT_AM_ORIGINATOR": "6f2c4c2a-7c1e-4d7a-9b0a-0000000000a1"})
     store = await make_store(settings).open()
-    runtime.configure(settings, store)
-    delivery.install(mail=GraphActionableMail(client))
     try:
-        yield {"store": store, "graph": standin}
+        with runtime.override(settings=settings, store=store, brief_mail=GraphActionableMail(client)):
+            yield {"store": store, "graph": standin}
     finally:
-        delivery.install()
-        runtime.configure(None, None)
-        runtime._settings = saved
         await client.close()
         await standin.stop()
         await store.close()
@@ -493,14 +483,9 @@ def _activity(w: dict[str, Any], oid: str, **kw: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def bot_world(teams_world, identity_server):
-    from bot import routes
-
     w = teams_world
-    routes.install(w["settings"], keys=KeySet(w["settings"].bot_openid_metadata, clock=w["time"].clock))
-    try:
+    with runtime.override(bot_keys=KeySet(w["settings"].bot_openid_metadata, clock=w["time"].clock)):
         yield w
-    finally:
-        routes.reset()
 
 
 async def _firm_now(store: Store) -> list[Person]:

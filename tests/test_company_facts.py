@@ -14,6 +14,7 @@ draft), the real work drain and the local outbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -170,21 +171,16 @@ def leaks(firm: Firm, draft_to: list[str], texts: list[str]) -> list[str]:
 
 @pytest.fixture
 async def store(tmp_path) -> AsyncIterator[Store]:
-    saved = runtime._settings, runtime._store
     path = str(tmp_path / "c.db")
     s = await Store(SqliteBackend(path)).open()
-    runtime.configure(load_settings({"RAPPORT_SQLITE_PATH": path}), s)
-    followups.install_drafter(make_drafter(runtime.settings()))
-    sending.install_transport(sending.LocalOutboxTransport())
-    sending.install_rate_limiter(None)
-    try:
-        yield s
-    finally:
-        await settle()
-        followups.install_drafter(None)
-        sending.install_transport(None)
-        await s.close()
-        runtime._settings, runtime._store = saved
+    config = load_settings({"RAPPORT_SQLITE_PATH": path})
+    with runtime.override(settings=config, store=s, drafter=make_drafter(config),
+                          mail_transport=sending.LocalOutboxTransport(), send_limiter=sending.RateLimiter()):
+        try:
+            yield s
+        finally:
+            await settle()
+            await s.close()
 
 
 # --- finding 4: a client's deadline and a prospect's enquiry went to both ----------------------------
@@ -328,12 +324,13 @@ def _check_prompts(firm: Firm, prompts: list[str]) -> None:
 async def scenario(companies: list[Company], drafter: str) -> None:
     store = await Store(SqliteBackend(":memory:")).open()
     llm = OpenAIStandIn(mode="normal") if drafter == "llm" else None
+    services = contextlib.ExitStack()
     try:
         if llm is not None:
             await llm.start()
-            followups.install_drafter(make_drafter(load_settings(llm.settings_env()), timeout=5.0))
+            services.enter_context(runtime.override(drafter=make_drafter(load_settings(llm.settings_env()), timeout=5.0)))
         else:
-            followups.install_drafter(make_drafter(load_settings({})))
+            services.enter_context(runtime.override(drafter=make_drafter(load_settings({}))))
         firm = await make_firm(store, companies)
         d = await followups.draft_for_meeting(store, TENANT, firm.meeting.id, OWNER)
         assert d is not None and sorted(d.to) == sorted(firm.company_of)
@@ -367,7 +364,7 @@ async def scenario(companies: list[Company], drafter: str) -> None:
                     assert any(canary in p for p in new), canary
     finally:
         await settle()
-        followups.install_drafter(None)
+        services.close()
         if llm is not None:
             await llm.stop()
         await store.close()

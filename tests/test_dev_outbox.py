@@ -24,11 +24,9 @@ import pytest
 
 from local.demo import DEMO_TENANT_ID
 from local.host import DevHost, _demo_warm_up
-from rapport import local_outbox, work
+from rapport import local_outbox, runtime, work
 from rapport.cards.brief import VERB_REFRESH_BRIEF, VERB_SNOOZE_BRIEF
 from rapport.cards.followup import VERB_APPROVE
-from rapport.identity import dev as devauth
-from rapport.identity import tokens
 from rapport.records import Draft, OutboxItem
 from rapport.settings import Settings, load_settings
 from rapport.store import Store, make_store
@@ -101,16 +99,14 @@ async def demo(tmp_path: Path, outbox_db_template: Path) -> AsyncIterator[Demo]:
             yield Demo(host, store, http)
         await settle()
     finally:
-        await host.stop()
+        await host.stop()  # the host's services end with it: its bind, its validator
         await store.close()
-        devauth.reset_bind()
-        tokens.install(None)
 
 
 async def settle() -> None:
     """Wait for the drains the approval kicked (work after the answer) to finish: no sleeps."""
-    while work._kicks:
-        await asyncio.gather(*list(work._kicks), return_exceptions=True)
+    while work.kicks():
+        await asyncio.gather(*work.kicks(), return_exceptions=True)
 
 
 def actions(card: Any) -> list[dict[str, Any]]:
@@ -187,8 +183,8 @@ async def test_the_route_is_404_off_loopback_and_refuses_cross_site_posts(demo: 
     raw = json.dumps({"outboxId": card["id"], "verb": VERB_APPROVE, "data": data})
     async with demo.http.post(demo.url(ACTION), data=raw, headers={"content-type": "text/plain"}) as r:
         assert r.status == 415  # a plain form post needs no preflight: refused
-    devauth.reset_bind()  # as on Azure, where no host declares a loopback bind
-    status, _ = await demo.act(card["id"], VERB_APPROVE, data)
+    with runtime.override(bind_host=None):  # as on Azure, where no host declares a loopback bind
+        status, _ = await demo.act(card["id"], VERB_APPROVE, data)
     assert status == 404
     assert await mails(demo.store) == []
 

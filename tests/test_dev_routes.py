@@ -118,7 +118,6 @@ async def make_world(tmp_path: Path, demo_db: Path) -> AsyncIterator[Any]:
     for host, store in reversed(opened):
         await host.stop()
         await store.close()
-    devauth.reset_bind()
 
 
 def _is_no_such_route(status: int, body: bytes) -> bool:
@@ -192,13 +191,10 @@ async def test_every_dev_route_answers_404_unless_local(make_world):
             assert _is_no_such_route(status, body) and not _leaks(body), f"{method} {path} Host {host!r}: {status}"
 
     # No loopback bind declared in this process (as on Azure, or a host bound elsewhere).
-    devauth.reset_bind()
-    try:
+    with runtime.override(bind_host=None):
         for method, path in routes:
             status, body = await on.call(method, path)
             assert _is_no_such_route(status, body) and not _leaks(body), f"{method} {path} without a loopback bind"
-    finally:
-        devauth.declare_bind(on.host.settings, on.host.host)
 
     off = await make_world(dev_auth=False)
     assert off.routes() == routes  # the same routes: only the guard differs
@@ -211,12 +207,12 @@ async def test_dev_auth_never_serves_on_a_non_loopback_bind(tmp_path):
     """The third condition from the other side: with RAPPORT_DEV_AUTH=1 the host refuses to bind
     anywhere but loopback, before it installs anything or listens (so no route, dev or not, is up)."""
     s = load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "r.db"), "RAPPORT_DEV_AUTH": "1"})
-    saved = (runtime._settings, runtime._store)
+    saved = runtime.services()
     for bind in ("0.0.0.0", "::", "192.0.2.1"):
         host = DevHost(s, host=bind)
         with pytest.raises(SettingsError, match="not a loopback address"):
             await host.start()
-        assert host._runner is None and (runtime._settings, runtime._store) == saved
+        assert host._runner is None and runtime.services() == saved
         assert not devauth.bound_to_loopback()
 
 
@@ -230,22 +226,17 @@ async def test_dev_triggers_answer_404_as_azure_runs_them(demo_db, tmp_path):
     dev = [t for t in https if t.path.startswith("/dev/")]
     assert {t.path for t in dev} >= {"/dev/addin/token", "/dev/addin/senders", "/dev/addin/meetings",
                                      "/dev/outbox/action"}
-    saved = (runtime._settings, runtime._store)
-    runtime.configure(s, None)
-    runtime._store_lock = None
-    devauth.reset_bind()
-    try:
-        for t in dev:
-            method = t.methods[0] if t.methods else "GET"
-            req = func.HttpRequest(method, f"http://127.0.0.1:7071{t.path}", body=b"{}",
-                                   headers={"host": "127.0.0.1:7071", "content-type": "application/json"})
-            resp = await t.fn(**{t.arg: req})
-            assert _is_no_such_route(resp.status_code, resp.get_body()), (t.path, resp.status_code)
-    finally:
-        if runtime._store is not None:
-            await runtime._store.close()
-        runtime._settings, runtime._store = saved
-        runtime._store_lock = None
+    with runtime.override(settings=s, store=None, bind_host=None):
+        try:
+            for t in dev:
+                method = t.methods[0] if t.methods else "GET"
+                req = func.HttpRequest(method, f"http://127.0.0.1:7071{t.path}", body=b"{}",
+                                       headers={"host": "127.0.0.1:7071", "content-type": "application/json"})
+                resp = await t.fn(**{t.arg: req})
+                assert _is_no_such_route(resp.status_code, resp.get_body()), (t.path, resp.status_code)
+        finally:
+            if runtime.opened_store() is not None:
+                await runtime.opened_store().close()
 
 
 # --- a property: no generated foreign Host ever sees a canary ----------------------------------------

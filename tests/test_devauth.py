@@ -8,6 +8,7 @@ import jwt
 import pytest
 
 from local.cli import dev_token_command
+from rapport import runtime
 from rapport.identity import dev as devauth
 from rapport.records import Person, Tenant
 from rapport.settings import SettingsError, load_settings
@@ -17,9 +18,9 @@ from tests.test_entra_tokens import call
 
 @pytest.fixture
 async def dev_world(identity_server, tmp_path):
-    devauth.declare_bind(load_settings({"RAPPORT_DEV_AUTH": "1"}), "127.0.0.1")
-    async with entra_world(identity_server, tmp_path, RAPPORT_DEV_AUTH="1") as world:
-        yield world
+    with runtime.override(bind_host="127.0.0.1"):  # a local host's loopback bind
+        async with entra_world(identity_server, tmp_path, RAPPORT_DEV_AUTH="1") as world:
+            yield world
 
 
 async def test_dev_token_accepted_on_loopback(dev_world):
@@ -58,25 +59,25 @@ async def test_dev_token_goes_through_every_check(dev_world):
 
 async def test_dev_key_refused_without_a_declared_loopback_bind(identity_server, tmp_path):
     """Azure Functions never declares a bind: the dev key is not among the accepted keys."""
-    devauth.reset_bind()
-    async with entra_world(identity_server, tmp_path, RAPPORT_DEV_AUTH="1") as world:
-        status, body, _ = await call(devauth.mint_dev_token(world.settings, TENANT_A, new_oid()))
-        assert status == 401 and "does not publish" in body["error"]["message"]
+    with runtime.override(bind_host=None):
+        async with entra_world(identity_server, tmp_path, RAPPORT_DEV_AUTH="1") as world:
+            status, body, _ = await call(devauth.mint_dev_token(world.settings, TENANT_A, new_oid()))
+            assert status == 401 and "does not publish" in body["error"]["message"]
 
 
 async def test_dev_key_refused_when_dev_auth_off(identity_server, tmp_path):
-    devauth.declare_bind(load_settings({}), "127.0.0.1")
-    async with entra_world(identity_server, tmp_path) as world:
-        dev_settings = load_settings({"RAPPORT_SQLITE_PATH": world.settings.sqlite_path,
-                                      "RAPPORT_API_AUDIENCE": world.settings.api_audience,
-                                      "ENTRA_AUTHORITY_HOST": world.settings.entra_authority_host})
-        assert (await call(devauth.mint_dev_token(dev_settings, TENANT_A, new_oid())))[0] == 401
+    with runtime.override(bind_host="127.0.0.1"):
+        async with entra_world(identity_server, tmp_path) as world:
+            dev_settings = load_settings({"RAPPORT_SQLITE_PATH": world.settings.sqlite_path,
+                                          "RAPPORT_API_AUDIENCE": world.settings.api_audience,
+                                          "ENTRA_AUTHORITY_HOST": world.settings.entra_authority_host})
+            assert (await call(devauth.mint_dev_token(dev_settings, TENANT_A, new_oid())))[0] == 401
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "rapport.example.com"])
-def test_declare_bind_refuses_non_loopback_with_dev_auth(host):
+def test_check_bind_refuses_non_loopback_with_dev_auth(host):
     with pytest.raises(SettingsError, match="loopback"):
-        devauth.declare_bind(load_settings({"RAPPORT_DEV_AUTH": "1"}), host)
+        devauth.check_bind(load_settings({"RAPPORT_DEV_AUTH": "1"}), host)
     assert not devauth.bound_to_loopback()
 
 
@@ -124,20 +125,12 @@ async def test_dev_token_command_errors(dev_world, capsys):
 
 def test_the_process_validator_follows_the_declared_bind(tmp_path):
     """Nothing in rapport.identity.dev reaches into the validator: it is remade when the bind changes."""
-    from rapport import runtime
     from rapport.identity import tokens
 
     s = load_settings({"RAPPORT_DEV_AUTH": "1", "RAPPORT_SQLITE_PATH": str(tmp_path / "r.db")})
-    saved = (runtime._settings, runtime._store)
-    runtime.configure(s, None)
-    try:
-        devauth.reset_bind()
+    with runtime.override(settings=s, store=None, bind_host=None, entra_validator=None):
         assert tokens.validator().dev_keys == {}
-        devauth.declare_bind(s, "127.0.0.1")
-        assert list(tokens.validator().dev_keys) == [devauth.key_id(devauth.load_or_create_key(devauth.dev_key_path(s)))]
-        devauth.reset_bind()
+        with runtime.override(bind_host="127.0.0.1"):
+            kid = devauth.key_id(devauth.load_or_create_key(devauth.dev_key_path(s)))
+            assert list(tokens.validator().dev_keys) == [kid]
         assert tokens.validator().dev_keys == {}
-    finally:
-        devauth.reset_bind()
-        runtime._settings, runtime._store = saved
-        tokens.install(None)

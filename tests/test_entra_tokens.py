@@ -29,8 +29,8 @@ from tests.plugins.identity import (
     TENANT_B,
     TENANT_C,
     TENANT_X,
+    entra_world,
     new_oid,
-    open_world,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,19 +285,9 @@ async def test_tenant_record_with_allowed_false_refused(entra):
 
 
 async def test_personal_microsoft_account_refused_even_if_listed(identity_server, tmp_path):
-    from rapport import runtime
-    from rapport.identity import tokens
-
-    saved = runtime._settings
-    world = await open_world(identity_server, tmp_path, RAPPORT_ALLOWED_TENANTS=f"{TENANT_A},{MSA_TENANT}")
-    try:
+    async with entra_world(identity_server, tmp_path, RAPPORT_ALLOWED_TENANTS=f"{TENANT_A},{MSA_TENANT}") as world:
         status, body, headers = await call(world.minter.token(MSA_TENANT))
         rejected(status, body, headers, 401, "personal Microsoft accounts")
-    finally:
-        tokens.install(None)
-        await world.store.close()
-        runtime.configure(None, None)
-        runtime._settings = saved
 
 
 async def test_onboarding_takes_effect_after_the_short_denial_cache(entra):
@@ -317,19 +307,9 @@ async def test_malformed_oid_refused(entra):
 
 async def test_token_for_other_audience_setting_default(identity_server, tmp_path):
     """With RAPPORT_API_AUDIENCE unset, the audience is api://<client id> (DESIGN settings)."""
-    from rapport import runtime
-    from rapport.identity import tokens
-
-    saved = runtime._settings
-    world = await open_world(identity_server, tmp_path, RAPPORT_API_AUDIENCE="")
-    try:
+    async with entra_world(identity_server, tmp_path, RAPPORT_API_AUDIENCE="") as world:
         assert (await call(world.minter.token(TENANT_A, aud=f"api://{CLIENT_ID}")))[0] == 200
         assert (await call(world.minter.token(TENANT_A, aud=AUDIENCE)))[0] == 401
-    finally:
-        tokens.install(None)
-        await world.store.close()
-        runtime.configure(None, None)
-        runtime._settings = saved
 
 
 # --- a route cannot be added without the wrapper ------------------------------------------------
@@ -423,19 +403,9 @@ async def test_addin_route_over_http_through_devhost(entra):
 
 
 async def test_no_audience_configured_refuses_everything(identity_server, tmp_path):
-    from rapport import runtime
-    from rapport.identity import tokens
-
-    saved = runtime._settings
-    world = await open_world(identity_server, tmp_path, RAPPORT_API_AUDIENCE="", RAPPORT_CLIENT_ID="")
-    try:
+    async with entra_world(identity_server, tmp_path, RAPPORT_API_AUDIENCE="", RAPPORT_CLIENT_ID="") as world:
         status, body, _ = await call(world.minter.token(TENANT_A))
         assert status == 503 and "not configured" in body["error"]["message"]
-    finally:
-        tokens.install(None)
-        await world.store.close()
-        runtime.configure(None, None)
-        runtime._settings = saved
 
 
 # --- the verified-token cache ----------------------------------------------------------------------

@@ -110,21 +110,16 @@ async def seed(store: Store) -> Meeting:
 
 @pytest.fixture
 async def world(tmp_path) -> AsyncIterator[World]:
-    saved = runtime._settings, runtime._store
     store = await Store(SqliteBackend(str(tmp_path / "f.db"))).open()
-    runtime.configure(load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "f.db")}), store)
-    followups.install_drafter(make_drafter(runtime.settings()))
-    sending.install_transport(sending.LocalOutboxTransport())
-    sending.install_rate_limiter(None)
-    meeting = await seed(store)
-    try:
-        yield World(store, meeting)
-    finally:
-        await settle()
-        followups.install_drafter(None)
-        sending.install_transport(None)
-        await store.close()
-        runtime._settings, runtime._store = saved
+    settings = load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "f.db")})
+    with runtime.override(settings=settings, store=store, drafter=make_drafter(settings),
+                          mail_transport=sending.LocalOutboxTransport(), send_limiter=sending.RateLimiter()):
+        meeting = await seed(store)
+        try:
+            yield World(store, meeting)
+        finally:
+            await settle()
+            await store.close()
 
 
 def card_texts(node) -> list[str]:
@@ -144,8 +139,8 @@ def card_texts(node) -> list[str]:
 
 async def settle() -> None:
     """Wait for every background drain the code kicked (kick() returns after scheduling)."""
-    while work._kicks:
-        await asyncio.gather(*list(work._kicks), return_exceptions=True)
+    while work.kicks():
+        await asyncio.gather(*work.kicks(), return_exceptions=True)
 
 
 async def drafted(w: World) -> Draft:
@@ -207,11 +202,11 @@ async def test_follow_up_on_demand_by_name(world):
 async def test_compromised_model_cannot_add_recipient_or_link_and_nothing_is_sent(world):
     async with OpenAIStandIn(mode="compromised") as llm:
         settings = load_settings({"RAPPORT_SQLITE_PATH": "x.db", **llm.settings_env()})
-        followups.install_drafter(make_drafter(settings, timeout=5.0))
-        d = await drafted(world)
-        assert llm.requests, "the model was asked"
-        prompt = llm.prompts[0]
-        assert "UNTRUSTED_EMAIL" in prompt and "attacker@evil.example" in prompt  # it reached the model as data
+        with runtime.override(drafter=make_drafter(settings, timeout=5.0)):
+            d = await drafted(world)
+            assert llm.requests, "the model was asked"
+            prompt = llm.prompts[0]
+            assert "UNTRUSTED_EMAIL" in prompt and "attacker@evil.example" in prompt  # it reached the model as data
     assert d.to == ["jane@acme.example", "bob@acme.example"] and d.cc == []
     shown = " ".join(card_texts((await world.cards())[0].card))
     for text in (d.subject, d.body, shown):
@@ -225,8 +220,8 @@ async def test_compromised_model_cannot_add_recipient_or_link_and_nothing_is_sen
 async def test_llm_timeout_gives_the_template_draft(world):
     async with OpenAIStandIn(mode="slow") as llm:
         settings = load_settings({"RAPPORT_SQLITE_PATH": "x.db", **llm.settings_env()})
-        followups.install_drafter(make_drafter(settings, timeout=0.2))
-        d = await drafted(world)
+        with runtime.override(drafter=make_drafter(settings, timeout=0.2)):
+            d = await drafted(world)
     assert d.drafter == "template" and "llm_unavailable" in d.flags and "llm_timeout" in d.flags
     assert "EU filing strategy" in d.body
 
@@ -234,8 +229,8 @@ async def test_llm_timeout_gives_the_template_draft(world):
 async def test_llm_draft_used_when_it_passes_the_checks(world):
     async with OpenAIStandIn(mode="normal") as llm:
         settings = load_settings({"RAPPORT_SQLITE_PATH": "x.db", **llm.settings_env()})
-        followups.install_drafter(make_drafter(settings, timeout=5.0))
-        d = await drafted(world)
+        with runtime.override(drafter=make_drafter(settings, timeout=5.0)):
+            d = await drafted(world)
     assert d.drafter == "llm" and d.to == ["jane@acme.example", "bob@acme.example"]
 
 

@@ -19,7 +19,6 @@ import aiohttp
 import pytest
 
 import function_app
-from bot import routes
 from local.host import DevHost, _functions
 from rapport import followups, runtime, work
 from rapport.drafting import make_drafter
@@ -95,7 +94,6 @@ class Loop:
 
 @pytest.fixture(params=["graph", "local"])
 async def loop(request, identity_server: IdentityServer, tmp_path) -> AsyncIterator[Loop]:
-    saved = runtime._settings, runtime._store
     connector = await ConnectorServer().start()
     graph = await GraphMailStandIn().start()
     graph.add_mailbox(TENANT, OWNER)
@@ -114,29 +112,26 @@ async def loop(request, identity_server: IdentityServer, tmp_path) -> AsyncItera
     client = None
     if request.param == "graph":
         client = GraphClient(graph.base_url, FakeGraphTokens(), max_attempts=1, timeout=5.0)
-        sending.install_transport(sending.GraphMailTransport(client))
+        transport: sending.MailTransport = sending.GraphMailTransport(client)
     else:
-        sending.install_transport(sending.LocalOutboxTransport())
-    sending.install_rate_limiter(None)
-    followups.install_drafter(make_drafter(settings))
-    followups.install_card_delivery(None)
-    host = await DevHost(settings, store=store).start()
-    routes.install(settings, keys=KeySet(settings.bot_openid_metadata))
+        transport = sending.LocalOutboxTransport()
+    services = runtime.override(mail_transport=transport, send_limiter=sending.RateLimiter(),
+                                drafter=make_drafter(settings), bot_keys=KeySet(settings.bot_openid_metadata))
     try:
-        async with aiohttp.ClientSession() as http:
-            yield Loop(settings, identity_server, connector, graph, store, host, http)
+        with services:
+            host = await DevHost(settings, store=store).start()
+            try:
+                async with aiohttp.ClientSession() as http:
+                    yield Loop(settings, identity_server, connector, graph, store, host, http)
+            finally:
+                await settle()
+                await host.stop()
     finally:
-        await settle()
-        routes.reset()
-        await host.stop()
-        sending.install_transport(None)
-        followups.install_drafter(None)
         if client is not None:
             await client.close()
         await graph.stop()
         await connector.stop()
         await store.close()
-        runtime._settings, runtime._store = saved
 
 
 B_PARTNER = "0c0c0c0c-1111-4222-8333-444444444444"

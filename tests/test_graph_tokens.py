@@ -170,14 +170,9 @@ async def test_state_recorded_in_the_runtime_store_by_default(identity_server, t
     """GraphTokens(settings) as the sync makes it: the state lands on the Tenant record."""
     from rapport import runtime
 
-    saved = runtime._settings
     settings = identity_settings(identity_server, tmp_path)
-    runtime.configure(settings, store)
-    try:
+    with runtime.override(settings=settings, store=store):
         identity_server.tenant_errors[TENANT_A] = "consent_required"
         with pytest.raises(ConsentRequired):
             await GraphTokens(settings, http_client=http).app_token(TENANT_A)
         assert (await store.get_tenant(TENANT_A)).consentState == "needs_admin_consent"
-    finally:
-        runtime.configure(None, None)
-        runtime._settings = saved

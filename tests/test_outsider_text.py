@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from rapport import followups, work
+from rapport import runtime, work
 from rapport.drafting import (
     BriefContext,
     ExternalAttendee,
@@ -293,8 +293,7 @@ _bot_events = iter(range(10**6))
            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 async def test_property_bot_reply_echoes_no_outsider_link(bot, planted):  # noqa: F811
     subject, name, canaries = planted
-    followups.install_drafter(TemplateDrafter())
-    try:
+    with runtime.override(drafter=TemplateDrafter()):
         await _partner_meeting(bot.store, subject, f"ev-{next(_bot_events)}", name=f"Jane {name}")
         before = len(bot.connector.sent)
         resp = await bot.post(bot.activity(text="follow up jane"))
@@ -304,8 +303,6 @@ async def test_property_bot_reply_echoes_no_outsider_link(bot, planted):  # noqa
         assert all(r.activity.get("textFormat") == "plain" for r in replies if r.text)
         assert_no_canary(canaries, *(r.text for r in replies))
         await settle()
-    finally:
-        followups.install_drafter(None)
 
 
 _LINKISH = st.lists(st.sampled_from(list("ab.:/@+<>[]()!-_ 1w") + ["https://", "www.", "\u3002", "\uff0e", "xn--",

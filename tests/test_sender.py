@@ -49,32 +49,27 @@ class MailWorld:
 
 @pytest.fixture
 async def mail(tmp_path) -> AsyncIterator[MailWorld]:
-    saved = runtime._settings, runtime._store
     path = str(tmp_path / "s.db")
     store = await Store(SqliteBackend(path)).open()
-    runtime.configure(load_settings({"RAPPORT_SQLITE_PATH": path}), store)
+    settings = load_settings({"RAPPORT_SQLITE_PATH": path})
     graph = await GraphMailStandIn().start()
     graph.add_mailbox(TENANT, OWNER)
     clock = GraphClock()
     client = GraphClient(graph.base_url, FakeGraphTokens(), max_attempts=1, timeout=0.5, sleep=clock.sleep,
                          clock=clock.monotonic)
-    sending.install_transport(sending.GraphMailTransport(client))
-    sending.install_rate_limiter(None)
-    followups.install_drafter(make_drafter(runtime.settings()))
-    meeting = await seed(store)
-    await followups.timer_pass(store, NOW, kick=False)
-    await work.drain(store)
-    world = MailWorld(store, graph, path, followups.draft_id_for(meeting.id, OWNER))
-    try:
-        yield world
-    finally:
-        await settle()
-        sending.install_transport(None)
-        followups.install_drafter(None)
-        await client.close()
-        await graph.stop()
-        await world.store.close()
-        runtime._settings, runtime._store = saved
+    with runtime.override(settings=settings, store=store, mail_transport=sending.GraphMailTransport(client),
+                          send_limiter=sending.RateLimiter(), drafter=make_drafter(settings)):
+        meeting = await seed(store)
+        await followups.timer_pass(store, NOW, kick=False)
+        await work.drain(store)
+        world = MailWorld(store, graph, path, followups.draft_id_for(meeting.id, OWNER))
+        try:
+            yield world
+        finally:
+            await settle()
+            await client.close()
+            await graph.stop()
+            await world.store.close()
 
 
 async def approve_and_drain(w: MailWorld, version: int = 1) -> None:
@@ -135,20 +130,20 @@ async def test_timeout_after_the_send_sends_once(mail):
 async def test_crash_between_approve_and_send_resumes_with_one_send(mail):
     out = await followups.approve(mail.store, TENANT, OWNER, mail.draft_id, 1, now=NOW)
     assert out.status == "ok"
-    for task in list(work._kicks):  # the process dies right after answering the invoke
+    for task in work.kicks():  # the process dies right after answering the invoke
         task.cancel()
     await settle()
     await mail.store.close()
     mail.store = await Store(SqliteBackend(mail.path)).open()  # a new process on the same records
-    runtime.configure(None, mail.store)
-    assert (await mail.draft()).state == "approved" and mail.graph.sent == []
-    await mail.drain_until_settled()
-    assert len(mail.graph.sent) == 1 and (await mail.draft()).state == "sent"
+    with runtime.override(store=mail.store):
+        assert (await mail.draft()).state == "approved" and mail.graph.sent == []
+        await mail.drain_until_settled()
+        assert len(mail.graph.sent) == 1 and (await mail.draft()).state == "sent"
 
 
 async def test_crash_after_graph_sent_but_before_recording_is_not_resent(mail):
     await followups.approve(mail.store, TENANT, OWNER, mail.draft_id, 1, now=NOW)
-    for task in list(work._kicks):
+    for task in work.kicks():
         task.cancel()
     await settle()
     d = await mail.draft()
@@ -189,7 +184,7 @@ async def test_send_rechecks_the_wall(mail):
     from tests.test_followups import ACME
 
     await followups.approve(mail.store, TENANT, OWNER, mail.draft_id, 1, now=NOW)
-    for task in list(work._kicks):
+    for task in work.kicks():
         task.cancel()
     await settle()
     await mail.store.put(Wall(id="w", tenantId=TENANT, accountIds=[ACME], screenedOids=[OWNER]))

@@ -198,7 +198,7 @@ async def test_safety_net_queues_every_captured_mailbox_of_consenting_tenants(
     seed_mail(graph_standin, a.partners[0], 7)
     assert await sync.safety_net(capture_store) == 4  # 2 partners x (messages, events); t-b skipped
     assert await capture_store.find_all(WorkItem, "t-b") == []
-    for task in list(work._kicks):
+    for task in work.kicks():
         await task
     await work.drain(capture_store, tenant_ids=["t-a"])
     await reconcile(capture_store, a, graph_standin)

@@ -30,11 +30,9 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from bot import routes
 from local.host import DevHost
 from rapport import briefs, followups, runtime
 from rapport.identity import dev as devauth
-from rapport.identity import tokens
 from rapport.identity.keys import KeySet
 from rapport.records import (
     Account,
@@ -218,26 +216,21 @@ class Surfaces:
 async def surfaces(identity_server: IdentityServer, tmp_path) -> AsyncIterator[Surfaces]:
     import aiohttp
 
-    saved = runtime._settings, runtime._store
     connector = await ConnectorServer().start()
     settings = bot_settings(identity_server, tmp_path, RAPPORT_DEV_AUTH="1")
     store = make_store(settings)
     await store.open()
-    runtime.configure(settings, store)
-    routes.install(settings, keys=KeySet(settings.bot_openid_metadata))
-    host = await DevHost(settings, store=store).start()
     try:
-        async with aiohttp.ClientSession() as http:
-            yield Surfaces(BotWorld(settings, identity_server, connector, store, [0.0]), host, http)
+        with runtime.override(bot_keys=KeySet(settings.bot_openid_metadata)):
+            host = await DevHost(settings, store=store).start()
+            try:
+                async with aiohttp.ClientSession() as http:
+                    yield Surfaces(BotWorld(settings, identity_server, connector, store, [0.0]), host, http)
+            finally:
+                await host.stop()
     finally:
-        await host.stop()
-        devauth.reset_bind()
-        tokens.install(None)
-        routes.reset()
         await connector.stop()
         await store.close()
-        runtime.configure(None, None)
-        runtime._settings, runtime._store = saved
 
 
 def dump(value: Any) -> str:

@@ -26,7 +26,7 @@ LIFECYCLE = "/api/graph/lifecycle"
 async def settle(store, *tenant_ids: str, now: datetime | None = None) -> None:
     """Let every kicked drain finish, then drain whatever is still due."""
     for _ in range(20):
-        pending = [t for t in list(work._kicks) if not t.done()]
+        pending = work.kicks()
         if not pending:
             break
         await asyncio.gather(*pending, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from datetime import UTC, datetime, timedelta
@@ -34,16 +35,12 @@ async def store(dev_settings):
 @pytest.fixture
 def kinds():
     """Register throw-away work kinds; forgotten after the test."""
-    made: list[str] = []
+    with contextlib.ExitStack() as made:
 
-    def register(kind: str, fn):
-        work.handler(kind)(fn)
-        made.append(kind)
-        return fn
+        def register(kind: str, fn):
+            return made.enter_context(work.handling(kind, fn))
 
-    yield register
-    for k in made:
-        work.unregister(k)
+        yield register
 
 
 async def get(store, item: WorkItem) -> WorkItem:
@@ -235,12 +232,8 @@ def test_a_kind_has_one_handler():
 
     async def two(st, item): ...
 
-    work.handler("t-dup")(one)
-    try:
-        with pytest.raises(ValueError, match="already has a handler"):
-            work.handler("t-dup")(two)
-    finally:
-        work.unregister("t-dup")
+    with work.handling("t-dup", one), pytest.raises(ValueError, match="already has a handler"):
+        work.handler("t-dup")(two)
 
 
 async def test_drain_timer_of_function_app_runs_the_drain(store, kinds, dev_settings):

@@ -4,13 +4,13 @@
               applied), composed into the one facts dict the card, the add-in API and the bot show,
               with talking points from the drafting service (`build`);
 - `delivery`  the 5-minute timer and its "brief-delivery" work: one brief per (meeting, partner,
-              start time) to Teams (a sender bot/ hands in with `use_teams`) and, where the firm
+              start time) to Teams (a sender bot/ provides: runtime.services().teams_briefs) and, where the firm
               turned it on, an Outlook actionable mail through Graph; on the embedded default both
               land in the local outbox.
 
 delivery imports compose, never the reverse. The "brief-delivery" handler loads with the drain
 (rapport.work.HANDLER_MODULES). The package imports rapport's records, store, sidebar, drafting,
-cards, identity, work, the local outbox and rapport.followups.sending; never bot/, addin/ or
+cards, identity, work, runtime, the local outbox and rapport.followups.sending; never bot/, addin/ or
 function_app. This module re-exports the names the bot, the add-in, the hosts and the tests use;
 note that `rapport.briefs.compose` is therefore the function, and the module is reached with
 `from rapport.briefs.compose import ...`.
@@ -44,11 +44,9 @@ from rapport.briefs.delivery import (
     actionable_html,
     brief_timer,
     deliver,
-    install,
     lead_time,
     snooze,
     timer_pass,
-    use_teams,
     user_ids_for,
     work_key,
 )
@@ -60,6 +58,6 @@ __all__ = [
     "talking_points",
     # delivery
     "DEFAULT_LEAD", "KIND", "SNOOZE_MINUTES", "GraphActionableMail", "MailSender", "PassReport", "TeamsSender",
-    "actionable_html", "brief_timer", "deliver", "install", "lead_time", "snooze", "timer_pass", "use_teams",
+    "actionable_html", "brief_timer", "deliver", "lead_time", "snooze", "timer_pass",
     "user_ids_for", "work_key",
 ]

@@ -16,16 +16,17 @@ with people outside the firm. The drain (rapport.work) delivers it. Exactly once
   crash repeats only what had not gone out. The local outbox and the Outlook mail are idempotent
   on the key themselves; Teams' POST is not, which is why the item remembers it first.
 
-Channels: a proactive Teams message through botbuilder (bot/briefs.py, wired in by function_app so
-rapport/ never imports bot/; bot/ paces it within Teams' limits); and where the firm
+Channels: a proactive Teams message through botbuilder (bot/briefs.py, provided by function_app's
+wiring as runtime.services().teams_briefs so rapport/ never imports bot/; bot/ paces it within
+Teams' limits); and where the firm
 turned actionableMessages on, an Outlook actionable message through Graph (the card in a
 <script type="application/adaptivecard+json"> with `originator`; created with the idempotency key,
 then sent, the key looked up before every send, as rapport.followups.sending does for follow-ups). On the embedded default (no bot
 identity / no Graph app configured) both land in the local outbox shown at /dev/outbox.
 
-Imports from rapport: records, store, work, cards, identity.membership, the local outbox, drafting
+Imports from rapport: records, store, work, runtime (the process's senders and drafter), cards, identity.membership, the local outbox, drafting
 and (lazily) rapport.followups.sending, whose Graph mail transport it reuses; from this package
-compose. Never bot/: the Teams sender is handed in (`use_teams`).
+compose. Never bot/: the Teams sender is handed in (runtime.services().teams_briefs).
 """
 
 from __future__ import annotations
@@ -33,12 +34,11 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from rapport import local_outbox, work
+from rapport import local_outbox, runtime, work
 from rapport.briefs.compose import build
 from rapport.cards.brief import brief_card
 from rapport.cards.common import plain
@@ -167,47 +167,21 @@ class MailSender(Protocol):
     async def send_actionable(self, tenant_id: str, person: Person, subject: str, html_body: str, key: str) -> None: ...
 
 
-_teams_factory: Callable[[Any], TeamsSender] | None = None
-_teams: TeamsSender | None = None
-_mail: MailSender | None = None
-_drafter: Any = None
-
-
-def use_teams(factory: Callable[[Any], TeamsSender] | None) -> None:
-    """Wire the Teams sender in (function_app.py does, from bot/; tests pass their own)."""
-    global _teams_factory, _teams
-    _teams_factory, _teams = factory, None
-
-
-def install(*, teams: TeamsSender | None = None, mail: MailSender | None = None, drafter: Any = None) -> None:
-    """Install ready-made senders/drafter (tests; None resets to the defaults)."""
-    global _teams, _mail, _drafter
-    _teams, _mail, _drafter = teams, mail, drafter
-
-
-def _settings() -> Any:
-    from rapport import runtime
-
-    return runtime.settings()
-
-
 def _teams_sender(settings: Any) -> TeamsSender | None:
     """None on the embedded default (no bot identity): the local outbox takes the message."""
-    global _teams
-    if _teams is not None:
-        return _teams
     if not settings.bot_app_id:
         return None
-    if _teams_factory is None:
-        raise RuntimeError("the bot is configured but no Teams sender is wired in (function_app wires bot.briefs)")
-    _teams = _teams_factory(settings)
-    return _teams
+    services = runtime.services()
+    make = services.teams_briefs
+    if make is None:
+        raise RuntimeError("the bot is configured but no Teams sender is provided (function_app's wiring)")
+    return services.once("teams_briefs", lambda: make(settings))
 
 
 def _mail_sender(settings: Any) -> MailSender | None:
-    global _mail
-    if _mail is not None:
-        return _mail
+    services = runtime.services()
+    if services.brief_mail is not None:
+        return services.brief_mail
     if not settings.client_id:
         return None
     from rapport.followups.sending import GraphMailTransport, mail_transport
@@ -217,17 +191,20 @@ def _mail_sender(settings: Any) -> MailSender | None:
     transport = mail_transport()
     if not isinstance(transport, GraphMailTransport):
         return None
-    _mail = GraphActionableMail(transport.client)
-    return _mail
+    return services.once("brief_mail", lambda: GraphActionableMail(transport.client))
 
 
 def _brief_drafter(settings: Any) -> Any:
-    global _drafter
-    if _drafter is None:
+    services = runtime.services()
+    if services.brief_drafter is not None:
+        return services.brief_drafter
+
+    def make() -> Any:
         from rapport.drafting import make_drafter
 
-        _drafter = make_drafter(settings)
-    return _drafter
+        return make_drafter(settings)
+
+    return services.once("brief_drafter", make)
 
 
 def actionable_html(card: dict[str, Any], summary: str) -> str:
@@ -315,7 +292,7 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
         return "stale"  # cancelled or moved since it was queued: the next pass queues the new time
     if not snoozed and meeting.briefsSent.get(person.oid) == p["start"]:
         return "already"
-    settings = _settings()
+    settings = runtime.settings()
     scoped = store.scope(tid, person.oid)
     facts = await build(scoped, meeting.id, now, drafter=_brief_drafter(settings),
                                previous_start=p.get("previousStart"), partner_name=person.name)
@@ -378,6 +355,6 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
 
 __all__ = [
     "DEFAULT_LEAD", "KIND", "SNOOZE_MINUTES", "GraphActionableMail", "MailSender", "PassReport", "TeamsSender",
-    "actionable_html", "brief_timer", "deliver", "install", "lead_time", "snooze", "timer_pass", "use_teams",
+    "actionable_html", "brief_timer", "deliver", "lead_time", "snooze", "timer_pass",
     "user_ids_for", "work_key",
 ]

@@ -3,7 +3,8 @@
 The capability in four modules, each importing only those before it:
 
 - `cards`     the approval card of a draft: built, queued after every change ("followup-card"
-              work) and delivered (Teams when bot/ wires its delivery in, else the local outbox);
+              work) and delivered (Teams when the host provides bot/'s delivery, runtime.services().teams_cards,
+              else the local outbox);
 - `drafting`  recipients, the drafter's context (read as the partner sees the records), one draft
               per (meeting, partner), one per company after a split, the timer pass
               ("draft-followup", "draft-company-followup" work);
@@ -14,8 +15,9 @@ The capability in four modules, each importing only those before it:
               under the key draftId:version, at most 30 a minute per partner.
 
 rapport.work.HANDLER_MODULES lists the modules that register work handlers, so the drain loads them;
-nothing here is imported for its side effects. The package imports rapport's records, store, work,
-text, capture, identity, drafting, cards and local outbox; never bot/, addin/ or function_app.
+nothing here is imported for its side effects. The process's collaborators (drafter, card delivery,
+mail transport, send limiter) come from rapport.runtime.services(). The package imports rapport's
+records, store, work, runtime, text, capture, identity, drafting, cards and local outbox; never bot/, addin/ or function_app.
 This module re-exports the names the bot, the hosts and the tests use.
 """
 
@@ -45,8 +47,6 @@ from rapport.followups.cards import (
     LocalCardDelivery,
     card_delivery,
     card_for,
-    install_card_delivery,
-    install_card_delivery_factory,
     queue_card,
     teams_user_id,
 )
@@ -63,7 +63,6 @@ from rapport.followups.drafting import (
     draft_for_company,
     draft_for_meeting,
     draft_id_for,
-    install_drafter,
     recipients_for,
     request_followup,
     timer_pass,
@@ -77,8 +76,6 @@ from rapport.followups.sending import (
     RateLimiter,
     SendRefused,
     idempotency_key,
-    install_rate_limiter,
-    install_transport,
     mail_transport,
     send_approved,
 )
@@ -86,15 +83,15 @@ from rapport.followups.sending import (
 __all__ = [
     # drafting
     "COMPANY_DRAFT_WORK", "DRAFT_WORK", "LOOKBACK", "Company", "PassReport", "build_context", "companies_of",
-    "company_draft_id", "company_key", "draft_for_company", "draft_for_meeting", "draft_id_for", "install_drafter",
+    "company_draft_id", "company_key", "draft_for_company", "draft_for_meeting", "draft_id_for",
     "recipients_for", "request_followup", "timer_pass",
     # approval
     "PENDING_STATES", "SEND_WORK", "Outcome", "Status", "actor_draft", "approve", "audit_id", "body_hash", "edit",
     "parse_version", "pending", "record_send_time", "retry", "skip", "snooze", "snooze_until", "split", "view",
     # cards
-    "CARD_WORK", "CardDelivery", "LocalCardDelivery", "card_delivery", "card_for", "install_card_delivery",
-    "install_card_delivery_factory", "queue_card", "teams_user_id",
+    "CARD_WORK", "CardDelivery", "LocalCardDelivery", "card_delivery", "card_for", "queue_card",
+    "teams_user_id",
     # sending
     "KEY_HEADER", "KEY_PROPERTY", "GraphMailTransport", "LocalOutboxTransport", "MailTransport", "RateLimiter",
-    "SendRefused", "idempotency_key", "install_rate_limiter", "install_transport", "mail_transport", "send_approved",
+    "SendRefused", "idempotency_key", "mail_transport", "send_approved",
 ]

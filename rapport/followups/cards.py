@@ -4,20 +4,20 @@
   and every delegate the owner named (their Teams user ids, `teams_user_id`).
 - `queue_card` queues a "followup-card" work item after each new draft or change of state, keyed by
   (draft, version, state), so each state's card goes out exactly once; the work handler delivers it
-  after the answer through the process's `CardDelivery`: Teams when bot/ wires its delivery in
-  (function_app.py), else the local outbox (the embedded default).
+  after the answer through the process's `CardDelivery`: Teams when the host provides bot/'s
+  (runtime.services().teams_cards, function_app.py's wiring) and the bot has an identity, else the
+  local outbox (the embedded default).
 
-Imports rapport's records, store, work queue, local outbox and cards only; nothing else of
+Imports rapport's records, store, runtime, work queue, local outbox and cards only; nothing else of
 rapport.followups, so drafting, approval and sending can all queue a card.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from rapport import work
+from rapport import runtime, work
 from rapport.cards.followup import followup_card
 from rapport.records import Draft, Person, aware, utcnow
 from rapport.store.base import Store
@@ -73,26 +73,12 @@ class LocalCardDelivery:
         return draft.cardActivityId or item.id
 
 
-_delivery: CardDelivery | None = None
-_delivery_factory: Callable[[], CardDelivery | None] | None = None
-
-
-def install_card_delivery(delivery: CardDelivery | None) -> None:
-    global _delivery
-    _delivery = delivery
-
-
-def install_card_delivery_factory(factory: Callable[[], CardDelivery | None] | None) -> None:
-    """bot/ registers how to reach Teams; the factory returns None when the bot is not configured."""
-    global _delivery_factory
-    _delivery_factory = factory
-
-
 def card_delivery() -> CardDelivery:
-    if _delivery is not None:
-        return _delivery
-    if _delivery_factory is not None:
-        made = _delivery_factory()
+    """Teams when the host provided bot/'s delivery and the bot has an identity; else the local outbox."""
+    services = runtime.services()
+    settings = runtime.settings()
+    if services.teams_cards is not None and settings.bot_app_id:
+        made = services.once("teams_cards", lambda: services.teams_cards(settings))
         if made is not None:
             return made
     return LocalCardDelivery()
@@ -119,6 +105,5 @@ async def _card_work(store: Store, item: Any) -> None:
 
 
 __all__ = [
-    "CARD_WORK", "CardDelivery", "LocalCardDelivery", "card_delivery", "card_for", "install_card_delivery",
-    "install_card_delivery_factory", "queue_card", "teams_user_id",
+    "CARD_WORK", "CardDelivery", "LocalCardDelivery", "card_delivery", "card_for", "queue_card", "teams_user_id",
 ]

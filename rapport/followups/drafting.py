@@ -18,7 +18,7 @@
   partner, company).
 - A new draft queues its card (rapport.followups.cards).
 
-Imports from rapport: records, store, work, capture (free-mail domains), identity.membership,
+Imports from rapport: records, store, work, runtime (the drafter of the process), capture (free-mail domains), identity.membership,
 drafting and cards.followup; from this package only rapport.followups.cards (never approval or
 sending, which import this module).
 """
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from rapport import work
+from rapport import runtime, work
 from rapport.capture import is_free_mail
 from rapport.cards.followup import BODY_MAX, SUBJECT_MAX, companies_flag
 from rapport.drafting import (
@@ -77,20 +77,12 @@ def draft_id_for(meeting_id: str, owner_oid: str) -> str:
 
 # --- the drafter of this process -----------------------------------------------------------------
 
-_drafter: Any = None
-
-
-def install_drafter(drafter: Any) -> None:
-    """Use this drafter (tests: an LLM drafter with a short timeout; None: from the settings)."""
-    global _drafter
-    _drafter = drafter
-
-
 def _current_drafter() -> tuple[Any, bool]:
-    if _drafter is not None:
-        return _drafter, False
-    from rapport import runtime
-
+    """(drafter, made here): the process's drafter (runtime.services().drafter), else one made from
+    the settings for this draft, which the caller closes."""
+    drafter = runtime.services().drafter
+    if drafter is not None:
+        return drafter, False
     return make_drafter(runtime.settings()), True
 
 
@@ -396,6 +388,6 @@ async def request_followup(store: Store, tenant_id: str, owner_oid: str, name: s
 
 __all__ = [
     "COMPANY_DRAFT_WORK", "DRAFT_WORK", "LOOKBACK", "Company", "PassReport", "build_context", "companies_of",
-    "company_draft_id", "company_key", "draft_for_company", "draft_for_meeting", "draft_id_for", "install_drafter",
+    "company_draft_id", "company_key", "draft_for_company", "draft_for_meeting", "draft_id_for",
     "recipients_for", "request_followup", "timer_pass",
 ]

@@ -22,8 +22,8 @@ The "send-draft" work item (keyed draftId:version, written by rapport.followups.
 The Graph client here makes one attempt per request (no inline retry), because a 503 or a timeout
 on /send is ambiguous: only the key lookup on the next attempt may decide whether to send again.
 
-Imports from rapport: records, store, work, the local outbox and (lazily) the Graph client and
-tokens; from this package approval (SEND_WORK, the audit's send time) and cards (the card update),
+Imports from rapport: records, store, work, runtime (the process's transport and limiter), the
+local outbox and (lazily) the Graph client and tokens; from this package approval (SEND_WORK, the audit's send time) and cards (the card update),
 one way: neither imports this module, which registers its handler through work.HANDLER_MODULES.
 """
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from rapport import work
+from rapport import runtime, work
 from rapport.followups.approval import SEND_WORK, record_send_time
 from rapport.followups.cards import queue_card
 from rapport.records import Draft, Interaction, Person, contact_id, utcnow
@@ -91,12 +91,10 @@ class RateLimiter:
                 await self.sleep(wait)
 
 
-_limiter = RateLimiter()
-
-
-def install_rate_limiter(limiter: RateLimiter | None) -> None:
-    global _limiter
-    _limiter = limiter or RateLimiter()
+def send_limiter() -> RateLimiter:
+    """The process's limiter (runtime.services().send_limiter), else one kept for these services."""
+    services = runtime.services()
+    return services.send_limiter or services.once("send_limiter", RateLimiter)
 
 
 # --- transports --------------------------------------------------------------------------------------
@@ -218,30 +216,23 @@ def _refusal(exc: Any) -> str:
     return f"the mail service refused the message ({exc.code or exc.status})"
 
 
-_transport: MailTransport | None = None
-
-
-def install_transport(transport: MailTransport | None) -> None:
-    """Send through this transport in this process (tests; None: chosen from the settings)."""
-    global _transport
-    _transport = transport
-
-
 def mail_transport() -> MailTransport:
-    """Graph when Rapport has an Entra app (production); else the local outbox (embedded default)."""
-    global _transport
-    if _transport is not None:
-        return _transport
-    from rapport import runtime
-
+    """The process's transport (runtime.services().mail_transport); else Graph when Rapport has an
+    Entra app (production), made once for these services; else the local outbox (embedded default)."""
+    services = runtime.services()
+    if services.mail_transport is not None:
+        return services.mail_transport
     settings = runtime.settings()
     if not settings.client_id:
         return LocalOutboxTransport()
+    return services.once("mail_transport", lambda: _graph_transport(settings))
+
+
+def _graph_transport(settings: Any) -> GraphMailTransport:
     from rapport.graph import GraphClient
     from rapport.identity.graph import GraphTokens
 
-    _transport = GraphMailTransport(GraphClient(settings.graph_base_url, GraphTokens(settings), max_attempts=1))
-    return _transport
+    return GraphMailTransport(GraphClient(settings.graph_base_url, GraphTokens(settings), max_attempts=1))
 
 
 # --- the work item -----------------------------------------------------------------------------------
@@ -265,7 +256,7 @@ async def send_approved(store: Store, tenant_id: str, draft_id: str, version: in
     if not draft.to:
         await _fail(store, draft, "the draft has no recipients")
         return "failed"
-    await _limiter.acquire(tenant_id, draft.ownerOid)
+    await send_limiter().acquire(tenant_id, draft.ownerOid)
 
     def sending(d: Draft) -> Draft | None:
         if d.version != version or d.state not in ("approved", "sending"):
@@ -347,6 +338,6 @@ async def _send_work(store: Store, item: Any) -> None:
 
 __all__ = [
     "KEY_HEADER", "KEY_PROPERTY", "SEND_WORK", "SENDS_PER_MINUTE", "Found", "GraphMailTransport", "LocalOutboxTransport",
-    "MailTransport", "RateLimiter", "SendRefused", "idempotency_key", "install_rate_limiter", "install_transport",
-    "mail_transport", "send_approved",
+    "MailTransport", "RateLimiter", "SendRefused", "idempotency_key", "mail_transport", "send_approved",
+    "send_limiter",
 ]

@@ -9,19 +9,19 @@ with the repository, so any dev token would work on any dev host; a key generate
 from one laptop useless on another, and nothing secret lives in the repo.
 
 Loopback only, twice over: settings refuse RAPPORT_DEV_AUTH with a non-loopback RAPPORT_PUBLIC_URL,
-and the dev key is accepted only after the host declared a loopback bind address (`declare_bind`,
-called by the local host, local/host.py). Azure Functions never declares one, so production cannot
-enable it. rapport.identity.tokens reads the declared bind (its process validator is keyed on the
-settings and the bind), so nothing here reaches into the validator.
+and the dev key is accepted only after the host declared a loopback bind address (the local host,
+local/host.py, checks it with `check_bind` and sets runtime.services().bind_host while it serves).
+Azure Functions never declares one, so production cannot enable it. rapport.identity.tokens makes
+its process validator per services (so per settings and bind): nothing here reaches into it.
 
 The /dev/* routes (the task pane preview's token and senders, its meeting list, the local outbox and
 its card buttons) exist only when `dev_route_open` says so: THE rule, called by every one of them
 (`dev_only` for function_app's handlers, local/host.py for the host's own routes) before anything
 else, authentication included, so elsewhere they answer exactly like a path that does not exist.
 
-The local host also names the tenant the preview acts in (`declare_preview_tenant`: the demo
-firm); Rapport itself knows no demo. This module imports rapport.settings, rapport.web,
-rapport.records, rapport.identity.keys/caller/membership and (inside a function) rapport.runtime.
+The local host also names the tenant the preview acts in (runtime.services().preview_tenant: the
+demo firm); Rapport itself knows no demo. This module imports rapport.settings, rapport.web,
+rapport.records, rapport.runtime and rapport.identity.keys/caller/membership.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from rapport import runtime
 from rapport.identity.caller import REQUIRED_SCOPE
 from rapport.identity.keys import PublicKey
 from rapport.identity.membership import is_member
@@ -50,9 +51,6 @@ from rapport.web import Answer, ApiError, Request
 
 DEV_AUDIENCE = "api://rapport-dev"  # audience of dev tokens when no API audience is configured
 DEV_CLIENT = "rapport-dev-token"  # the client (azp) of dev tokens: ours only while the dev key is accepted
-
-_bind_host: str | None = None
-_preview_tenant: str | None = None
 
 
 def is_loopback(host: str | None) -> bool:
@@ -74,37 +72,20 @@ def check_bind(settings: Settings, host: str) -> None:
                             "(dev tokens are for this machine only)")
 
 
-def declare_bind(settings: Settings, host: str) -> None:
-    """Called by the local host before it listens. Raises SettingsError for dev auth off loopback."""
-    global _bind_host
-    check_bind(settings, host)
-    _bind_host = host  # rapport.identity.tokens remakes its validator when this changes
-
-
 def declared_bind() -> str | None:
-    """The bind address a host declared in this process, or None (always None on Azure)."""
-    return _bind_host
+    """The bind address a host declared in this process (runtime.services().bind_host), or None
+    (always None on Azure)."""
+    return runtime.services().bind_host
 
 
 def bound_to_loopback() -> bool:
     """True only when a host declared a loopback bind address in this process."""
-    return is_loopback(_bind_host)
-
-
-def reset_bind() -> None:
-    """Forget the declared bind address (the local host on stop; tests)."""
-    global _bind_host
-    _bind_host = None
-
-
-def declare_preview_tenant(tenant_id: str | None) -> None:
-    """The tenant the task pane preview acts in (the local host names its demo firm; None: forget)."""
-    global _preview_tenant
-    _preview_tenant = tenant_id
+    return is_loopback(declared_bind())
 
 
 def preview_tenant() -> str | None:
-    return _preview_tenant
+    """The tenant the task pane preview acts in (the local host names its demo firm), or None."""
+    return runtime.services().preview_tenant
 
 
 async def only_tenant(store: Any) -> Tenant | None:
@@ -140,8 +121,6 @@ def dev_route_open(host_header: str | None, settings: Settings | None = None) ->
     """THE rule for every /dev/* route: RAPPORT_DEV_AUTH=1, a loopback bind declared by this process
     (Azure never declares one), and a loopback Host header. Anything else: the route does not exist."""
     if settings is None:
-        from rapport import runtime  # runtime holds the process's settings (and imports more than this)
-
         settings = runtime.settings()
     return bool(settings.dev_auth) and bound_to_loopback() and loopback_host(host_header)
 

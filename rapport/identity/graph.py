@@ -258,6 +258,6 @@ async def _runtime_state_hook(tenant_id: str, state: str) -> None:
     """Default hook: the process store, if a host has opened one (never opens one as a side effect)."""
     from rapport import runtime
 
-    store = runtime._store
+    store = runtime.opened_store()
     if store is not None:
         await store_state_hook(store)(tenant_id, state)

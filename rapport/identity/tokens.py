@@ -32,6 +32,7 @@ from typing import Any
 
 import jwt
 
+from rapport import runtime
 from rapport.identity import dev, membership
 from rapport.identity.caller import REQUIRED_SCOPE, Caller
 from rapport.identity.dev import DEV_AUDIENCE, DEV_CLIENT
@@ -259,10 +260,6 @@ class EntraValidator:
 
 # --- the process-wide validator the add-in routes use ---------------------------------------------
 
-_validator: EntraValidator | None = None
-_validator_bind: str | None = None  # the bind address declared when _validator was made or installed
-
-
 def entra_metadata_url(settings: Settings) -> str:
     # Entra publishes the same signing keys for every tenant; `common` needs one fetch for all.
     # The issuer is still checked against each token's own tid (_check_claims).
@@ -270,7 +267,6 @@ def entra_metadata_url(settings: Settings) -> str:
 
 
 async def _store_tenant_allowed(tid: str) -> bool:
-    from rapport import runtime
     from rapport.store.base import StoreUnavailable
 
     try:
@@ -282,7 +278,6 @@ async def _store_tenant_allowed(tid: str) -> bool:
 
 
 async def _store_person_member(tid: str, oid: str) -> bool:
-    from rapport import runtime
     from rapport.store.base import StoreUnavailable
 
     try:
@@ -302,22 +297,14 @@ def make_validator(settings: Settings, *, keys: KeySet | None = None,
 
 
 def validator() -> EntraValidator:
-    """The process validator, remade when the runtime's settings object or the declared bind address
-    changes (a local host starting or stopping decides whether the dev key is among its keys)."""
-    global _validator, _validator_bind
-    from rapport import runtime
-
+    """The process validator: runtime.services().entra_validator, else one made from the settings and
+    kept while the services stay the same (a local host starting or stopping changes them, and with
+    its declared bind whether the dev key is among the keys)."""
+    services = runtime.services()
+    if services.entra_validator is not None:
+        return services.entra_validator
     settings = runtime.settings()
-    bind = dev.declared_bind()
-    if _validator is None or _validator.settings is not settings or _validator_bind != bind:
-        _validator, _validator_bind = make_validator(settings), bind
-    return _validator
-
-
-def install(new: EntraValidator | None) -> None:
-    """Replace the process-wide validator (tests), kept while the declared bind stays. None: rebuild lazily."""
-    global _validator, _validator_bind
-    _validator, _validator_bind = new, dev.declared_bind()
+    return services.once("entra_validator", lambda: make_validator(settings))
 
 
 async def authenticate_request(request: Request) -> Caller:

@@ -25,7 +25,6 @@ import pytest
 from local.demo import DEMO_PARTNERS, DEMO_TENANT_ID, demo_partner_upn, seed_demo
 from local.host import DevHost
 from rapport.identity import dev as devauth
-from rapport.identity import tokens
 from rapport.records import Account, Contact, Owner, Person, Tenant, account_id
 from rapport.settings import Settings, load_settings
 from rapport.store import Store, make_store
@@ -124,9 +123,7 @@ async def demo_pane(tmp_path: Path, demo_db_template: Path) -> AsyncIterator[Dem
     try:
         yield DemoPane(host, settings, store)
     finally:
-        await host.stop()
-        devauth.reset_bind()
-        tokens.install(None)
+        await host.stop()  # the host's services end with it: its bind, its validator
         await store.close()
 
 

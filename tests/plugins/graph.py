@@ -141,8 +141,8 @@ def graph_firm(capture_store, graph_standin) -> Callable[..., Awaitable[Firm]]:
 
 
 @pytest.fixture
-async def graph_host(start_devhost, dev_settings, capture_store, graph) -> Any:
+async def graph_host(start_devhost, dev_settings, capture_store, graph) -> AsyncIterator[Any]:
     host = await start_devhost(dev_settings, store=capture_store)
-    # Graph must reach this host: its own URL is the public one (installed for this host's lifetime).
-    runtime._settings = dataclasses.replace(dev_settings, public_url=host.base_url)
-    return host
+    # Graph must reach this host: its own URL is the public one (for as long as the host runs).
+    with runtime.override(settings=dataclasses.replace(dev_settings, public_url=host.base_url)):
+        yield host

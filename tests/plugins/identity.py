@@ -90,6 +90,7 @@ class EntraWorld:
     store: Store
     minter: EntraMinter
     clock: list[float]  # the validator's and key set's monotonic clock, advanced by tests
+    services: contextlib.ExitStack  # the world's runtime.override layers, closed by entra_world
 
     def now(self) -> float:
         return self.clock[0]
@@ -106,7 +107,7 @@ class EntraWorld:
         keys = KeySet(tokens.entra_metadata_url(self.settings), clock=self.now)
         v = tokens.EntraValidator(self.settings, keys, tokens._store_tenant_allowed,
                                   dev_keys=devauth.accepted_dev_keys(self.settings), clock=self.now, **kw)
-        tokens.install(v)
+        self.services.enter_context(runtime.override(entra_validator=v))
         return v
 
 
@@ -118,9 +119,10 @@ async def open_world(server: IdentityServer, tmp_path: Path, **extra: str) -> En
     await store.put_tenant(Tenant(id=TENANT_C, tenantId=TENANT_C, name="Firm C", allowed=False))
     for tid in (TENANT_A, TENANT_B):
         await store.put(Person(id=PERSON_OID, tenantId=tid, oid=PERSON_OID, upn="ada@firm.test", name="Ada Partner"))
-    runtime.configure(settings, store)
+    services = contextlib.ExitStack()
+    services.enter_context(runtime.override(settings=settings, store=store))
     minter = FirmMinter(server.entra_key, server.base_url, AUDIENCE, client_app=CLIENT_ID)
-    world = EntraWorld(settings, server, store, minter, [1000.0])
+    world = EntraWorld(settings, server, store, minter, [1000.0], services)
     world.make_validator()
     return world
 
@@ -133,17 +135,13 @@ async def entra(identity_server: IdentityServer, tmp_path: Path) -> AsyncIterato
 
 @contextlib.asynccontextmanager
 async def entra_world(server: IdentityServer, tmp_path: Path, **extra: str) -> AsyncIterator[EntraWorld]:
-    """open_world, undone afterwards: validator, dev bind, store and runtime settings restored."""
-    saved = runtime._settings
+    """open_world, undone afterwards: its services (settings, store, validator) end, the store closes."""
     world = await open_world(server, tmp_path, **extra)
     try:
         yield world
     finally:
-        tokens.install(None)
-        devauth.reset_bind()
+        world.services.close()
         await world.store.close()
-        runtime.configure(None, None)
-        runtime._settings = saved
 
 
 def new_oid() -> str:
