@@ -42,31 +42,11 @@ from rapport.records import (
     iso,
     utcnow,
 )
+from rapport.store.errors import AlreadyExists, Conflict
 from rapport.text import clean, clean_json
-from rapport.web import ApiError
 
 R = TypeVar("R", bound=Record)
 log = logging.getLogger("rapport.store")
-
-
-class StoreUnavailable(ApiError):
-    """The backend cannot be reached. Callers answer 503; nothing half-written is left behind."""
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(503, "Rapport's record store is unavailable right now; try again shortly")
-        self.detail = detail
-
-
-class Conflict(ApiError):
-    """An update was bound to an ETag that is no longer current (someone else wrote first)."""
-
-    def __init__(self, current: Record | None = None) -> None:
-        super().__init__(409, "this record was changed by someone else; reload and try again")
-        self.current = current
-
-
-class AlreadyExists(Exception):
-    """A create-only write found the document already there."""
 
 
 @dataclass
