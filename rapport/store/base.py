@@ -257,7 +257,7 @@ def _repaired(record: R) -> tuple[dict[str, Any], R]:
 
 
 class Store:
-    """Domain operations for system jobs (capture, timers). Request handlers use `scope()`."""
+    """Domain operations for system jobs (capture, timers). Request handlers use `ScopedStore(store, tenant, viewer)`."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -272,11 +272,6 @@ class Store:
 
     async def close(self) -> None:
         await self.backend.close()
-
-    def scope(self, tenant_id: str, viewer_oid: str):  # -> ScopedStore (import cycle avoided)
-        from rapport.store.scope import ScopedStore
-
-        return ScopedStore(self, tenant_id, viewer_oid)
 
     # --- generic ---------------------------------------------------------------------------
 
