@@ -13,7 +13,7 @@ import abc
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 from rapport.records import (
-    Account,
     AuditEvent,
     Contact,
     Draft,
@@ -37,7 +36,6 @@ from rapport.records import (
     Tenant,
     Wall,
     WorkItem,
-    account_id,
     contact_id,
     iso,
     utcnow,
@@ -436,9 +434,6 @@ class Store:
     async def contact_by_email(self, tenant_id: str, email: str) -> Contact | None:
         return await self.get(Contact, tenant_id, contact_id(email))
 
-    async def account_by_domain(self, tenant_id: str, domain: str) -> Account | None:
-        return await self.get(Account, tenant_id, account_id(domain))
-
     async def contacts_of_account(self, tenant_id: str, acct_id: str, limit: int = 100) -> list[Contact]:
         return (await self.find(Contact, tenant_id, key=f"acct:{acct_id}", newest_first=True, limit=limit)).items
 
@@ -513,6 +508,3 @@ class Store:
             return w
 
         return await self.update(WorkItem, item.tenantId, item.id, change)
-
-
-AsyncFactory = Callable[[], Awaitable[Store]]
