@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from rapport import runtime, work
-from rapport.web import Answer, ApiError, Request, clean_params, error_answer, new_correlation_id
+from rapport.web import Answer, Request, clean_params, error_answer, new_correlation_id, refusal
 
 runtime.tune_gc()  # the worker process is Rapport's: its collector suits capture's allocation pattern
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -39,14 +39,16 @@ async def _http(req: func.HttpRequest, handler) -> func.HttpResponse:
     try:
         answer: Answer = await handler(request)
         answer.headers.setdefault("x-correlation-id", cid)
-    except ApiError as exc:
-        # The path only: the URL's host is the caller's Host header and its query may carry an address.
-        log.info("refused %s %s: %s %s", request.method, urlsplit(req.url).path[:200], exc.status, exc.message,
-                 extra={"correlation_id": cid})
-        answer = error_answer(exc.status, exc.message, cid, exc.headers)
-    except Exception:  # noqa: BLE001 - the caller gets a correlation id, the log gets the trace
-        log.exception("unhandled error in %s", handler.__name__, extra={"correlation_id": cid})
-        answer = error_answer(500, "something went wrong on our side; quote the correlation id", cid)
+    except Exception as exc:  # noqa: BLE001 - a refusal is answered as such; anything else is a 500
+        refused = refusal(exc)  # ApiError, or a store exception mapped to its status (rapport.web.STATUS_OF)
+        if refused is None:  # the caller gets a correlation id, the log gets the trace
+            log.exception("unhandled error in %s", handler.__name__, extra={"correlation_id": cid})
+            answer = error_answer(500, "something went wrong on our side; quote the correlation id", cid)
+        else:
+            # The path only: the URL's host is the caller's Host header and its query may carry an address.
+            log.info("refused %s %s: %s %s", request.method, urlsplit(req.url).path[:200], refused.status,
+                     refused.message, extra={"correlation_id": cid})
+            answer = error_answer(refused.status, refused.message, cid, refused.headers)
     headers = {"x-content-type-options": "nosniff", "cache-control": "no-store", **answer.headers}
     return func.HttpResponse(answer.encoded(), status_code=answer.status, headers=headers,
                              mimetype=answer.mimetype, charset="utf-8")

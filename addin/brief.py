@@ -21,6 +21,7 @@ from rapport import briefs, runtime
 from rapport.cards.brief import brief_card
 from rapport.identity.dev import dev_only
 from rapport.records import Meeting, iso, utcnow
+from rapport.store import ScopedStore
 from rapport.web import Answer, ApiError, Request
 
 log = logging.getLogger("rapport.addin.brief")
@@ -41,7 +42,7 @@ def event_param(raw: str | None) -> str:
 @authenticated
 async def brief(request: Request, caller: Caller) -> Answer:
     event_id = event_param(request.params.get("eventId"))
-    scoped = (await runtime.store()).scope(caller.tenant_id, caller.oid)
+    scoped = ScopedStore(await runtime.store(), caller.tenant_id, caller.oid)
     now = utcnow()
     facts = await briefs.build(scoped, Meeting.id_for(caller.oid, event_id), now)
     if facts is None:
@@ -55,7 +56,7 @@ async def brief(request: Request, caller: Caller) -> Answer:
 @dev_only  # outermost: where the preview is off, this route does not exist (404, not 401)
 @authenticated
 async def dev_meetings(request: Request, caller: Caller) -> Answer:
-    scoped = (await runtime.store()).scope(caller.tenant_id, caller.oid)
+    scoped = ScopedStore(await runtime.store(), caller.tenant_id, caller.oid)
     now = utcnow()
     meetings = await scoped.meetings_between(now - timedelta(hours=12), now + timedelta(days=7))
     out = [{"eventId": m.eventId, "subject": m.subject, "start": iso(m.start), "external": m.external,

@@ -13,6 +13,7 @@ from addin.auth import Caller, authenticated
 from rapport import runtime, sidebar
 from rapport.cards import context_card
 from rapport.records import normalize_email, utcnow
+from rapport.store import ScopedStore
 from rapport.web import Answer, ApiError, Request
 
 log = logging.getLogger("rapport.addin.context")
@@ -35,7 +36,7 @@ def email_param(raw: str | None) -> str:
 @authenticated
 async def context(request: Request, caller: Caller) -> Answer:
     email = email_param(request.params.get("email"))
-    scoped = (await runtime.store()).scope(caller.tenant_id, caller.oid)
+    scoped = ScopedStore(await runtime.store(), caller.tenant_id, caller.oid)
     now = utcnow()
     facts = await sidebar.compose(scoped, email, now)
     # Status and trip count only: the address and the facts stay out of the logs.

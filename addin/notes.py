@@ -20,7 +20,7 @@ from addin.context import email_param
 from rapport import runtime
 from rapport.cards.common import NOTE_MAX_CHARS
 from rapport.records import Contact, Interaction, contact_id, iso, utcnow
-from rapport.store import AlreadyExists
+from rapport.store import AlreadyExists, ScopedStore
 from rapport.store.base import Read
 from rapport.web import Answer, ApiError, Request, parse_json_body
 
@@ -53,7 +53,7 @@ def _parse(request: Request) -> tuple[str, str, str | None]:
 @authenticated
 async def add_note(request: Request, caller: Caller) -> Answer:
     email, text, key = _parse(request)
-    scoped = (await runtime.store()).scope(caller.tenant_id, caller.oid)
+    scoped = ScopedStore(await runtime.store(), caller.tenant_id, caller.oid)
     (view,) = await scoped.read_many([Read(Contact, record_id=contact_id(email))])
     if view is None:
         # Unknown, walled or another tenant's: the same answer for all.

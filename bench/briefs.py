@@ -44,7 +44,7 @@ from rapport.records import (  # noqa: E402
     contact_id,
 )
 from rapport.settings import load_settings  # noqa: E402
-from rapport.store import make_store  # noqa: E402
+from rapport.store import ScopedStore, make_store  # noqa: E402
 
 TID = "7e7e7e7e-0000-4000-8000-00000000be7c"
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -101,10 +101,10 @@ async def composition(store, interactions: int, samples: int) -> None:
     await store.put_many([past, coming, draft])
 
     for _ in range(10):  # warm caches and imports
-        await briefs.build(store.scope(TID, me.oid), coming.id, NOW)
+        await briefs.build(ScopedStore(store, TID, me.oid), coming.id, NOW)
     times, calls = [], []
     for _ in range(samples):
-        scoped = store.scope(TID, me.oid)  # a fresh handle per request, as the API makes
+        scoped = ScopedStore(store, TID, me.oid)  # a fresh handle per request, as the API makes
         t = time.perf_counter()
         facts = await briefs.build(scoped, coming.id, NOW)
         times.append((time.perf_counter() - t) * 1000)

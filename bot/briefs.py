@@ -37,6 +37,7 @@ from rapport.cards.brief import (
     unavailable_card,
 )
 from rapport.records import Account, Person, utcnow
+from rapport.store import ScopedStore
 from rapport.store.base import Read
 
 log = logging.getLogger("rapport.bot")
@@ -158,7 +159,7 @@ async def on_text(turn_context: TurnContext, tenant_id: str) -> bool:
     if oid is None:
         await turn_context.send_activity("I couldn't tell who you are, so I can't show a brief.")
         return True
-    scoped = (await runtime.store()).scope(tenant_id, oid)
+    scoped = ScopedStore(await runtime.store(), tenant_id, oid)
     now = utcnow()
     meetings = await briefs.next_meetings(scoped, now, days=SEARCH_DAYS if query else 7)
     meeting = (await _matching(scoped, meetings, query)) if query else (meetings[0] if meetings else None)
@@ -190,7 +191,7 @@ async def on_verb(turn_context: TurnContext, tenant_id: str, verb: str, data: di
     if oid is None or not isinstance(mid, str) or not _MEETING_ID.match(mid):
         return _card_response(unavailable_card(GONE))
     store = await runtime.store()
-    scoped = store.scope(tenant_id, oid)
+    scoped = ScopedStore(store, tenant_id, oid)
     now = utcnow()
     notice = link = None
     if verb == VERB_SNOOZE_BRIEF:

@@ -110,7 +110,7 @@ async def add_tenant_command(settings: Any, tenant_id: str, name: str, domains: 
         await store.open()
         result = await add_tenant(store, tid, name, doms, upns)
     except StoreUnavailable as exc:
-        print(f"rapport tenant add: {exc.message}", file=sys.stderr)
+        print(f"rapport tenant add: {exc}", file=sys.stderr)
         return 1
     finally:
         await store.close()

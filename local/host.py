@@ -51,7 +51,7 @@ from rapport.identity.dev import check_bind, dev_route_open, is_loopback
 from rapport.records import utcnow
 from rapport.settings import Settings
 from rapport.store import Store, StoreUnavailable, make_store
-from rapport.web import ApiError, error_answer, new_correlation_id
+from rapport.web import ApiError, error_answer, new_correlation_id, refusal
 
 log = logging.getLogger("rapport.devhost")
 
@@ -349,8 +349,6 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
     extra = {"correlation_id": cid}
     try:
         response = await handler(request)
-    except ApiError as exc:
-        response = _json_error(exc.status, exc.message, cid, exc.headers)
     except web.HTTPMethodNotAllowed as exc:
         allow = ", ".join(sorted(exc.allowed_methods))
         response = _json_error(405, f"method {request.method} is not allowed here", cid, {"allow": allow})
@@ -362,9 +360,13 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
         response = _json_error(exc.status, exc.reason or "request refused", cid)
     except asyncio.CancelledError:
         raise
-    except Exception:  # noqa: BLE001 - the caller gets a correlation id, the log gets the trace
-        log.exception("unhandled error serving %s %s", request.method, request.path, extra=extra)
-        response = _json_error(500, "something went wrong on our side; quote the correlation id", cid)
+    except Exception as exc:  # noqa: BLE001 - a refusal is answered as such; anything else is a 500
+        refused = refusal(exc)  # ApiError, or a store exception mapped to its status (rapport.web.STATUS_OF)
+        if refused is not None:
+            response = _json_error(refused.status, refused.message, cid, refused.headers)
+        else:  # the caller gets a correlation id, the log gets the trace
+            log.exception("unhandled error serving %s %s", request.method, request.path, extra=extra)
+            response = _json_error(500, "something went wrong on our side; quote the correlation id", cid)
     # Path only, as sent (not decoded, so %0a stays three characters): query strings can hold
     # addresses, and bodies and auth headers are never logged.
     log.info("%s %s %s %.0fms", log_field(request.method, 32), log_field(request.rel_url.raw_path), response.status,
@@ -564,7 +566,7 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool, timers: b
         await store.open()
     except StoreUnavailable as exc:
         opened = None
-        print(f"rapport: warning: the record store is unavailable ({exc.detail or exc.message}); "
+        print(f"rapport: warning: the record store is unavailable ({exc.detail or exc}); "
               "routes that need it answer 503 until it is back", file=sys.stderr)
         if demo:
             print("rapport: cannot seed the demo firm without the record store", file=sys.stderr)

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from rapport.records import OutboxItem
-from rapport.store.base import AlreadyExists, Store
+from rapport.store import AlreadyExists, Store
 
 LIMIT = 200  # per tenant; a demo outbox holds tens
 PARTNER_CHANNELS = ("teams", "actionable-mail")

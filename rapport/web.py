@@ -1,7 +1,9 @@
 """Framework-neutral pieces of an HTTP answer: errors with a correlation id, JSON bodies, limits.
 
 The triggers in function_app.py turn these into azure.functions.HttpResponse; keeping them here
-means the domain never imports azure.functions and every route fails the same way.
+means the domain never imports azure.functions and every route fails the same way. `refusal` is the
+one place where an exception from below the surface (the store's, rapport.store.errors) becomes an
+HTTP status: both hosts (function_app._http, local.host) answer through it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json
 
+from rapport.store.errors import BadCursor, Conflict, NotFound, StoreUnavailable
 from rapport.text import clean, clean_json
 
 MAX_JSON_BODY = 256 * 1024  # the add-in and bot send small JSON; anything bigger is a mistake or an attack
@@ -27,6 +30,27 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.headers = headers or {}
+
+
+# The status each plain exception of the lower layers is answered with; its message is the
+# exception's own sentence (written to be shown). Any other exception is a bug: a 500.
+STATUS_OF: dict[type[Exception], int] = {
+    StoreUnavailable: 503,
+    Conflict: 409,
+    NotFound: 404,
+    BadCursor: 400,
+}
+
+
+def refusal(exc: BaseException) -> ApiError | None:
+    """The refusal a request that raised `exc` is answered with: an ApiError as it is, a store
+    exception by STATUS_OF; None for anything else (the host answers 500 and logs the trace)."""
+    if isinstance(exc, ApiError):
+        return exc
+    for cls, status in STATUS_OF.items():
+        if isinstance(exc, cls):
+            return ApiError(status, str(exc))
+    return None
 
 
 @dataclass

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from rapport.records import WorkItem, aware, utcnow
-from rapport.store.base import Conflict, Store
+from rapport.store import Conflict, Store
 
 log = logging.getLogger("rapport.work")
 

@@ -22,7 +22,7 @@ from rapport.cards.brief import brief_card
 from rapport.drafting import make_drafter
 from rapport.records import Attendee, Draft, Meeting, account_id, contact_id, iso
 from rapport.settings import load_settings
-from rapport.store import Store, make_store
+from rapport.store import ScopedStore, Store, make_store
 from tests.doubles.openai_server import OpenAIStandIn
 from tests.plugins.browser import OTHER_CANARY, SHARED_EMAIL, seed_other_tenant
 
@@ -112,7 +112,7 @@ async def _main_meeting(store: Store) -> Meeting:
 
 async def test_brief_facts_match_the_records(store):
     m = await _main_meeting(store)
-    facts = await briefs.build(store.scope(DEMO_TENANT_ID, ELEANOR), m.id, NOW)
+    facts = await briefs.build(ScopedStore(store, DEMO_TENANT_ID, ELEANOR), m.id, NOW)
     assert facts is not None
     d = demo()
     people = {a["email"]: a for a in facts["attendees"]}
@@ -161,13 +161,13 @@ async def test_followup_state_none_when_no_draft(store):
     m = meeting(ELEANOR, "AAMkEVsolo", [CORVINA], start=NOW + timedelta(minutes=30))
     past = meeting(ELEANOR, "AAMkEVpast2", [CORVINA], start=NOW - timedelta(minutes=80), subject="Catch-up")
     await store.put_many([m, past])
-    facts = await briefs.build(store.scope(DEMO_TENANT_ID, ELEANOR), m.id, NOW)
+    facts = await briefs.build(ScopedStore(store, DEMO_TENANT_ID, ELEANOR), m.id, NOW)
     assert facts["lastMeeting"]["subject"] == "Catch-up" and facts["lastMeeting"]["followUp"] == "none"
 
 
 async def test_compose_is_pure(store):
     m = await _main_meeting(store)
-    g = await briefs.gather(store.scope(DEMO_TENANT_ID, ELEANOR), m.id, NOW)
+    g = await briefs.gather(ScopedStore(store, DEMO_TENANT_ID, ELEANOR), m.id, NOW)
     before = json.dumps(briefs.compose(g, NOW), sort_keys=True)
     await store.close()  # no store behind it any more: compose needs none
     assert json.dumps(briefs.compose(g, NOW), sort_keys=True) == before
@@ -180,9 +180,9 @@ async def test_compose_is_pure(store):
 
 async def test_another_partners_meeting_is_not_found(store):
     m = await _main_meeting(store)
-    assert await briefs.build(store.scope(DEMO_TENANT_ID, TOMASZ), m.id, NOW) is None
+    assert await briefs.build(ScopedStore(store, DEMO_TENANT_ID, TOMASZ), m.id, NOW) is None
     # Nor by naming Eleanor's event id as his own (the id is derived from the caller).
-    assert await briefs.build(store.scope(DEMO_TENANT_ID, TOMASZ), Meeting.id_for(TOMASZ, m.eventId), NOW) is None
+    assert await briefs.build(ScopedStore(store, DEMO_TENANT_ID, TOMASZ), Meeting.id_for(TOMASZ, m.eventId), NOW) is None
 
 
 async def test_walled_meeting_is_not_found_and_walled_data_never_shown(store):
@@ -191,11 +191,11 @@ async def test_walled_meeting_is_not_found_and_walled_data_never_shown(store):
     mixed = meeting(DANIEL, "AAMkEVmixed", [CORVINA, halcyra], start=NOW + timedelta(minutes=25))
     clean = meeting(DANIEL, "AAMkEVclean", [CORVINA], start=NOW + timedelta(minutes=30))
     await store.put_many([walled, mixed, clean])
-    daniel = store.scope(DEMO_TENANT_ID, DANIEL)
+    daniel = ScopedStore(store, DEMO_TENANT_ID, DANIEL)
     assert await briefs.build(daniel, walled.id, NOW) is None
     assert await briefs.build(daniel, mixed.id, NOW) is None
     assert all(m.id not in (walled.id, mixed.id) for m in await briefs.next_meetings(daniel, NOW))
-    facts = await briefs.build(store.scope(DEMO_TENANT_ID, DANIEL), clean.id, NOW)
+    facts = await briefs.build(ScopedStore(store, DEMO_TENANT_ID, DANIEL), clean.id, NOW)
     assert facts is not None
     shown = json.dumps([facts, brief_card(facts, NOW)], ensure_ascii=False)
     halcyra_matters = [mt for mt in demo().matters if mt.accountId == account_id("halcyra.example")]
@@ -205,7 +205,7 @@ async def test_walled_meeting_is_not_found_and_walled_data_never_shown(store):
     assert "Halcyra" not in shown
     # The same meeting for a partner who is not walled shows Halcyra's facts: the check can fail.
     await store.put(meeting(ELEANOR, "AAMkEVhal", [halcyra], start=NOW + timedelta(minutes=20)))
-    open_facts = await briefs.build(store.scope(DEMO_TENANT_ID, ELEANOR), Meeting.id_for(ELEANOR, "AAMkEVhal"), NOW)
+    open_facts = await briefs.build(ScopedStore(store, DEMO_TENANT_ID, ELEANOR), Meeting.id_for(ELEANOR, "AAMkEVhal"), NOW)
     assert "Halcyra" in json.dumps(open_facts)
 
 
@@ -214,7 +214,7 @@ async def test_other_tenant_canary_absent_from_card_and_prompt(store):
     async with OpenAIStandIn() as server:
         drafter = make_drafter(load_settings(server.settings_env("openai")), timeout=5.0)
         try:
-            facts = await briefs.build(store.scope(DEMO_TENANT_ID, ELEANOR), m.id, NOW, drafter=drafter,
+            facts = await briefs.build(ScopedStore(store, DEMO_TENANT_ID, ELEANOR), m.id, NOW, drafter=drafter,
                                        forbidden=frozenset({OTHER_CANARY}))
         finally:
             await drafter.aclose()
@@ -233,7 +233,7 @@ async def test_a_forbidden_value_reaching_the_context_refuses_the_prompt(store):
     async with OpenAIStandIn() as server:
         drafter = make_drafter(load_settings(server.settings_env("openai")), timeout=5.0)
         try:
-            facts = await briefs.build(store.scope(DEMO_TENANT_ID, ELEANOR), m.id, NOW, drafter=drafter,
+            facts = await briefs.build(ScopedStore(store, DEMO_TENANT_ID, ELEANOR), m.id, NOW, drafter=drafter,
                                        forbidden=frozenset({"Helena Northcott"}))
         finally:
             await drafter.aclose()
@@ -245,5 +245,5 @@ async def test_next_meetings_skip_internal_and_cancelled(store):
     internal = meeting(ELEANOR, "AAMkEVint", [], start=NOW + timedelta(minutes=10), internal=[COLLEAGUE])
     cancelled = meeting(ELEANOR, "AAMkEVcan", [CORVINA], start=NOW + timedelta(minutes=11), cancelled=True)
     await store.put_many([internal, cancelled])
-    ids = {m.id for m in await briefs.next_meetings(store.scope(DEMO_TENANT_ID, ELEANOR), NOW)}
+    ids = {m.id for m in await briefs.next_meetings(ScopedStore(store, DEMO_TENANT_ID, ELEANOR), NOW)}
     assert internal.id not in ids and cancelled.id not in ids and ids

@@ -33,6 +33,7 @@ from rapport.records import (
     account_id,
     contact_id,
 )
+from rapport.store import ScopedStore
 from rapport.store.base import Store
 
 TID = DEMO_TENANT_ID
@@ -211,9 +212,9 @@ async def test_private_contacts(demo_store: Store, demo_firm: DemoFirm) -> None:
         c = await demo_store.get(Contact, TID, dc.id)
         assert [(o.oid, o.visibility) for o in c.owners] == [(dc.private_owner, "private")]
         other = next(p[0] for p in DEMO_PARTNERS if p[0] != dc.private_owner)
-        view = await demo_store.scope(TID, other).contact(dc.id)
+        view = await ScopedStore(demo_store, TID, other).contact(dc.id)
         assert view is not None and view.restricted and view.known_to
-        mine = await demo_store.scope(TID, dc.private_owner).contact(dc.id)
+        mine = await ScopedStore(demo_store, TID, dc.private_owner).contact(dc.id)
         assert mine is not None and not mine.restricted and mine.contact.title == dc.title
 
 
@@ -225,11 +226,11 @@ async def test_the_ethical_wall(demo_store: Store, demo_firm: DemoFirm) -> None:
     assert matters and sorted(wall.matterIds) == sorted(m.id for m in matters)
     screened, colleague = wall.screenedOids[0], next(p[0] for p in DEMO_PARTNERS if p[0] not in wall.screenedOids)
     client_contact = next(c for c in demo_firm.contacts if c.domain == f"{WALLED_CLIENT}.example")
-    walled = demo_store.scope(TID, screened)
+    walled = ScopedStore(demo_store, TID, screened)
     assert await walled.account(walled_acct) is None
     assert await walled.matters_of_account(walled_acct) == []
     assert await walled.contact(client_contact.id) is None
-    other = demo_store.scope(TID, colleague)
+    other = ScopedStore(demo_store, TID, colleague)
     assert (await other.account(walled_acct)).name == "Halcyra Games"
     assert len(await other.matters_of_account(walled_acct)) == len(matters)
 

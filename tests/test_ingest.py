@@ -67,7 +67,7 @@ async def test_ingest_writes_contacts_accounts_interactions(ingest_store: Store)
     assert jane.firstSeen == datetime(2026, 1, 10, 10, tzinfo=UTC)
     page = await ingest_store.interactions_for_contact(TID, jane.id, limit=100)
     assert len(page.items) == 8 and page.items[0].at >= page.items[-1].at
-    assert await ingest_store.account_by_domain(TID, "gmail.com") is None
+    assert await ingest_store.get(Account, TID, account_id("gmail.com")) is None
     assert await ingest_store.contact_by_email(TID, "sam@firm.example") is None
 
 
@@ -114,7 +114,7 @@ async def test_existing_account_is_never_overwritten(ingest_store: Store) -> Non
     await ingest_store.put(Account.new(TID, "acme.example", name="ACME Holdings plc", kind="client", country="UK"))
     stats = await ingest(ingest_store, FIRM, OWNER, messages=[message()])
     assert stats.accounts_new == 0
-    acct = await ingest_store.account_by_domain(TID, "acme.example")
+    acct = await ingest_store.get(Account, TID, account_id("acme.example"))
     assert (acct.name, acct.kind, acct.country) == ("ACME Holdings plc", "client", "UK")
 
 

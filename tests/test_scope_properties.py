@@ -42,7 +42,7 @@ from rapport.records import (
     email_domain,
 )
 from rapport.store.base import Page, Read, Store
-from rapport.store.scope import ContactView
+from rapport.store.scope import ContactView, ScopedStore
 from rapport.store.sqlite import SqliteBackend
 
 A = "aaaaaaaa-0000-0000-0000-00000000000a"
@@ -151,7 +151,7 @@ def dump(value: Any) -> str:
 
 async def every_read(store: Store, email: str) -> dict[str, Any]:
     """Every read a viewer of tenant A can make about one address (a fresh handle each time)."""
-    scoped = store.scope(A, VIEWER)
+    scoped = ScopedStore(store, A, VIEWER)
     cid = contact_id(email)
     acct = account_id(email_domain(email))
     history = []
@@ -171,7 +171,7 @@ async def every_read(store: Store, email: str) -> dict[str, Any]:
         "pipeline": await scoped.open_pipeline(acct),
         "meetings": await scoped.meetings_between(T0 - timedelta(days=1), T0 + timedelta(days=1), mine=False,
                                                   contact=cid),
-        "batch": await store.scope(A, VIEWER).read_many(
+        "batch": await ScopedStore(store, A, VIEWER).read_many(
             [Read(Contact, record_id=cid), Read(Account, record_id=acct), Read(Meeting, key=f"ct:{cid}"),
              Read(Matter, key=f"acct:{acct}", every=True)]
         ),
@@ -214,7 +214,7 @@ async def scenario(w: dict[str, Any]) -> None:
                     assert view.restricted and view.contact is None
                     assert reads["history"] == [] and reads["signals"] == []
                     assert secret(i) not in dump(reads)
-        scoped = store.scope(A, VIEWER)
+        scoped = ScopedStore(store, A, VIEWER)
         others = [
             await scoped.my_drafts("drafted"),
             await scoped.meetings_between(T0 - timedelta(days=1), T0 + timedelta(days=1)),

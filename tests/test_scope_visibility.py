@@ -33,6 +33,7 @@ from rapport.records import (
     contact_id,
     utcnow,
 )
+from rapport.store import ScopedStore
 from rapport.store.base import Store
 from rapport.store.sqlite import SqliteBackend
 
@@ -132,7 +133,7 @@ async def test_every_family_is_screened_by_owner_visibility_and_walls(tmp_path):
     store = await seeded(tmp_path / "fam.db")
     try:
         now = utcnow()
-        anna = store.scope(TENANT, ANNA)
+        anna = ScopedStore(store, TENANT, ANNA)
         # Meetings: not Carl's private one, neither listed by contact nor read by id.
         listed = await anna.meetings_between(now, now + timedelta(days=7), mine=False, contact=contact_id(JANE))
         assert [m.id for m in listed] == ["mt-anna"]
@@ -148,17 +149,17 @@ async def test_every_family_is_screened_by_owner_visibility_and_walls(tmp_path):
         assert [p.id for p in await anna.open_pipeline(ACME)] == ["enq-acme"]
         # Drafts: the owner and the owner's delegates only.
         assert await anna.draft("dr-carl") is None
-        assert (await store.scope(TENANT, CARL).draft("dr-carl")) is not None
-        assert (await store.scope(TENANT, ERIC).draft("dr-carl")) is not None
+        assert (await ScopedStore(store, TENANT, CARL).draft("dr-carl")) is not None
+        assert (await ScopedStore(store, TENANT, ERIC).draft("dr-carl")) is not None
         # Dora is not walled from Halcyon: the pipeline shows; Carl's private records do not.
-        dora = store.scope(TENANT, DORA)
+        dora = ScopedStore(store, TENANT, DORA)
         assert {p.id for p in await dora.open_pipeline(HAL)} == {"enq-hal", "opp-hal"}
         assert await dora.get(Meeting, "mt-carl") is None
         # Team: Carl's team-visible meeting shows to Anna (same team), not to Dora.
         c = await store.get(Contact, TENANT, contact_id(JANE))
         c.owners[1].visibility = "team"
         await store.put(c)
-        assert await store.scope(TENANT, ANNA).get(Meeting, "mt-carl") is not None
-        assert await store.scope(TENANT, DORA).get(Meeting, "mt-carl") is None
+        assert await ScopedStore(store, TENANT, ANNA).get(Meeting, "mt-carl") is not None
+        assert await ScopedStore(store, TENANT, DORA).get(Meeting, "mt-carl") is None
     finally:
         await store.close()

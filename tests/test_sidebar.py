@@ -29,7 +29,7 @@ from rapport.records import (
     contact_id,
 )
 from rapport.relationship import Touch, strength
-from rapport.store import Store
+from rapport.store import ScopedStore, Store
 from rapport.store.sqlite import SqliteBackend
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -109,7 +109,7 @@ async def store(tmp_path):
 
 
 async def facts_for(store: Store, viewer: str, email: str, tenant: str = TA) -> tuple[dict, int]:
-    scoped = store.scope(tenant, viewer)
+    scoped = ScopedStore(store, tenant, viewer)
     facts = await sidebar.compose(scoped, email, NOW)
     return facts, scoped.calls
 
@@ -216,13 +216,13 @@ async def test_read_many_is_one_call_and_applies_the_rules_to_lists(store):
     from rapport.store.base import Read
 
     acme, walled = account_id("acme.example"), account_id("halcyon.example")
-    scoped = store.scope(TA, ANNA)
+    scoped = ScopedStore(store, TA, ANNA)
     acme_contacts, halcyon = await scoped.read_many([Read(Contact, key=f"acct:{acme}"),
                                                       Read(Account, record_id=walled)], people=True)
     assert scoped.calls == 1 and halcyon is not None  # walls and people travelled in the same batch
     by_email = {v.email: v for v in acme_contacts}
     assert by_email["secret@acme.example"].restricted and by_email["jane@acme.example"].contact.title == "Head of IP"
-    dora = store.scope(TA, DORA)
+    dora = ScopedStore(store, TA, DORA)
     # The contact the interactions are read by travels in the same batch (as in rapport.sidebar), so
     # the owner-visibility rule needs no extra trip.
     hal_contacts, hal_account, _, hal_ix = await dora.read_many([
@@ -233,7 +233,7 @@ async def test_read_many_is_one_call_and_applies_the_rules_to_lists(store):
     assert hal_ix and all(walled not in i.accountIds for i in hal_ix)
     assert all(i.ownerOid != CARL for i in hal_ix)  # Carl keeps his relationship with Jane private
     # Read without its contact, the list costs one more trip (the scope reads the contact), same answer.
-    dora = store.scope(TA, DORA)
+    dora = ScopedStore(store, TA, DORA)
     (alone,) = await dora.read_many([Read(Interaction, key=f"ct:{contact_id('jane@acme.example')}", limit=50)])
     assert [i.id for i in alone] == [i.id for i in hal_ix] and dora.calls == 2
 

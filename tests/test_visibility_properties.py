@@ -53,7 +53,7 @@ from rapport.records import (
     contact_id,
     utcnow,
 )
-from rapport.store import Store, make_store
+from rapport.store import ScopedStore, Store, make_store
 from tests.doubles.connector import ConnectorServer
 from tests.doubles.identity_server import IdentityServer
 from tests.plugins.identity import TENANT_A
@@ -260,11 +260,11 @@ async def every_output(s: Surfaces, store: Store, h: dict[str, Any], ex: int) ->
         assert r.status in (200, 404)
         out["brief http"] = await r.text()
     now = utcnow()
-    out["briefs.build"] = dump(await briefs.build(store.scope(TENANT, VIEWER), h["coming"].id, now))
+    out["briefs.build"] = dump(await briefs.build(ScopedStore(store, TENANT, VIEWER), h["coming"].id, now))
     me = await store.get_person(TENANT, VIEWER)
     tenant = await store.get_tenant(TENANT)
     # As rapport.followups.draft_for_meeting does: no context at all for a meeting the partner may not see.
-    if await store.scope(TENANT, VIEWER).get(Meeting, h["ended"].id) is not None:
+    if await ScopedStore(store, TENANT, VIEWER).get(Meeting, h["ended"].id) is not None:
         ctx, _ = await followups.build_context(store, h["ended"], me,
                                                followups.recipients_for(h["ended"], tenant, me))
         out["drafting context"] = repr(ctx)
@@ -286,7 +286,7 @@ async def every_output(s: Surfaces, store: Store, h: dict[str, Any], ex: int) ->
         answers.append(resp.get_body().decode())
     out["card refresh"] = " ".join(answers)
     # Every read of the scope.
-    scoped = store.scope(TENANT, VIEWER)
+    scoped = ScopedStore(store, TENANT, VIEWER)
     reads: list[Any] = []
     for cid in h["cids"]:
         reads += [await scoped.contact(cid), await scoped.interactions_for_contact(cid, limit=50),
@@ -298,7 +298,7 @@ async def every_output(s: Surfaces, store: Store, h: dict[str, Any], ex: int) ->
     for rec in (await store.read_many(TENANT, [Read(cls, every=True) for cls in FAMILIES])):
         for r in rec:
             if f"-{ex}-" in r.id or r.id in (h["coming"].id, h["ended"].id):
-                reads.append(await store.scope(TENANT, VIEWER).get(type(r), r.id))
+                reads.append(await ScopedStore(store, TENANT, VIEWER).get(type(r), r.id))
     reads.append(await scoped.my_drafts("drafted"))
     reads.append(await scoped.meetings_between(now - timedelta(days=1), now + timedelta(days=9)))
     out["scope"] = " ".join(dump(getattr(r, "items", r)) if not hasattr(r, "known_to") else

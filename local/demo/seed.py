@@ -14,7 +14,7 @@ from local.demo.build import build_demo
 from local.demo.data import DEMO_TENANT_ID
 from rapport.capture import IngestStats, ingest
 from rapport.records import Account, Contact, Interaction, Meeting, Record, Signal
-from rapport.store.base import Conflict
+from rapport.store import Conflict
 
 
 async def _count(store: Any, cls: type[Record]) -> int:

@@ -44,7 +44,7 @@ from rapport.cards.brief import brief_card
 from rapport.cards.common import plain
 from rapport.identity.membership import partners as firm_partners
 from rapport.records import Meeting, Person, Tenant, WorkItem, aware, iso, utcnow
-from rapport.store.base import AlreadyExists, Store
+from rapport.store import AlreadyExists, ScopedStore, Store
 
 log = logging.getLogger("rapport.briefs")
 
@@ -293,7 +293,7 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
     if not snoozed and meeting.briefsSent.get(person.oid) == p["start"]:
         return "already"
     settings = runtime.settings()
-    scoped = store.scope(tid, person.oid)
+    scoped = ScopedStore(store, tid, person.oid)
     facts = await build(scoped, meeting.id, now, drafter=_brief_drafter(settings),
                                previous_start=p.get("previousStart"), partner_name=person.name)
     if facts is None:

@@ -30,7 +30,7 @@ from rapport import work
 from rapport.cards.followup import BODY_MAX, MAX_SPLIT, SUBJECT_MAX, companies_in
 from rapport.followups.drafting import COMPANY_DRAFT_WORK, companies_of, company_draft_id
 from rapport.records import AuditEvent, Draft, Meeting, aware, stable_id, utcnow
-from rapport.store.base import AlreadyExists, Store
+from rapport.store import AlreadyExists, ScopedStore, Store
 from rapport.text import clean, cut
 
 SEND_WORK = "send-draft"  # run by rapport.followups.sending
@@ -55,7 +55,7 @@ async def actor_draft(store: Store, tenant_id: str, viewer_oid: str, draft_id: A
     to those only) all get the same answer, so a draft's existence is not revealed either."""
     if not isinstance(draft_id, str) or not draft_id or len(draft_id) > 100:
         return None, "not_found"
-    draft = await store.scope(tenant_id, viewer_oid).draft(draft_id)
+    draft = await ScopedStore(store, tenant_id, viewer_oid).draft(draft_id)
     if draft is None or draft.tenantId != tenant_id:
         return None, "not_found"
     return draft, "ok"
@@ -284,7 +284,7 @@ async def _queue_company_drafts(store: Store, draft: Draft) -> None:
     """One draft work item per company of the replaced draft's recipients (idempotent keys)."""
     if draft.meetingId is None:
         return
-    scope = store.scope(draft.tenantId, draft.ownerOid)  # grouped as the owner's records say, like the draft
+    scope = ScopedStore(store, draft.tenantId, draft.ownerOid)  # grouped as the owner's records say, like the draft
     for company in await companies_of(scope, list(draft.to)):
         did = company_draft_id(draft.meetingId, draft.ownerOid, company.key)
         await store.enqueue(draft.tenantId, COMPANY_DRAFT_WORK, did, {
@@ -324,7 +324,7 @@ async def view(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any) -> 
 
 async def pending(store: Store, tenant_id: str, viewer_oid: str) -> list[Draft]:
     """The viewer's own drafts awaiting a decision, newest first."""
-    scope = store.scope(tenant_id, viewer_oid)
+    scope = ScopedStore(store, tenant_id, viewer_oid)
     out: list[Draft] = []
     for state in PENDING_STATES:
         out += await scope.my_drafts(state)

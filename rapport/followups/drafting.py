@@ -59,7 +59,7 @@ from rapport.records import (
     stable_id,
     utcnow,
 )
-from rapport.store.base import AlreadyExists, Store
+from rapport.store import AlreadyExists, Store
 from rapport.store.scope import ScopedStore
 
 log = logging.getLogger("rapport.followups")
@@ -195,7 +195,7 @@ async def build_context(store: Store, meeting: Meeting, owner: Person, recipient
     companies. A company's items, subjects and excerpts go in only when every recipient belongs to
     that company: with outsiders from several companies the context is neutral (none of them, and
     not which of the attendees' companies are the firm's clients)."""
-    scope = store.scope(meeting.tenantId, owner.oid)
+    scope = ScopedStore(store, meeting.tenantId, owner.oid)
     contacts: dict[str, Contact | None] = {}
     for address in recipients:
         view = await scope.contact_by_email(address)
@@ -267,7 +267,7 @@ async def _meeting_and_owner(store: Store, tenant_id: str, meeting_id: str, owne
     tenant = await store.get_tenant(tenant_id)
     if meeting is None or owner is None or tenant is None or meeting.isCancelled:
         return None
-    if await store.scope(tenant_id, owner_oid).get(Meeting, meeting_id) is None:
+    if await ScopedStore(store, tenant_id, owner_oid).get(Meeting, meeting_id) is None:
         return None  # the partner is walled from this meeting's account: no draft at all
     return meeting, owner, tenant
 
@@ -373,7 +373,7 @@ async def request_followup(store: Store, tenant_id: str, owner_oid: str, name: s
     wanted = " ".join(name.casefold().split())
     if len(wanted) < 2:
         return None
-    scope = store.scope(tenant_id, owner_oid)
+    scope = ScopedStore(store, tenant_id, owner_oid)
     meetings = await scope.meetings_between(now - window, now, mine=True)
     for m in sorted(meetings, key=lambda x: x.end, reverse=True):
         if m.isCancelled or aware(m.end) > now or not m.external:

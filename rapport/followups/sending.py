@@ -42,7 +42,7 @@ from rapport import runtime, work
 from rapport.followups.approval import SEND_WORK, record_send_time
 from rapport.followups.cards import queue_card
 from rapport.records import Draft, Interaction, Person, contact_id, utcnow
-from rapport.store.base import Store
+from rapport.store import ScopedStore, Store
 
 log = logging.getLogger("rapport.sender")
 
@@ -250,7 +250,7 @@ async def send_approved(store: Store, tenant_id: str, draft_id: str, version: in
     if draft is None or draft.version != version or draft.state not in ("approved", "sending"):
         return "skipped"  # sent already, edited (a new version needs a new approval), dismissed, failed
     owner = await store.get_person(tenant_id, draft.ownerOid)
-    if owner is None or await store.scope(tenant_id, draft.ownerOid).draft(draft_id) is None:
+    if owner is None or await ScopedStore(store, tenant_id, draft.ownerOid).draft(draft_id) is None:
         await _fail(store, draft, "the partner can no longer see this client (a wall or a removed account)")
         return "failed"
     if not draft.to:

@@ -267,7 +267,7 @@ def entra_metadata_url(settings: Settings) -> str:
 
 
 async def _store_tenant_allowed(tid: str) -> bool:
-    from rapport.store.base import StoreUnavailable
+    from rapport.store.errors import StoreUnavailable
 
     try:
         tenant = await (await runtime.store()).get_tenant(tid)
@@ -278,7 +278,7 @@ async def _store_tenant_allowed(tid: str) -> bool:
 
 
 async def _store_person_member(tid: str, oid: str) -> bool:
-    from rapport.store.base import StoreUnavailable
+    from rapport.store.errors import StoreUnavailable
 
     try:
         person = await (await runtime.store()).get_person(tid, oid)

@@ -13,7 +13,7 @@ import abc
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 from rapport.records import (
-    Account,
     AuditEvent,
     Contact,
     Draft,
@@ -37,36 +36,15 @@ from rapport.records import (
     Tenant,
     Wall,
     WorkItem,
-    account_id,
     contact_id,
     iso,
     utcnow,
 )
+from rapport.store.errors import AlreadyExists, Conflict
 from rapport.text import clean, clean_json
-from rapport.web import ApiError
 
 R = TypeVar("R", bound=Record)
 log = logging.getLogger("rapport.store")
-
-
-class StoreUnavailable(ApiError):
-    """The backend cannot be reached. Callers answer 503; nothing half-written is left behind."""
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(503, "Rapport's record store is unavailable right now; try again shortly")
-        self.detail = detail
-
-
-class Conflict(ApiError):
-    """An update was bound to an ETag that is no longer current (someone else wrote first)."""
-
-    def __init__(self, current: Record | None = None) -> None:
-        super().__init__(409, "this record was changed by someone else; reload and try again")
-        self.current = current
-
-
-class AlreadyExists(Exception):
-    """A create-only write found the document already there."""
 
 
 @dataclass
@@ -277,7 +255,7 @@ def _repaired(record: R) -> tuple[dict[str, Any], R]:
 
 
 class Store:
-    """Domain operations for system jobs (capture, timers). Request handlers use `scope()`."""
+    """Domain operations for system jobs (capture, timers). Request handlers use `ScopedStore(store, tenant, viewer)`."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -292,11 +270,6 @@ class Store:
 
     async def close(self) -> None:
         await self.backend.close()
-
-    def scope(self, tenant_id: str, viewer_oid: str):  # -> ScopedStore (import cycle avoided)
-        from rapport.store.scope import ScopedStore
-
-        return ScopedStore(self, tenant_id, viewer_oid)
 
     # --- generic ---------------------------------------------------------------------------
 
@@ -461,9 +434,6 @@ class Store:
     async def contact_by_email(self, tenant_id: str, email: str) -> Contact | None:
         return await self.get(Contact, tenant_id, contact_id(email))
 
-    async def account_by_domain(self, tenant_id: str, domain: str) -> Account | None:
-        return await self.get(Account, tenant_id, account_id(domain))
-
     async def contacts_of_account(self, tenant_id: str, acct_id: str, limit: int = 100) -> list[Contact]:
         return (await self.find(Contact, tenant_id, key=f"acct:{acct_id}", newest_first=True, limit=limit)).items
 
@@ -538,6 +508,3 @@ class Store:
             return w
 
         return await self.update(WorkItem, item.tenantId, item.id, change)
-
-
-AsyncFactory = Callable[[], Awaitable[Store]]

@@ -6,7 +6,7 @@ in the WHERE clause *and* as the request's partition key (defense in depth; the 
 ignores the partition-key header on queries, so the WHERE clause is what keeps tenants apart there).
 
 What this relies on, and what it deliberately does not:
-- ETags (`If-Match`) for optimistic concurrency; a 412 becomes base.Conflict and Store.update re-reads
+- ETags (`If-Match`) for optimistic concurrency; a 412 becomes errors.Conflict and Store.update re-reads
   and re-applies. Transactional batch, TTL and change feed are not used (the local server lacks them).
 - Every write carries a fresh write mark. When a write is retried (by the SDK or here) after the
   first attempt landed but its answer was lost (503 mid-write, connection reset), the retry meets a
@@ -14,7 +14,7 @@ What this relies on, and what it deliberately does not:
   else wrote first", so a retried write is neither duplicated nor reported as a false conflict.
 - 429s are retried by the SDK, which waits the `x-ms-retry-after-ms` the service asks for (no fixed
   retry interval is configured, as one would override that header). Connection errors, timeouts and
-  503s are retried a bounded number of times here and then surface as StoreUnavailable (503).
+  503s are retried a bounded number of times here and then surface as StoreUnavailable (a 503 at the HTTP boundary).
 - Tenants are listed from a small directory container (partition `_directory`), written before a
   tenant document and removed last when a tenant is purged.
 
@@ -33,8 +33,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from rapport.store.base import AlreadyExists, Backend, Conflict, StoreUnavailable
-from rapport.store.sqlite import _cursor_in, _cursor_out  # one cursor format: same meaning on both
+from rapport.store.base import Backend
+from rapport.store.cursor import cursor_in, cursor_out  # one cursor format: same meaning on both
+from rapport.store.errors import AlreadyExists, Conflict, StoreUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -433,7 +434,7 @@ class CosmosBackend(Backend):
         if cursor:
             # Keyset paging on (ixAt, id), exactly as SQLite pages: a page starts strictly after the
             # last row of the previous one, so writes between pages cause neither duplicates nor gaps.
-            c_at, c_id = _cursor_in(cursor)
+            c_at, c_id = cursor_in(cursor)
             op = "<" if desc else ">"
             where.append(f"(c.ixAt {op} @curAt OR (c.ixAt = @curAt AND c.id {op} @curId))")
             params["@curAt"] = c_at
@@ -449,7 +450,7 @@ class CosmosBackend(Backend):
         more = len(rows) > limit
         rows = rows[:limit]
         out = [_clean(r) for r in rows]
-        nxt = _cursor_out(rows[-1].get("ixAt", ""), rows[-1]["id"]) if more else None
+        nxt = cursor_out(rows[-1].get("ixAt", ""), rows[-1]["id"]) if more else None
         return out, nxt
 
     async def list_tenant_ids(self) -> list[str]:

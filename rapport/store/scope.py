@@ -47,6 +47,7 @@ from rapport.records import (
     email_domain,
 )
 from rapport.store.base import Page, Read, Store
+from rapport.store.errors import NotFound
 
 _UNKNOWN = object()  # a rule's answer when the handle has not read the facts it needs yet
 
@@ -419,9 +420,7 @@ class ScopedStore:
         record.tenantId = self.tenant_id
         if await self._hidden(record):
             # Writing onto a walled account would reveal it exists; refuse as if it were missing.
-            from rapport.web import ApiError
-
-            raise ApiError(404, "not found")
+            raise NotFound()
         self.calls += 1
         return await self.store.put(record, create_only=create_only)
 

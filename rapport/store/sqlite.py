@@ -18,7 +18,6 @@ An in-memory database cannot be shared between connections: there the writer thr
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import json
 import queue
@@ -30,7 +29,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from rapport.store.base import AlreadyExists, Backend, Conflict, Read, StoreUnavailable
+from rapport.store.base import Backend, Read
+from rapport.store.cursor import cursor_in, cursor_out
+from rapport.store.errors import AlreadyExists, Conflict, StoreUnavailable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -96,20 +97,6 @@ _TIMED = "d.family <> 'interactions'"  # the partial index docs_by_time_v2's con
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per json.dumps call
 
 
-def _cursor_out(at: str, doc_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([at, doc_id]).encode()).decode()
-
-
-def _cursor_in(cursor: str) -> tuple[str, str]:
-    try:
-        at, doc_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(at), str(doc_id)
-    except (ValueError, TypeError):
-        from rapport.web import ApiError
-
-        raise ApiError(400, "the paging cursor is not valid") from None
-
-
 _GET_TEXT = "SELECT doc_type, doc, etag FROM docs WHERE tenant_id=? AND family=? AND id=?"
 
 
@@ -137,7 +124,7 @@ def _find_sql(tenant_id: str, family: str, doc_type: str, key: str | None, at_fr
         where.append(f"{t}.at < ?")
         args.append(at_to)
     if cursor:
-        c_at, c_id = _cursor_in(cursor)
+        c_at, c_id = cursor_in(cursor)
         where.append(f"({t}.at, {t}.id) {'<' if desc else '>'} (?, ?)")
         args += [c_at, c_id]
     order = "DESC" if desc else "ASC"
@@ -149,7 +136,7 @@ def _find_sql(tenant_id: str, family: str, doc_type: str, key: str | None, at_fr
 
 def _page(rows: list[tuple], limit: int) -> tuple[list[tuple[str, str]], str | None]:
     """A find's rows as (JSON text, etag) pairs, and the cursor of the next page if there is one."""
-    nxt = _cursor_out(rows[limit - 1][2], rows[limit - 1][3]) if len(rows) > limit else None
+    nxt = cursor_out(rows[limit - 1][2], rows[limit - 1][3]) if len(rows) > limit else None
     return [(body, etag) for body, etag, _at, _id in rows[:limit]], nxt
 
 

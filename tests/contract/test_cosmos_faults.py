@@ -14,9 +14,10 @@ import pytest
 
 from rapport.records import Contact, Draft, Enquiry, Interaction, Meeting, Tenant, Wall, WorkItem, contact_id
 from rapport.settings import load_settings
-from rapport.store import make_store
-from rapport.store.base import Read, Store, StoreUnavailable
+from rapport.store import StoreUnavailable, make_store
+from rapport.store.base import Read, Store
 from rapport.store.cosmos import CosmosBackend
+from rapport.web import refusal
 from tests.doubles.cosmos_server import EMULATOR_KEY, drop_database
 from tests.doubles.fault_proxy import FaultProxy, Seen
 
@@ -222,7 +223,7 @@ async def test_store_down_mid_request_is_unavailable_and_loses_nothing(proxied):
     proxy.unavailable(times=None)
     with pytest.raises(StoreUnavailable) as err:
         await store.put(Contact.new(A, "new@client.com"))
-    assert err.value.status == 503
+    assert refusal(err.value).status == 503
     assert len(sleeps.waits) == 2  # three attempts, backing off between them
     proxy.clear()
     proxy.reset(times=None)
