@@ -303,3 +303,31 @@ async def test_the_preview_offers_only_partners(demo_pane, http):
         offered = {p["upn"] for p in (await r.json())["partners"]}
     # Before: everyone whose role is "partner", captured or not.
     assert demo_partner_upn(0) in offered and gone.upn not in offered
+
+
+async def test_both_cards_name_a_person_to_teams_the_same_way(tmp_path):
+    """The follow-up card once fell back to the bare object id where the brief card used the MRI form
+    (8:orgid:<oid>), which Teams matches; one rule now serves both refresh lists."""
+    from rapport.briefs.delivery import user_ids_for
+    from rapport.followups.cards import card_for
+    from rapport.identity.membership import teams_user_id
+    from rapport.records import Draft
+    from rapport.settings import load_settings
+    from rapport.store import make_store
+
+    store = await make_store(load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "t.db")})).open()
+    try:
+        tid = "11111111-1111-4111-8111-111111111111"
+        owner = Person(id="a" * 8, tenantId=tid, oid="o-1", upn="ada@firm.example", name="Ada", delegates=["o-2"])
+        talked = Person(id="o-2", tenantId=tid, oid="o-2", upn="dee@firm.example", name="Dee",
+                        conversationRef={"user": {"id": "29:dee"}})
+        owner.id = owner.oid
+        await store.put(owner)
+        await store.put(talked)
+        draft = Draft(id="df_1", tenantId=tid, ownerOid="o-1", to=["x@client.example"], subject="s", body="b")
+        card = await card_for(store, draft)
+        assert card["refresh"]["userIds"] == ["8:orgid:o-1", "29:dee"]
+        assert user_ids_for(owner) == ["8:orgid:o-1"] and user_ids_for(talked) == ["29:dee"]
+        assert teams_user_id(None, "o-9") == "8:orgid:o-9"
+    finally:
+        await store.close()

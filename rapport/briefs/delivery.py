@@ -43,6 +43,7 @@ from rapport.briefs.compose import build
 from rapport.cards.brief import brief_card
 from rapport.cards.common import plain
 from rapport.identity.membership import partners as firm_partners
+from rapport.identity.membership import teams_user_id
 from rapport.records import Meeting, Person, Tenant, WorkItem, aware, iso, utcnow
 from rapport.store import AlreadyExists, ScopedStore, Store
 
@@ -64,12 +65,8 @@ def lead_time(tenant: Tenant) -> timedelta:
 
 
 def user_ids_for(person: Person) -> list[str]:
-    """Who the card auto-refreshes for: the partner's Teams id from the stored reference, else the
-    MRI form of their Entra object id."""
-    ref = person.conversationRef or {}
-    uid = (ref.get("user") or {}).get("id") if isinstance(ref.get("user"), dict) else None
-    return [uid] if uid else [f"8:orgid:{person.oid}"]
-
+    """Who the card auto-refreshes for: the partner, as Teams names them (rapport.identity.membership)."""
+    return [teams_user_id(person, person.oid)]
 
 
 def _onboarded_partners(tenant: Tenant, people: list[Person]) -> dict[str, Person]:

@@ -48,7 +48,6 @@ from rapport.followups.cards import (
     card_delivery,
     card_for,
     queue_card,
-    teams_user_id,
 )
 from rapport.followups.drafting import (
     COMPANY_DRAFT_WORK,
@@ -90,7 +89,6 @@ __all__ = [
     "parse_version", "pending", "record_send_time", "retry", "skip", "snooze", "snooze_until", "split", "view",
     # cards
     "CARD_WORK", "CardDelivery", "LocalCardDelivery", "card_delivery", "card_for", "queue_card",
-    "teams_user_id",
     # sending
     "KEY_HEADER", "KEY_PROPERTY", "GraphMailTransport", "LocalOutboxTransport", "MailTransport", "RateLimiter",
     "SendRefused", "idempotency_key", "mail_transport", "send_approved",

@@ -1,7 +1,7 @@
 """The approval card of a follow-up draft: built, queued after every change, put in front of the partner.
 
 - `card_for` builds the card (rapport.cards.followup) for the draft's owner, refreshed for the owner
-  and every delegate the owner named (their Teams user ids, `teams_user_id`).
+  and every delegate the owner named (as Teams names them: rapport.identity.membership.teams_user_id).
 - `queue_card` queues a "followup-card" work item after each new draft or change of state, keyed by
   (draft, version, state), so each state's card goes out exactly once; the work handler delivers it
   after the answer through the process's `CardDelivery`: Teams when the host provides bot/'s
@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from rapport import runtime, work
 from rapport.cards.followup import followup_card
+from rapport.identity.membership import teams_user_id
 from rapport.records import Draft, Person, aware, utcnow
 from rapport.store.base import Store
 
@@ -33,17 +34,9 @@ async def card_for(store: Store, draft: Draft, *, notice: str | None = None, edi
     names = owner.name if owner else ""
     for oid in [draft.ownerOid, *(owner.delegates if owner else [])]:
         person = owner if owner and oid == owner.oid else await store.get_person(draft.tenantId, oid)
-        users.append(teams_user_id(person) or oid)
+        users.append(teams_user_id(person, oid))  # one rule: rapport.identity.membership
     return followup_card(draft, owner_name=names, now=aware(now or utcnow()), refresh_users=users, notice=notice,
                          editing=editing)
-
-
-def teams_user_id(person: Person | None) -> str | None:
-    """The Teams user id (MRI, "29:...") from the person's conversation reference, when known."""
-    ref = person.conversationRef if person else None
-    user = ref.get("user") if isinstance(ref, dict) else None
-    uid = user.get("id") if isinstance(user, dict) else None
-    return uid if isinstance(uid, str) and uid else None
 
 
 async def queue_card(store: Store, draft: Draft) -> None:
@@ -105,5 +98,5 @@ async def _card_work(store: Store, item: Any) -> None:
 
 
 __all__ = [
-    "CARD_WORK", "CardDelivery", "LocalCardDelivery", "card_delivery", "card_for", "queue_card", "teams_user_id",
+    "CARD_WORK", "CardDelivery", "LocalCardDelivery", "card_delivery", "card_for", "queue_card",
 ]

@@ -36,6 +36,16 @@ from rapport.records import Person, Tenant
 
 NOT_ENABLED = "Rapport is not enabled for you."
 
+def teams_user_id(person: Person | None, oid: str) -> str:
+    """How Teams names this person in a card's `refresh.userIds`: the user id of the conversation
+    the bot has with them ("29:..."), else the MRI form of their Entra object id ("8:orgid:<oid>"),
+    which Teams also accepts. Never the bare object id: Teams would not match it to anyone."""
+    ref = person.conversationRef if person else None
+    user = ref.get("user") if isinstance(ref, dict) else None
+    uid = user.get("id") if isinstance(user, dict) else None
+    return uid if isinstance(uid, str) and uid else f"8:orgid:{oid}"
+
+
 GUEST_UPN_MARK = "#ext#"  # how Entra spells a B2B guest's UPN: alice_other.com#EXT#@firm.onmicrosoft.com
 
 
