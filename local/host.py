@@ -32,7 +32,6 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -376,21 +375,6 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
 
 # --- static files and the dev outbox ----------------------------------------------------------
 
-def _outbox_row(item: Any) -> dict[str, str]:
-    get = item.get if isinstance(item, dict) else (lambda k, d=None: getattr(item, k, d))
-    to = get("to", "")
-    if isinstance(to, list | tuple):
-        to = ", ".join(str(x) for x in to)
-    at = get("at", "")
-    return {"at": at.isoformat() if isinstance(at, datetime) else str(at or ""), "channel": str(get("channel", "") or ""),
-            "to": str(to or ""), "subject": str(get("subject", "") or ""), "preview": str(get("preview", "") or "")}
-
-
-async def outbox_items() -> list[dict[str, str]]:
-    """What the embedded default has 'sent', newest first."""
-    return [_outbox_row(i) for i in await local_outbox.list_items(await runtime.store())]
-
-
 def _host_header(request: web.Request) -> str | None:
     values = request.headers.getall("Host", [])
     return values[0] if len(values) == 1 else None  # two Host headers: trust neither
@@ -409,10 +393,9 @@ def _dev_only(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
 
 
 async def _outbox_json(request: web.Request) -> web.Response:
-    if request.query.get("view") == "cards":  # the demo screen's feed (rapport.local_outbox)
-        return web.json_response(await local_outbox.outbox_view(await runtime.store()),
-                                 headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
-    return web.json_response({"items": await outbox_items()}, headers={"cache-control": "no-store"})
+    # The demo screen's feed (rapport.local_outbox.outbox_view); the page asks for it as ?view=cards.
+    return web.json_response(await local_outbox.outbox_view(await runtime.store()),
+                             headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
 
 
 async def _outbox_page(request: web.Request) -> web.Response:

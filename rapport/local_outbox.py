@@ -47,20 +47,6 @@ async def find(store: Store, tenant_id: str, channel: str, key: str) -> OutboxIt
     return await store.get(OutboxItem, tenant_id, OutboxItem.id_for(channel, key))
 
 
-async def list_items(store: Store, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest deliveries of every tenant on this (local, development) host."""
-    out: list[dict[str, Any]] = []
-    for tenant_id in await store.backend.list_tenant_ids():
-        page = await store.find(OutboxItem, tenant_id, newest_first=True, limit=limit)
-        for item in page.items:
-            out.append({
-                "at": item.at.isoformat(), "channel": item.channel, "to": item.to, "subject": item.subject,
-                "preview": (item.body or "")[:160], "card": item.card, "tenantId": tenant_id,
-            })
-    out.sort(key=lambda d: d["at"], reverse=True)
-    return out[:limit]
-
-
 # --- reading: the demo screen's feed -------------------------------------------------------------
 
 

@@ -155,7 +155,7 @@ async def test_outbox_page_empty_then_lists_deliveries(dev_auth_host, http):
         assert resp.status == 200 and resp.headers["content-type"].startswith("text/html")
         assert "Nothing has been sent yet" in await resp.text()
     async with http.get(f"{devhost.base_url}/dev/outbox.json") as resp:
-        assert (await resp.json()) == {"items": []}
+        assert (await resp.json()) == {"partner": [], "mail": []}
 
     store = await runtime.store()
     tid = "33333333-3333-3333-3333-333333333333"
@@ -163,10 +163,9 @@ async def test_outbox_page_empty_then_lists_deliveries(dev_auth_host, http):
     await deliver(store, tid, "mail", "draft-1:v1", to=["ana@client.example"],
                   subject="Following up <b>today</b>", body="Dear Ana, thank you for the meeting.")
     async with http.get(f"{devhost.base_url}/dev/outbox.json") as resp:
-        items = (await resp.json())["items"]
-    assert len(items) == 1
-    assert set(items[0]) == {"at", "channel", "to", "subject", "preview"}
-    assert items[0]["channel"] == "mail" and items[0]["to"] == "ana@client.example"
+        feed = await resp.json()
+    assert feed["partner"] == [] and len(feed["mail"]) == 1
+    assert feed["mail"][0]["channel"] == "mail" and feed["mail"][0]["to"] == ["ana@client.example"]
     async with http.get(f"{devhost.base_url}/dev/outbox") as resp:
         page = await resp.text()
     assert "ana@client.example" in page and "&lt;b&gt;today&lt;/b&gt;" in page and "<b>today" not in page
