@@ -84,7 +84,8 @@ FIRST_PARTY_CLIENT_APPS: tuple[str, ...] = tuple(sorted((
 
 
 def _setting(env: str, parse: Callable[[str], Any] = _text, default: Any = None, secret: bool = False) -> Any:
-    return field(default=default, metadata={"env": env, "parse": parse, "secret": secret})
+    # A secret stays out of repr(): a Settings object printed or logged by mistake shows no secret.
+    return field(default=default, repr=not secret, metadata={"env": env, "parse": parse, "secret": secret})
 
 
 @dataclass(frozen=True)
@@ -137,13 +138,6 @@ class Settings:
             return "openai"
         return "template"
 
-    def redacted(self) -> dict[str, Any]:
-        """The settings for a start-up log line: secrets shown only as set/unset."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.metadata["env"]] = ("<set>" if value else None) if f.metadata["secret"] else value
-        return out
 
 
 SETTINGS: tuple[str, ...] = tuple(f.metadata["env"] for f in fields(Settings))
