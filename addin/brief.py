@@ -4,7 +4,7 @@
 Office.js convertToRestId). The meeting is looked up as Meeting.id_for(caller.oid, eventId): only
 the caller's own calendar can be named, and another partner's, a walled or a missing meeting all
 answer the same 404. Answers from Rapport's records with the template drafter (no model call while
-the partner waits, DESIGN principle 4). Body: the card plus the same facts as plain JSON.
+the partner waits). Body: the card plus the same facts as plain JSON.
 
 Also GET /dev/addin/meetings (preview only, same guard as addin/preview.py): the caller's coming
 meetings for the task pane's "meeting" picker outside Outlook.

@@ -1,6 +1,6 @@
 """botbuilder's CloudAdapter, configured from Rapport's settings (botbuilder's own names), fail-closed.
 
-Inbound (RELIABILITY.md section 1, Bot Framework): botbuilder's ConfigurationBotFrameworkAuthentication
+Inbound (docs/reliability.md section 1, Bot Framework): botbuilder's ConfigurationBotFrameworkAuthentication
 does the JWT checks (issuer, audience = MicrosoftAppId, exp/nbf with 5 min, endorsements, the
 serviceurl claim). Rapport adds, in front of it:
 - only Bot Framework channel tokens: the unverified `iss` must be the channel issuer, so botbuilder's
@@ -262,7 +262,7 @@ class RapportBotAuthentication(BotFrameworkAuthentication):
 
 
 def check_bot_settings(settings: Settings) -> None:
-    """Refuse to run the bot unauthenticated anywhere but a loopback-bound local host (A11)."""
+    """Refuse to run the bot unauthenticated anywhere but a loopback-bound local host (docs/reliability.md section 1)."""
     if not settings.bot_app_id and not dev.bound_to_loopback():
         raise BotConfigError("the bot is not configured: MicrosoftAppId is not set, and without it the bot "
                              "only runs on a local host bound to loopback")

@@ -3,7 +3,7 @@
 The tenant of an activity is `conversation.tenantId` / `channelData.tenant.id` of an activity whose
 Bot Framework token bot/routes.py already proved. If the two disagree, or the tenant is not allowed
 (RAPPORT_ALLOWED_TENANTS or an allowed Tenant record), the bot answers that Rapport is not enabled
-for the organisation and reads nothing else (RELIABILITY A10). Identity of the user is
+for the organisation and reads nothing else (docs/reliability.md sections 1 and 2). Identity of the user is
 (tenant, `from.aadObjectId`), never a name or an email from the activity, and the bot answers only
 one of the firm's people (rapport.identity.membership): `from.aadObjectId` names an enabled,
 non-guest Person of the tenant and Teams marks no guest (`from.userRole`). Anyone else gets

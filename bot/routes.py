@@ -1,7 +1,7 @@
 """POST /api/messages: the Bot Framework endpoint (Teams, Outlook actionable messages).
 
 Order: size/shape of the body (413/415/400, cheap, before any crypto), then authentication
-(bot/adapter.py; any failure 403, RELIABILITY section 1; keys unreachable 503), then the turn
+(bot/adapter.py; any failure 403, docs/reliability.md section 1; keys unreachable 503), then the turn
 (bot/handler.py: the tenant gate, then the activity). Nothing is read or sent before the token is
 proven.
 

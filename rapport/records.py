@@ -486,7 +486,7 @@ class AuditEvent(Record):
 
 
 class WorkItem(Record):
-    """Slow work written before the answer and drained after it (DESIGN: work after the answer)."""
+    """Slow work written before the answer and drained after it (docs/architecture.md, "Work after the answer")."""
 
     doc_type: ClassVar[str] = "work"
     family: ClassVar[str] = "work"

@@ -2,7 +2,7 @@
 
 Nothing here does I/O at import time: `load_settings()` reads a mapping (the process environment by
 default) when a host starts, and fails with a message naming the setting that is missing or wrong.
-The names are the external interface of DESIGN.md; `SETTINGS` is the list the deployment
+The names are part of Rapport's external interface (README, local.settings.example.json, the Bicep); `SETTINGS` is the list the deployment
 consistency tests compare against local.settings.example.json and the Bicep app settings.
 """
 

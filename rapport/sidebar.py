@@ -1,6 +1,6 @@
 """What the Outlook sidebar shows a viewer about a sender: composed from Rapport's own records only.
 
-Never a Graph or LLM call here (DESIGN principle 4): the partner is waiting. The budget is at most
+Never a Graph or LLM call here: the partner is waiting. The budget is at most
 three store round trips per request, counted by ScopedStore.calls, so the reads are batched:
 
 1. one batch: the contact and the account of the sender's domain (the viewer's walls travel in

@@ -1,6 +1,6 @@
 """The drain of work items: slow work written before the answer and done after it.
 
-DESIGN "Work that happens after the answer": a handler writes a WorkItem (store.enqueue, keyed
+docs/architecture.md, "Work after the answer": a handler writes a WorkItem (store.enqueue, keyed
 idempotently) before it answers; this module runs it later. The `drain_work` timer of
 function_app.py drains every minute, on Azure and under `rapport serve` alike, and a host that
 lets code run after the answer may `kick()` a tenant's queue at once. Failures are retried with

@@ -1,6 +1,6 @@
 """Shared pytest set-up. Fixtures live in tests/plugins/, one module per area, loaded here.
 
-One universal assertion runs after every test (RELIABILITY.md section 5): no bearer token, client
+One universal assertion runs after every test (docs/reliability.md section 9): no bearer token, client
 secret or planted body text may reach the logs, whichever code path the test exercised.
 """
 

@@ -1,4 +1,4 @@
-"""POST /api/messages: Bot Framework authentication (RELIABILITY.md group A) and the tenant gate.
+"""POST /api/messages: Bot Framework authentication (docs/reliability.md section 1) and the tenant gate.
 
 Requests go through function_app's own trigger (bot_messages) with a func.HttpRequest; tokens are
 minted by the identity stand-in (its Bot Framework keys, with endorsements); the bot's replies go

@@ -1,4 +1,4 @@
-"""Entra bearer tokens on add-in routes: RELIABILITY.md section 1 (Entra) and group B.
+"""Entra bearer tokens on add-in routes: docs/reliability.md section 1 (Entra ID tokens).
 
 Every request goes through function_app._http (the real adapter every route uses) into a handler
 wrapped by addin.auth.authenticated, with tokens minted by tests/doubles and keys served over
@@ -306,7 +306,7 @@ async def test_malformed_oid_refused(entra):
 
 
 async def test_token_for_other_audience_setting_default(identity_server, tmp_path):
-    """With RAPPORT_API_AUDIENCE unset, the audience is api://<client id> (DESIGN settings)."""
+    """With RAPPORT_API_AUDIENCE unset, the audience is api://<client id> (rapport/settings.py)."""
     async with entra_world(identity_server, tmp_path, RAPPORT_API_AUDIENCE="") as world:
         assert (await call(world.minter.token(TENANT_A, aud=f"api://{CLIENT_ID}")))[0] == 200
         assert (await call(world.minter.token(TENANT_A, aud=AUDIENCE)))[0] == 401

@@ -1,4 +1,4 @@
-"""rapport.followups: drafting after meetings and the approval state machine (RELIABILITY E, C10, I, J2).
+"""rapport.followups: drafting after meetings and the approval state machine (docs/reliability.md sections 3 and 6).
 
 Real store (SQLite), real drafting service (template, or the openai client against the OpenAI
 stand-in), real work drain; mail goes to the local outbox (the embedded default).

@@ -1,4 +1,4 @@
-"""rapport.graph: msgraph-sdk over real HTTP against the Graph stand-in (RELIABILITY G1, G2, G4)."""
+"""rapport.graph: msgraph-sdk over real HTTP against the Graph stand-in (docs/reliability.md section 5, Graph limits)."""
 
 from __future__ import annotations
 

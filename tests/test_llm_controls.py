@@ -1,4 +1,4 @@
-"""RELIABILITY.md group I: the LLM drafting controls against the compromised-model stand-in.
+"""docs/reliability.md, "Drafting with a model": the LLM drafting controls against the compromised-model stand-in.
 
 The stand-in records every prompt; in "compromised" mode it obeys whatever instructions reach it in
 the untrusted email text. Each test drives the real `openai` client over HTTP and checks what the

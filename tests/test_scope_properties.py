@@ -1,4 +1,4 @@
-"""Property tests of ScopedStore (issue 2 item 5, RELIABILITY C1/C2/C6): what a viewer may see.
+"""Property tests of ScopedStore (docs/reliability.md section 3): what a viewer may see.
 
 Each example builds two tenants holding the SAME email addresses (and the same record ids) in an
 embedded SQLite store. Every string of tenant B carries "CANARY-B"; every string attached to a walled

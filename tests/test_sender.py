@@ -1,4 +1,4 @@
-"""rapport.followups.sending: sending an approved follow-up exactly once (RELIABILITY E4, E5, E7, G7).
+"""rapport.followups.sending: sending an approved follow-up exactly once (docs/reliability.md section 6).
 
 The real GraphClient (msgraph-sdk over HTTP) against the Graph mail stand-in: create with the
 idempotency key, /send, and the key lookup before every retry. Faults: 503, "accepted then the

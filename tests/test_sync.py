@@ -1,4 +1,4 @@
-"""rapport.sync: delta sync from the Graph stand-in into the records (issue 4; RELIABILITY D11, D18)."""
+"""rapport.sync: delta sync from the Graph stand-in into the records (docs/reliability.md section 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Graph webhooks and subscriptions through function_app's real triggers (RELIABILITY D1-D18).
+"""Graph webhooks and subscriptions through function_app's real triggers (docs/reliability.md section 5).
 
 The Graph stand-in calls Rapport's webhooks over HTTP like Graph does; DevHost serves
 function_app.py; work items are drained by rapport.work as on Azure.

@@ -1,4 +1,4 @@
-"""rapport.work: the drain of work items (DESIGN "Work that happens after the answer")."""
+"""rapport.work: the drain of work items (docs/architecture.md, "Work after the answer")."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ task pane. Every action is an Action.Execute verb carrying only the meeting id:
 - `refreshBrief`: also the card's `refresh` action (userIds = the partner), so a brief opened hours
   later is re-composed from current records, in Teams and Outlook alike.
 - `snoozeBrief`: send it again shortly before the meeting.
-- `openInOutlook`: DESIGN's rule is Action.Execute only (Outlook renders no Action.Submit, and an
+- `openInOutlook`: the cards use Action.Execute only (Outlook renders no Action.Submit, and an
   Action.OpenUrl would be the one action whose target came from data rather than our code). So
   "Open in Outlook" is a verb too: the task pane answers it locally (Office.js opens the item in
   Outlook itself); the bot answers it with this card plus the event's Outlook link shown as text,

@@ -1,5 +1,5 @@
 """The LLM drafter: Azure OpenAI or any OpenAI-compatible endpoint, behind the controls of
-RELIABILITY.md section 3.
+docs/reliability.md, "Drafting with a model".
 
 - The model gets no tools and no recipients: it returns `{subject, body_text, citations}` only, and
   the caller sets To/CC from records. There is no send path anywhere in this package.
@@ -55,7 +55,7 @@ from .template import (
 
 log = logging.getLogger("rapport.drafting")
 
-DEFAULT_TIMEOUT = 20.0  # draft generation is queued work; p95 target 20 s (RELIABILITY section 6)
+DEFAULT_TIMEOUT = 20.0  # draft generation is queued work; p95 target 20 s (docs/reliability.md section 10)
 MAX_EXCERPTS = 5
 MAX_EXCERPT_CHARS = 2000
 MAX_REPLY_CHARS = 8000

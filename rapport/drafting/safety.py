@@ -1,4 +1,4 @@
-"""Controls around model input and output (RELIABILITY.md section 3).
+"""Controls around model input and output (docs/reliability.md, "Drafting with a model").
 
 Input: untrusted text is reduced to plain text. HTML becomes text with hidden elements, comments,
 scripts and styles dropped; zero-width, bidi-control, tag and other invisible characters are

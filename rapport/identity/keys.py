@@ -1,7 +1,7 @@
 """Signing keys from OpenID metadata: fetched off a pinned URL, parsed once, cached, refreshed rarely.
 
 Used for Entra (add-in API) and, through bot/adapter.py, for the Bot Framework channel keys, so both
-get the same behaviour (RELIABILITY.md section 1):
+get the same behaviour (docs/reliability.md section 1):
 - keys come only from the configured metadata URL and its `jwks_uri` on the same host (never from
   a token's `jku`/`x5u`/`jwk` header);
 - parsed key objects are cached (no per-request JWK parsing: validation stays well under 0.5 ms);

@@ -1,4 +1,4 @@
-"""Entra ID bearer tokens for the add-in API: every rule of RELIABILITY.md section 1 (Entra), B1-B9.
+"""Entra ID bearer tokens for the add-in API: the rules of docs/reliability.md section 1 (Entra ID tokens).
 
 Fail closed, in this order (the signature before any claim is believed):
  1. `Authorization: Bearer <jwt>` present                          else 401
@@ -137,7 +137,7 @@ class EntraValidator:
         claims = await self.claims(bearer_token(headers))
         tid, oid = claims["tid"], claims["oid"]
         if not await self._allowed(tid):
-            # RELIABILITY B3: a genuine token from an organisation we do not serve. Alert, no token logged.
+            # A genuine token from an organisation we do not serve. Alert, no token logged.
             log.warning("refused token of a tenant that is not allowed", extra={"tenant_id": tid, "alert": True})
             raise unauthorized("your organisation is not enabled for Rapport")
         reason = membership.refusal(claims, tid, self.host, self.client_apps)

@@ -1,4 +1,4 @@
-"""Cosmos-only behaviour (RELIABILITY.md group F), through the fault-injecting proxy.
+"""Cosmos-only behaviour (docs/reliability.md section 8), through the fault-injecting proxy.
 
 The real azure-cosmos client talks HTTPS to tests/doubles/fault_proxy.py, which forwards to the
 local Cosmos server and records every request; faults are injected per test.

@@ -1,4 +1,4 @@
-"""A Bot Connector stand-in: records the bot's outbound activities (RELIABILITY.md section 5).
+"""A Bot Connector stand-in: records the bot's outbound activities (docs/architecture.md: stand-ins replace only the far end).
 
 Serves the Connector REST routes the bot uses (send to a conversation, reply to an activity,
 update an activity) on 127.0.0.1. Each recorded call keeps the conversation id, the activity JSON

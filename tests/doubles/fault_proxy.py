@@ -1,4 +1,4 @@
-"""A fault-injecting HTTPS reverse proxy in front of the local Cosmos server (RELIABILITY.md §5).
+"""A fault-injecting HTTPS reverse proxy in front of the local Cosmos server (docs/reliability.md section 8).
 
 Rapport's real azure-cosmos client talks to the proxy as if it were Cosmos DB; the proxy forwards to
 the local server and can, per matching request: answer 429 with `x-ms-retry-after-ms`, answer 503

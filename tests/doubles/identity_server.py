@@ -1,4 +1,4 @@
-"""A local stand-in for Entra ID and the Bot Framework token service (RELIABILITY.md section 5).
+"""A local stand-in for Entra ID and the Bot Framework token service (docs/architecture.md: stand-ins replace only the far end).
 
 One aiohttp HTTPS server on 127.0.0.1 (HTTPS because msal accepts only https authorities; the test
 CA comes from tests/doubles/tokens.py). It serves:

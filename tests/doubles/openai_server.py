@@ -1,4 +1,4 @@
-"""An OpenAI-compatible chat-completions server on 127.0.0.1 for tests (DESIGN: stand-ins).
+"""An OpenAI-compatible chat-completions server on 127.0.0.1 for tests (stand-ins replace only the far end).
 
 Serves both URL styles the `openai` client uses:
   POST /v1/chat/completions                                          (OpenAI, OPENAI_BASE_URL=<url>/v1)
