@@ -44,7 +44,7 @@ TIMER_BUDGET = 150.0  # seconds a timer pass claims new items for; host.json all
 # (an Azure instance woken only by the drain timer) can run every kind. tests/test_work.py fails
 # when a module under rapport/ registers a handler and is missing here.
 HANDLER_MODULES: tuple[str, ...] = (
-    "rapport.sync", "rapport.subscriptions", "rapport.followups.cards", "rapport.followups.drafting",
+    "rapport.capture.sync", "rapport.capture.subscriptions", "rapport.followups.cards", "rapport.followups.drafting",
     "rapport.followups.sending", "rapport.briefs.delivery",
 )
 

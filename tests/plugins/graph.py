@@ -106,7 +106,7 @@ def graph_tokens() -> FakeGraphTokens:
 
 @pytest.fixture
 async def graph(graph_standin, graph_tokens, graph_clock) -> AsyncIterator[GraphClient]:
-    from rapport import sync
+    from rapport.capture import sync
 
     client = GraphClient(graph_standin.base_url, graph_tokens, sleep=graph_clock.sleep, clock=graph_clock.monotonic,
                          page_size=50)

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rapport import work
+from rapport.capture.ingest import Ingestion, IngestStats
 from rapport.graph import MAIL_FOLDERS, DeltaExpired, DeltaPage, GraphClient, GraphError
 from rapport.identity.membership import is_partner, partners
 from rapport.records import Person, SyncState, Tenant, WorkItem, utcnow
@@ -152,8 +153,6 @@ async def open_circuit(store: Store, tenant_id: str, exc: BaseException) -> None
 async def _round(store: Store, graph: GraphClient, firm: Tenant, person: Person, folder: str, link: str | None,
                  start: datetime, end: datetime, now: datetime) -> tuple[Any, int, str | None]:
     """Read one delta round (all its pages) and ingest it in batches. Returns (stats, items, deltaLink)."""
-    from rapport.capture import Ingestion
-
     count, final = 0, None
     run = Ingestion(store, firm, person, now=now)
     batch: list[dict[str, Any]] = []
@@ -225,8 +224,6 @@ async def sync_mailbox(
     now: datetime | None = None,
 ) -> SyncReport:
     """Delta-sync one partner's folders of `kinds`. A consent failure opens the tenant's circuit."""
-    from rapport.capture import IngestStats
-
     report = SyncReport(firm.id, person.oid, ingested=IngestStats())
     if firm.consentState != "ok" or not firm.allowed:
         report.skipped = "consent" if firm.consentState != "ok" else "not-allowed"
