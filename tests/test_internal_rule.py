@@ -21,6 +21,9 @@ CASES = [  # (address, the firm's domains, internal?)
     ("ann@other.example", ["firm.example", "other.example"], True),
     ("ann@client.example", ["firm.example"], False),
     ("ann@example.com", ["firm.example.com"], False),  # the firm's parent domain is not the firm's
+    # The one case where the two copies differed: a domain stored with stray spaces. Capture always
+    # ignored them; the follow-up recipients did not (and would have drafted to a colleague).
+    ("ann@firm.example", [" firm.example "], True),
 ]
 
 

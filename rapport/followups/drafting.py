@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rapport import work
-from rapport.capture import is_free_mail
+from rapport.capture.names import is_free_mail, is_internal
 from rapport.cards.followup import BODY_MAX, SUBJECT_MAX, companies_flag
 from rapport.drafting import (
     DraftingRefused,
@@ -96,11 +96,6 @@ def _current_drafter() -> tuple[Any, bool]:
 
 # --- recipients and context ------------------------------------------------------------------------
 
-def _internal(address: str, tenant: Tenant) -> bool:
-    domain = address.rpartition("@")[2]
-    return any(domain == d or domain.endswith("." + d) for d in (x.lower() for x in tenant.domains))
-
-
 def recipients_for(meeting: Meeting, tenant: Tenant, owner: Person) -> list[str]:
     """The meeting's external attendees, chosen by code: no rooms, no firm addresses, no duplicates.
 
@@ -115,7 +110,7 @@ def recipients_for(meeting: Meeting, tenant: Tenant, owner: Person) -> list[str]
             continue
         if address in (owner.upn.lower(), meeting.organizerEmail.lower()):
             continue
-        external = not _internal(address, tenant) if tenant.domains else contact_id(address) in meeting.contactIds
+        external = not is_internal(address.rpartition("@")[2], tenant) if tenant.domains else contact_id(address) in meeting.contactIds
         if external and address not in out:
             out.append(address)
     return out
