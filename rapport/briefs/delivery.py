@@ -281,12 +281,12 @@ class GraphActionableMail:
                 single_value_extended_properties=[SingleValueLegacyExtendedProperty(id=KEY_PROPERTY, value=key)],
                 internet_message_headers=[InternetMessageHeader(name=KEY_HEADER, value=key)],
             )
-            created = await self.graph._send(  # noqa: SLF001 - GraphClient's per-mailbox limits, as rapport.followups.sending
+            created = await self.graph.send(  # GraphClient's per-mailbox limits, as rapport.followups.sending
                 tenant_id, mailbox, lambda c: c.users.by_user_id(mailbox).messages.to_post_request_information(msg))
             message_id = (created or {}).get("id")
             if not message_id:
                 raise RuntimeError("Graph created the message but returned no id")
-        await self.graph._send(  # noqa: SLF001
+        await self.graph.send(
             tenant_id, mailbox,
             lambda c: c.users.by_user_id(mailbox).messages.by_message_id(message_id).send.to_post_request_information())
 

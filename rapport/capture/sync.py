@@ -29,6 +29,7 @@ from typing import Any
 from rapport import work
 from rapport.capture.ingest import Ingestion, IngestStats
 from rapport.graph import MAIL_FOLDERS, DeltaExpired, DeltaPage, GraphClient, GraphError
+from rapport.identity.errors import CONSENT_ERRORS, TenantRevoked
 from rapport.identity.membership import is_partner, partners
 from rapport.records import Person, SyncState, Tenant, WorkItem, utcnow
 from rapport.store.base import AlreadyExists, Store
@@ -65,13 +66,10 @@ class SyncReport:
     skipped: str | None = None  # why nothing was read ("consent", ...)
 
 
-CONSENT_ERRORS = ("ConsentRequired", "SignInRequired", "TenantRevoked")
-
-
 def is_consent_error(exc: BaseException) -> bool:
     """identity's ConsentRequired / SignInRequired / TenantRevoked (not TokenServiceUnavailable: that
-    one is retried), matched by class name so this module need not import msal to recognise them."""
-    return any(c.__name__ in CONSENT_ERRORS for c in type(exc).__mro__)
+    one is retried). rapport.identity.errors holds them without msal, so recognising them costs nothing."""
+    return isinstance(exc, CONSENT_ERRORS)
 
 
 # --- the Graph client of this process ---------------------------------------------------------
@@ -82,7 +80,7 @@ def graph_client(settings: Any = None) -> GraphClient:
     global _graph
     if _graph is None:
         from rapport import runtime
-        from rapport.identity.graph import GraphTokens  # msal loads only when Graph is really used
+        from rapport.identity.graph_tokens import GraphTokens  # msal loads only when Graph is really used
 
         s = settings or runtime.settings()
         _graph = GraphClient(s.graph_base_url, GraphTokens(s))
@@ -137,7 +135,7 @@ def _lock(tenant_id: str, user_oid: str) -> asyncio.Lock:
 
 
 async def open_circuit(store: Store, tenant_id: str, exc: BaseException) -> None:
-    state = "revoked" if any(c.__name__ == "TenantRevoked" for c in type(exc).__mro__) else "needs_admin_consent"
+    state = "revoked" if isinstance(exc, TenantRevoked) else "needs_admin_consent"
 
     def flag(t: Tenant) -> Tenant | None:
         if t.consentState == state:

@@ -25,7 +25,7 @@ import pytest
 
 from rapport import runtime
 from rapport.graph import GraphClient
-from rapport.identity.graph import ConsentRequired, TenantRevoked  # identity's typed failures
+from rapport.identity.errors import ConsentRequired, TenantRevoked  # identity's typed failures
 from rapport.records import Person, Tenant
 from rapport.store.base import Store
 from rapport.store.sqlite import SqliteBackend

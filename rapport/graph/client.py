@@ -198,7 +198,7 @@ class GraphClient:
         self.waited.append(seconds)
         await self.sleep(seconds)
 
-    async def _send(self, tenant_id: str, mailbox: str, build: Callable[[Any], Any]) -> Any:
+    async def send(self, tenant_id: str, mailbox: str, build: Callable[[Any], Any]) -> Any:
         """Send the request `build(client)` makes; JSON dict back (None for 204).
 
         429/503: wait Retry-After (or a jittered backoff), for this mailbox only, then retry.
@@ -305,7 +305,7 @@ class GraphClient:
     ) -> AsyncIterator[DeltaPage]:
         build = first
         while True:
-            body = await self._send(tenant_id, mailbox, build) or {}
+            body = await self.send(tenant_id, mailbox, build) or {}
             items = body.get("value")
             if not isinstance(items, list):
                 raise GraphError(502, "badDeltaPage", "a delta page had no value array")
@@ -329,7 +329,7 @@ class GraphClient:
             qp = builder.UserItemRequestBuilderGetQueryParameters(select=["id", "displayName", "userPrincipalName", "mail", "jobTitle"])
             return builder.to_get_request_information(RequestConfiguration(query_parameters=qp))
 
-        return await self._send(tenant_id, user, build) or {}
+        return await self.send(tenant_id, user, build) or {}
 
     async def create_subscription(
         self, tenant_id: str, mailbox: str, *, resource: str, notification_url: str, lifecycle_url: str,
@@ -341,25 +341,25 @@ class GraphClient:
             change_type=change_type, notification_url=notification_url, lifecycle_notification_url=lifecycle_url,
             resource=resource, expiration_date_time=expires, client_state=client_state,
         )
-        return await self._send(tenant_id, mailbox, lambda c: c.subscriptions.to_post_request_information(body)) or {}
+        return await self.send(tenant_id, mailbox, lambda c: c.subscriptions.to_post_request_information(body)) or {}
 
     async def renew_subscription(self, tenant_id: str, mailbox: str, subscription_id: str, expires: datetime) -> dict[str, Any]:
         from msgraph.generated.models.subscription import Subscription as GraphSubscription
 
         body = GraphSubscription(expiration_date_time=expires)
-        return await self._send(
+        return await self.send(
             tenant_id, mailbox, lambda c: c.subscriptions.by_subscription_id(subscription_id).to_patch_request_information(body)
         ) or {}
 
     async def reauthorize_subscription(self, tenant_id: str, mailbox: str, subscription_id: str) -> None:
-        await self._send(
+        await self.send(
             tenant_id, mailbox,
             lambda c: c.subscriptions.by_subscription_id(subscription_id).reauthorize.to_post_request_information(),
         )
 
     async def delete_subscription(self, tenant_id: str, mailbox: str, subscription_id: str) -> None:
         try:
-            await self._send(tenant_id, mailbox,
+            await self.send(tenant_id, mailbox,
                              lambda c: c.subscriptions.by_subscription_id(subscription_id).to_delete_request_information())
         except GraphError as exc:
             if exc.status != 404:
