@@ -44,7 +44,7 @@ from rapport.cards.brief import brief_card
 from rapport.cards.common import plain
 from rapport.identity.membership import partners as firm_partners
 from rapport.records import Meeting, Person, Tenant, WorkItem, aware, iso, utcnow
-from rapport.store.base import AlreadyExists, Store
+from rapport.store.base import Store
 
 log = logging.getLogger("rapport.briefs")
 
@@ -89,17 +89,6 @@ class PassReport:
         return f"{self.tenants} firms, {self.considered} meetings in the lead time, {len(self.queued)} briefs queued"
 
 
-async def _queue(store: Store, tenant_id: str, key: str, payload: dict[str, Any], not_before: datetime) -> bool:
-    """Write the work item once per key (create-only). True when this call created it."""
-    item = WorkItem(id=WorkItem.id_for(KIND, key), tenantId=tenant_id, kind=KIND, key=key, payload=payload,
-                    notBefore=not_before, createdAt=not_before)
-    try:
-        await store.put(item, create_only=True)
-        return True
-    except AlreadyExists:
-        return False
-
-
 async def timer_pass(store: Store, now: datetime | None = None, *, tenant_ids: list[str] | None = None) -> PassReport:
     """Queue the briefs due now. Cheap: one meetings query per firm (not per partner)."""
     now = aware(now or utcnow())
@@ -125,7 +114,7 @@ async def timer_pass(store: Store, now: datetime | None = None, *, tenant_ids: l
                 continue
             key = work_key(m.id, partner.oid, start)
             payload = {"meetingId": m.id, "partnerOid": partner.oid, "start": start, "previousStart": shown}
-            if await _queue(store, tid, key, payload, now):
+            if (await work.enqueue(store, tid, KIND, key, payload, not_before=now))[1]:
                 report.queued.append(key)
                 report.queued_tenants.add(tid)
     return report
@@ -153,7 +142,7 @@ async def snooze(store: Store, tenant_id: str, meeting: Meeting, partner_oid: st
         return None
     key = work_key(meeting.id, partner_oid, iso(meeting.start), snooze=True) + f":{iso(at)}"
     payload = {"meetingId": meeting.id, "partnerOid": partner_oid, "start": iso(meeting.start), "snooze": True}
-    await _queue(store, tenant_id, key, payload, at)
+    await work.enqueue(store, tenant_id, KIND, key, payload, not_before=at)
     return at
 
 

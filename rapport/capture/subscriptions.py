@@ -33,7 +33,6 @@ from rapport.capture.sync import (
     graph_client,
     is_consent_error,
     open_circuit,
-    queue_work,
     request_sync,
     safety_net,
 )
@@ -215,7 +214,7 @@ async def renewal_timer(store: Store, *, past_due: bool = False, graph: GraphCli
 
 
 async def queue_lifecycle(store: Store, route: SubscriptionRoute, event: str, *, now: datetime | None = None) -> WorkItem:
-    return await queue_work(store, route.firmTenantId, LIFECYCLE_WORK, f"{route.firmTenantId}:{route.id}:{event}",
+    return await work.requeue(store, route.firmTenantId, LIFECYCLE_WORK, f"{route.firmTenantId}:{route.id}:{event}",
                             {"subscription": route.id, "user": route.userOid, "kind": route.kind, "event": event}, now=now)
 
 

@@ -287,40 +287,9 @@ async def captured_people(store: Store, graph: GraphClient, firm: Tenant, user: 
 # --- work items: the webhook and timer path ---------------------------------------------------
 
 
-async def queue_work(store: Store, tenant_id: str, kind: str, key: str, payload: dict[str, Any], *,
-                     now: datetime | None = None) -> WorkItem:
-    """Make sure a work item (kind, key) is queued; written before a webhook answers.
-
-    One item per key, so a burst coalesces into it. A queued item (maybe running right now) gets its
-    `rev` bumped so its handler can tell it was asked again; a done or dead one is queued anew.
-    (Store.enqueue alone would leave a done item done: a later notification would be lost.)
-    """
-    now = now or utcnow()
-    item = WorkItem(id=WorkItem.id_for(kind, key), tenantId=tenant_id, kind=kind, key=key,
-                    payload={**payload, "rev": 1}, notBefore=now, createdAt=now)
-    existing = await store.get(WorkItem, tenant_id, item.id)
-    if existing is not None and existing.state == "queued" and existing.notBefore <= now:
-        # Queued and not yet claimed (a claim moves notBefore into the future): its run starts after
-        # this moment, so it will read this change too. One read, no write: a burst costs little.
-        return existing
-    if existing is None:
-        try:
-            return await store.put(item, create_only=True)
-        except AlreadyExists:
-            pass
-
-    def rearm(w: WorkItem) -> WorkItem:
-        w.payload = {**w.payload, **payload, "rev": int(w.payload.get("rev", 0)) + 1}
-        if w.state != "queued":
-            w.state, w.attempts, w.lastError, w.notBefore = "queued", 0, None, now
-        return w
-
-    return await store.update(WorkItem, tenant_id, item.id, rearm) or item
-
-
 async def request_sync(store: Store, tenant_id: str, user_oid: str, kind: str, *, now: datetime | None = None) -> WorkItem:
     """Queue a delta sync of one mailbox's messages or events (the "sync-mailbox" work item)."""
-    return await queue_work(store, tenant_id, SYNC_WORK, work_key(tenant_id, user_oid, kind),
+    return await work.requeue(store, tenant_id, SYNC_WORK, work_key(tenant_id, user_oid, kind),
                             {"tenant": tenant_id, "user": user_oid, "kind": kind}, now=now)
 
 

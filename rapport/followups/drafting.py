@@ -340,8 +340,8 @@ async def timer_pass(store: Store, now: datetime | None = None, *, lookback: tim
                 continue
             if m.organizerOid not in people:
                 continue
-            item = await store.enqueue(tid, DRAFT_WORK, draft_id_for(m.id, m.organizerOid),
-                                       {"meetingId": m.id, "ownerOid": m.organizerOid})
+            item, _ = await work.enqueue(store, tid, DRAFT_WORK, draft_id_for(m.id, m.organizerOid),
+                                         {"meetingId": m.id, "ownerOid": m.organizerOid})
             if item.state == "queued" and item.attempts == 0:
                 report.queued += 1  # new (or not yet run); a meeting already drafted is not counted
         for d in await store.drafts_by_state(tid, "snoozed"):
@@ -382,8 +382,8 @@ async def request_followup(store: Store, tenant_id: str, owner_oid: str, name: s
         if m.isCancelled or aware(m.end) > now or not m.external:
             continue
         if any(wanted in " ".join(a.name.casefold().split()) or wanted in a.email.lower() for a in m.attendees):
-            await store.enqueue(tenant_id, DRAFT_WORK, draft_id_for(m.id, owner_oid),
-                                {"meetingId": m.id, "ownerOid": owner_oid})
+            await work.enqueue(store, tenant_id, DRAFT_WORK, draft_id_for(m.id, owner_oid),
+                               {"meetingId": m.id, "ownerOid": owner_oid})
             work.kick_coalesced(store, tenant_id)
             return m
     return None
