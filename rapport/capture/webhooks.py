@@ -1,6 +1,6 @@
 """Graph's webhooks: POST /api/graph/notifications and POST /api/graph/lifecycle.
 
-Rules (RELIABILITY, Graph webhooks):
+Rules (docs/reliability.md, "5. Microsoft Graph webhooks"):
 - Handshake: `?validationToken=` is echoed URL-decoded (the host decodes the query) as text/plain
   with nosniff and a no-content CSP, at once: no store, no Graph. Graph compares the echo byte for
   byte, so it is not HTML-escaped; text/plain + nosniff is what keeps it inert.

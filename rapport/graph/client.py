@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 
 log = logging.getLogger("rapport.graph")
 
-MAILBOX_CONCURRENCY = 4  # Outlook: 4 concurrent requests per app and mailbox (RELIABILITY, Graph limits)
+MAILBOX_CONCURRENCY = 4  # Outlook: 4 concurrent requests per app and mailbox (the per-mailbox limit Graph documents for Outlook)
 MAX_ATTEMPTS = 6
 MAX_INLINE_WAIT = 120.0  # longer Retry-After: give the work item back to the queue instead of sleeping
 PAGE_SIZE = 100

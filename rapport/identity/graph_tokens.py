@@ -121,7 +121,7 @@ class GraphTokens:
     def _credential(self) -> Any:
         if self.settings.client_secret:
             return self.settings.client_secret
-        # No secret: the Function App's managed identity as a federated credential (DESIGN settings).
+        # No secret: the Function App's managed identity as a federated credential (no secret in the settings).
         from azure.identity import ManagedIdentityCredential
 
         mi = ManagedIdentityCredential()
