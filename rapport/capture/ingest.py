@@ -23,6 +23,7 @@ Delta deletions (`"@removed"`):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,7 +43,26 @@ from rapport.capture.names import better_name
 from rapport.records import Account, Contact, Interaction, Meeting, Person, Signal, Tenant
 from rapport.store.base import AlreadyExists, Conflict, Store
 
-YIELD_EVERY = 250  # items mapped between two turns of the event loop (webhook answers, the next page)
+# Capture never holds the event loop for long (the sidebar and webhooks share it): mapping and
+# merging give it a turn whenever TURN seconds have passed (checked every CHECK_EVERY items), and
+# people are written WRITE_CHUNK at a time.
+TURN = 0.004
+CHECK_EVERY = 16
+WRITE_CHUNK = 250
+
+
+class _Turns:
+    """Gives the event loop a turn when this task has held it for TURN seconds."""
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        self.since = time.perf_counter()
+
+    async def __call__(self, n: int) -> None:
+        if n % CHECK_EVERY == 0 and time.perf_counter() - self.since >= TURN:
+            await asyncio.sleep(0)
+            self.since = time.perf_counter()
 
 
 @dataclass
@@ -189,16 +209,15 @@ class Ingestion:
             cancelled.update(c.cancelled_meeting_ids)
             dropped.update(c.dropped_interaction_ids)
 
+        turn = _Turns()  # meanwhile the next delta page downloads (capture.sync prefetches)
         for n, msg in enumerate(messages, 1):
             stats.messages += 1
             take(map_message(msg, firm=self.firm, owner=self.owner, folder=folder))
-            if n % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let the next delta page download meanwhile (rapport.sync prefetches)
+            await turn(n)
         for n, ev in enumerate(events, 1):
             stats.events += 1
             take(map_event(ev, firm=self.firm, owner=self.owner))
-            if n % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+            await turn(n)
         # A cancelled or removed event in the batch wins over a live copy of it (delta order is not trusted).
         for ix_id in dropped:
             interactions.pop(ix_id, None)
@@ -241,9 +260,14 @@ class Ingestion:
         if not unknown:
             return
         self._known.update(await _gather_get(self.store, Contact, self.firm.id, unknown))
-        creates = [(merge_contact(seen, seen, self.now), None, True)  # the merge applies the `now` cap
-                   for seen in (self._seen(cid) for cid in unknown if cid not in self._known)]
-        lost = {c.id for c in await self.store.put_checked(creates)}
+        creates: list[tuple[Contact, str | None, bool]] = []
+        turn = _Turns()
+        for n, cid in enumerate(unknown, 1):
+            if cid not in self._known:
+                seen = self._seen(cid)
+                creates.append((merge_contact(seen, seen, self.now), None, True))  # the merge applies the `now` cap
+            await turn(n)
+        lost = await self._put_checked(creates)
         for first, _, _ in creates:
             if first.id in lost:  # another mailbox created it first: merged into theirs at the end
                 self._known[first.id] = await self.store.get(Contact, self.firm.id, first.id) or first
@@ -258,13 +282,15 @@ class Ingestion:
         tid, now = self.firm.id, self.now
         updates: list[tuple[Contact, str | None, bool]] = []
         before: dict[str, Contact] = {}
-        for cid in sorted(self._sightings):
+        turn = _Turns()
+        for n, cid in enumerate(sorted(self._sightings), 1):
             current = self._known[cid]
             merged = merge_contact(current, self._seen(cid), now)
             if not same_contact(merged, current):
                 before[cid] = current
                 updates.append((merged, current.etag, False))
-        refused = {c.id for c in await self.store.put_checked(updates)}
+            await turn(n)
+        refused = await self._put_checked(updates)
         for merged, _, _ in updates:
             if merged.id not in refused:
                 self.stats.contacts_updated += 1
@@ -278,6 +304,16 @@ class Ingestion:
                 self._regroup.update(moves_changed(prior, written))
         self._sightings.clear()
         self._known.clear()
+
+    async def _put_checked(self, writes: list[tuple[Contact, str | None, bool]]) -> set[str]:
+        """store.put_checked, WRITE_CHUNK contacts at a time (each chunk is one checked batch, and
+        the loop gets a turn between two). Returns the ids refused."""
+        refused: set[str] = set()
+        for i in range(0, len(writes), WRITE_CHUNK):
+            refused.update(c.id for c in await self.store.put_checked(writes[i: i + WRITE_CHUNK]))
+            if i + WRITE_CHUNK < len(writes):
+                await asyncio.sleep(0)
+        return refused
 
     async def _write_items(self, interactions: dict[str, Interaction], meetings: dict[str, Meeting],
                            cancelled: set[str], dropped: set[str]) -> None:
