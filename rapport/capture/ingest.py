@@ -320,7 +320,9 @@ class Ingestion:
         store, tid, stats = self.store, self.firm.id, self.stats
         # Interactions: one bulk write; deterministic ids make re-delivery a rewrite of the same record.
         if interactions:
-            await store.put_many(interactions.values())
+            items = list(interactions.values())
+            for i in range(0, len(items), WRITE_CHUNK):  # a turn of the loop between two chunks
+                await store.put_many(items[i: i + WRITE_CHUNK])
             stats.interactions += len(interactions)
         for ix_id in sorted(dropped):
             if await store.get(Interaction, tid, ix_id) is not None:
