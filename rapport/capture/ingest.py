@@ -45,10 +45,11 @@ from rapport.store.base import AlreadyExists, Conflict, Store
 
 # Capture never holds the event loop for long (the sidebar and webhooks share it): mapping and
 # merging give it a turn whenever TURN seconds have passed (checked every CHECK_EVERY items), and
-# people are written WRITE_CHUNK at a time.
+# people are written WRITE_CHUNK at a time, interactions ITEM_CHUNK at a time.
 TURN = 0.004
 CHECK_EVERY = 16
 WRITE_CHUNK = 250
+ITEM_CHUNK = 1000  # interactions per bulk write (each one transaction: fewer, bigger ones are faster)
 
 
 class _Turns:
@@ -321,8 +322,8 @@ class Ingestion:
         # Interactions: one bulk write; deterministic ids make re-delivery a rewrite of the same record.
         if interactions:
             items = list(interactions.values())
-            for i in range(0, len(items), WRITE_CHUNK):  # a turn of the loop between two chunks
-                await store.put_many(items[i: i + WRITE_CHUNK])
+            for i in range(0, len(items), ITEM_CHUNK):  # a turn of the loop between two chunks
+                await store.put_many(items[i: i + ITEM_CHUNK])
             stats.interactions += len(interactions)
         for ix_id in sorted(dropped):
             if await store.get(Interaction, tid, ix_id) is not None:
