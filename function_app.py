@@ -112,28 +112,28 @@ async def dev_addin_senders(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="api/graph/notifications", methods=["POST"])
 async def graph_notifications(req: func.HttpRequest) -> func.HttpResponse:
-    from rapport.webhooks import notifications
+    from rapport.capture.webhooks import notifications
 
     return await _http(req, notifications)
 
 
 @app.route(route="api/graph/lifecycle", methods=["POST"])
 async def graph_lifecycle(req: func.HttpRequest) -> func.HttpResponse:
-    from rapport.webhooks import lifecycle
+    from rapport.capture.webhooks import lifecycle
 
     return await _http(req, lifecycle)
 
 
 @app.timer_trigger(schedule="0 7 */6 * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def graph_subscriptions(timer: func.TimerRequest) -> None:
-    from rapport.subscriptions import renewal_timer  # create, renew, recreate; past due: resync all
+    from rapport.capture.subscriptions import renewal_timer  # create, renew, recreate; past due: resync all
 
     await renewal_timer(await runtime.store(), past_due=timer.past_due)
 
 
 @app.timer_trigger(schedule="0 37 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def graph_safety_sync(timer: func.TimerRequest) -> None:
-    from rapport.sync import safety_net_timer  # queue a delta sync of every captured mailbox
+    from rapport.capture.sync import safety_net_timer  # queue a delta sync of every captured mailbox
 
     await safety_net_timer(await runtime.store(), past_due=timer.past_due)
 

@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from local.demo.data import FIRST_NAMES, LAST_NAMES  # noqa: E402
 from local.host import DevHost  # noqa: E402
-from rapport import capture, runtime, subscriptions, sync, work  # noqa: E402
+from rapport import capture, runtime, work  # noqa: E402
+from rapport.capture import subscriptions, sync  # noqa: E402
 from rapport.graph import GraphClient  # noqa: E402
 from rapport.records import Interaction, Person, Tenant  # noqa: E402
 from rapport.settings import load_settings  # noqa: E402

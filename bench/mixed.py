@@ -93,7 +93,8 @@ def serve(db: str, graph_url: str, oid: str, upn: str) -> None:
     async def main() -> None:
         from bench.capture import Tokens
         from local.host import DevHost
-        from rapport import runtime, sync
+        from rapport import runtime
+        from rapport.capture import sync
         from rapport.graph import GraphClient
         from rapport.records import Person, Tenant
         from rapport.settings import load_settings

@@ -46,7 +46,7 @@ from botframework.connector.auth import (
 from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 
 from rapport.identity import dev
-from rapport.identity.graph import MICROSOFT_AUTHORITY_HOSTS
+from rapport.identity.graph_tokens import MICROSOFT_AUTHORITY_HOSTS
 from rapport.identity.keys import KeySet, PublicKey
 from rapport.settings import Settings
 

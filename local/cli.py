@@ -1,6 +1,6 @@
 """The `rapport` command. Each subcommand parses its arguments and calls one function.
 
-The domain does the work and returns a result (rapport.onboarding.add_tenant, rapport.sync.sync_tenant,
+The domain does the work and returns a result (rapport.onboarding.add_tenant, rapport.capture.sync.sync_tenant,
 rapport.identity.dev.dev_token_for); what is printed and the exit status are decided here. Heavy
 modules are imported inside the subcommand that needs them, so `rapport --help` is instant.
 """
@@ -128,7 +128,7 @@ async def add_tenant_command(settings: Any, tenant_id: str, name: str, domains: 
 
 async def sync_command(settings: Any, tenant_id: str, user_upn: str | None) -> int:
     """`rapport sync --tenant T [--user UPN]`: a delta sync now, printed as one line per mailbox."""
-    from rapport import sync  # msgraph only loads when a sync runs
+    from rapport.capture import sync  # msgraph only loads when a sync runs
     from rapport.graph import GraphError
     from rapport.store import make_store
 

@@ -4,7 +4,7 @@ The rule for people (one, everywhere): a Person's id is its Entra object id (oid
 record exists only once that oid is known. Onboarding knows UPNs, not oids, so it records the
 partners as UPNs on the Tenant (`Tenant.partners`: whose mail and calendar are captured). The first
 sync asks Graph for each UPN (`GET /users/{upn}`) and writes the Person under its real oid
-(rapport.sync.resolve_person). No placeholder ids: a made-up oid would be used as a mailbox id and
+(rapport.capture.sync.resolve_person). No placeholder ids: a made-up oid would be used as a mailbox id and
 as an owner of captured records, and would then have to be rewritten everywhere.
 A partner already recorded (a Person with that UPN, e.g. from an earlier sync) is marked captured
 (and enabled, if the firm had disabled them). Who then counts as a partner, and who as a person of

@@ -1,7 +1,8 @@
 """The drain of work items: slow work written before the answer and done after it.
 
-docs/architecture.md, "Work after the answer": a handler writes a WorkItem (store.enqueue, keyed
-idempotently) before it answers; this module runs it later. The `drain_work` timer of
+Work that happens after the answer (docs/architecture.md, "Work after the answer"): a handler
+writes a WorkItem (`enqueue`, keyed idempotently, or `requeue` to ask again) before it answers;
+this module runs it later. The `drain_work` timer of
 function_app.py drains every minute, on Azure and under `rapport serve` alike, and a host that
 lets code run after the answer may `kick()` a tenant's queue at once. Failures are retried with
 exponential backoff and jitter; after 5 failed attempts an item is parked as dead with an alert
@@ -27,9 +28,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from rapport.records import WorkItem, aware, utcnow
-from rapport.store import Conflict, Store
+from rapport.store import AlreadyExists, Conflict, Store
 
 log = logging.getLogger("rapport.work")
 
@@ -45,13 +47,60 @@ TIMER_BUDGET = 150.0  # seconds a timer pass claims new items for; host.json all
 # (an Azure instance woken only by the drain timer) can run every kind. tests/test_work.py fails
 # when a module under rapport/ registers a handler and is missing here.
 HANDLER_MODULES: tuple[str, ...] = (
-    "rapport.sync", "rapport.subscriptions", "rapport.followups.cards", "rapport.followups.drafting",
+    "rapport.capture.sync", "rapport.capture.subscriptions", "rapport.followups.cards", "rapport.followups.drafting",
     "rapport.followups.sending", "rapport.briefs.delivery",
 )
 
 Handler = Callable[[Store, WorkItem], Awaitable[None]]
 _handlers: dict[str, Handler] = {}
 _kicks: set[asyncio.Task] = set()  # strong references: the loop keeps only weak ones
+
+
+# --- queueing: the one way a work item is written -------------------------------------------------
+
+
+async def enqueue(store: Store, tenant_id: str, kind: str, key: str, payload: dict[str, Any], *,
+                  not_before: datetime | None = None) -> tuple[WorkItem, bool]:
+    """Write the work item (kind, key) once: create-only, so a second call for the same key changes
+    nothing, whatever state the first is in. Returns the stored item (this call's, or the one that was
+    there) and whether this call created it. `not_before`: when it may run (default now)."""
+    at = not_before or utcnow()
+    item = WorkItem(id=WorkItem.id_for(kind, key), tenantId=tenant_id, kind=kind, key=key, payload=payload,
+                    notBefore=at, createdAt=at)
+    try:
+        return await store.put(item, create_only=True), True
+    except AlreadyExists:
+        return await store.get(WorkItem, tenant_id, item.id) or item, False
+
+
+async def requeue(store: Store, tenant_id: str, kind: str, key: str, payload: dict[str, Any], *,
+                  now: datetime | None = None) -> WorkItem:
+    """Make sure the work item (kind, key) is queued, for work that must run again when asked again
+    (a notification for a mailbox being synced). One item per key, so a burst coalesces into it. A
+    queued item (maybe running right now) gets its `rev` bumped so its handler can tell it was asked
+    again; a done or dead one is queued anew (`enqueue` alone would leave a done item done, and a
+    later notification would be lost)."""
+    now = now or utcnow()
+    existing = await store.get(WorkItem, tenant_id, WorkItem.id_for(kind, key))
+    if existing is not None and existing.state == "queued" and existing.notBefore <= now:
+        # Queued and not yet claimed (a claim moves notBefore into the future): its run starts after
+        # this moment, so it will read this change too. One read, no write: a burst costs little.
+        return existing
+    if existing is None:
+        existing, created = await enqueue(store, tenant_id, kind, key, {**payload, "rev": 1}, not_before=now)
+        if created:
+            return existing
+
+    def rearm(w: WorkItem) -> WorkItem:
+        w.payload = {**w.payload, **payload, "rev": int(w.payload.get("rev", 0)) + 1}
+        if w.state != "queued":
+            w.state, w.attempts, w.lastError, w.notBefore = "queued", 0, None, now
+        return w
+
+    return await store.update(WorkItem, tenant_id, existing.id, rearm) or existing
+
+
+# --- handlers and the drain -------------------------------------------------------------------------
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:

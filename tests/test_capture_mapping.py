@@ -1,4 +1,4 @@
-"""The capture mapping (rapport.capture): pure functions from Graph JSON to records."""
+"""The capture mapping (rapport.capture.mapping): pure functions from Graph JSON to records."""
 
 from __future__ import annotations
 

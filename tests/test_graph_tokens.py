@@ -8,7 +8,7 @@ import jwt
 import pytest
 import requests
 
-from rapport.identity.graph import (
+from rapport.identity.graph_tokens import (
     ConsentRequired,
     GraphTokens,
     SignInRequired,

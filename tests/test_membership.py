@@ -250,7 +250,7 @@ async def _firm_of(store, *, listed: list[str]) -> dict[str, Person]:
 
 
 async def test_the_sync_safety_net_queues_only_partners(capture_store):
-    from rapport import sync
+    from rapport.capture import sync
 
     people = await _firm_of(capture_store, listed=[])
     await sync.safety_net(capture_store)
@@ -261,7 +261,7 @@ async def test_the_sync_safety_net_queues_only_partners(capture_store):
 
 
 async def test_the_sync_work_item_skips_a_mailbox_the_firm_did_not_list(capture_store, monkeypatch):
-    from rapport import sync
+    from rapport.capture import sync
 
     people = await _firm_of(capture_store, listed=["ada@b.test"])
     item = await sync.request_sync(capture_store, TENANT_B, people["dee"].oid, "messages")

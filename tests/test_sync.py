@@ -1,4 +1,4 @@
-"""rapport.sync: delta sync from the Graph stand-in into the records (docs/reliability.md section 5)."""
+"""rapport.capture.sync: delta sync from the Graph stand-in into the records (docs/reliability.md section 5)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from local.cli import sync_command
-from rapport import sync
+from rapport.capture import sync
 from rapport.records import Interaction, Meeting, SyncState, Tenant
 from rapport.settings import load_settings
 from rapport.store.base import Store

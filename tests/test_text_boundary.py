@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from local.demo import DEMO_TENANT_ID
-from rapport import followups, sync, work
+from rapport import followups, work
+from rapport.capture import sync
 from rapport.records import Draft, Interaction, contact_id, utcnow
 from rapport.text import MARKER, clean, clean_json
 from tests.plugins.browser import SHARED_EMAIL

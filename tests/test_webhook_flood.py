@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from rapport import webhooks
+from rapport.capture import webhooks
 from rapport.identity import dev as devauth
 from rapport.records import Contact, Interaction, Owner, Person, Tenant, WorkItem, account_id, contact_id
 from rapport.settings import load_settings

@@ -14,7 +14,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from rapport import subscriptions, sync, webhooks, work
+from rapport import work
+from rapport.capture import subscriptions, sync, webhooks
 from rapport.records import ROUTES_PARTITION, Interaction, Subscription, SubscriptionRoute, WorkItem
 
 from .test_sync import reconcile, seed_mail

@@ -295,3 +295,34 @@ async def test_a_spent_budget_leaves_the_rest_queued(store, kinds):
     report = await work.drain(store, now=t0(), budget=0)
     assert ran == [] and report.done == []
     assert len(await store.due_work(TENANT, now=t0())) == 3
+
+
+# --- one way to queue: work.enqueue (once per key) and work.requeue (ask again) ---------------------
+
+async def test_work_enqueue_writes_once_per_key_like_the_store(store):
+    a, created = await work.enqueue(store, TENANT, "t-once-per-key", "k", {"n": 1})
+    b, again = await work.enqueue(store, TENANT, "t-once-per-key", "k", {"n": 2})
+    assert (created, again) == (True, False)
+    assert a.id == b.id == WorkItem.id_for("t-once-per-key", "k")
+    assert b.payload == {"n": 1}  # the first write stands
+    same = await store.enqueue(TENANT, "t-once-per-key", "k", {"n": 3})  # the store's primitive agrees
+    assert same.id == a.id and same.payload == {"n": 1}
+
+
+async def test_work_enqueue_keeps_a_later_start_and_leaves_a_done_item_done(store):
+    later = t0() + timedelta(hours=2)
+    item, created = await work.enqueue(store, TENANT, "t-later-start", "k", {}, not_before=later)
+    assert created and item.notBefore == later and item.createdAt == later
+    await store.update(WorkItem, TENANT, item.id, lambda w: setattr(w, "state", "done") or w)
+    again, created = await work.enqueue(store, TENANT, "t-later-start", "k", {})
+    assert not created and again.state == "done"
+
+
+async def test_work_requeue_bumps_rev_and_rearms_a_done_item(store):
+    now = t0()
+    first = await work.requeue(store, TENANT, "t-requeue", "k", {"a": 1}, now=now)
+    assert first.payload == {"a": 1, "rev": 1} and first.state == "queued"
+    await store.update(WorkItem, TENANT, first.id, lambda w: setattr(w, "state", "done") or w)
+    rearmed = await work.requeue(store, TENANT, "t-requeue", "k", {"a": 2}, now=now + timedelta(minutes=1))
+    assert rearmed.state == "queued" and rearmed.payload == {"a": 2, "rev": 2}
+    assert rearmed.notBefore == now + timedelta(minutes=1)

@@ -45,7 +45,7 @@ from rapport.cards.common import plain
 from rapport.identity.membership import partners as firm_partners
 from rapport.identity.membership import teams_user_id
 from rapport.records import Meeting, Person, Tenant, WorkItem, aware, iso, utcnow
-from rapport.store import AlreadyExists, ScopedStore, Store
+from rapport.store import ScopedStore, Store
 
 log = logging.getLogger("rapport.briefs")
 
@@ -86,17 +86,6 @@ class PassReport:
         return f"{self.tenants} firms, {self.considered} meetings in the lead time, {len(self.queued)} briefs queued"
 
 
-async def _queue(store: Store, tenant_id: str, key: str, payload: dict[str, Any], not_before: datetime) -> bool:
-    """Write the work item once per key (create-only). True when this call created it."""
-    item = WorkItem(id=WorkItem.id_for(KIND, key), tenantId=tenant_id, kind=KIND, key=key, payload=payload,
-                    notBefore=not_before, createdAt=not_before)
-    try:
-        await store.put(item, create_only=True)
-        return True
-    except AlreadyExists:
-        return False
-
-
 async def timer_pass(store: Store, now: datetime | None = None, *, tenant_ids: list[str] | None = None) -> PassReport:
     """Queue the briefs due now. Cheap: one meetings query per firm (not per partner)."""
     now = aware(now or utcnow())
@@ -122,7 +111,7 @@ async def timer_pass(store: Store, now: datetime | None = None, *, tenant_ids: l
                 continue
             key = work_key(m.id, partner.oid, start)
             payload = {"meetingId": m.id, "partnerOid": partner.oid, "start": start, "previousStart": shown}
-            if await _queue(store, tid, key, payload, now):
+            if (await work.enqueue(store, tid, KIND, key, payload, not_before=now))[1]:
                 report.queued.append(key)
                 report.queued_tenants.add(tid)
     return report
@@ -150,7 +139,7 @@ async def snooze(store: Store, tenant_id: str, meeting: Meeting, partner_oid: st
         return None
     key = work_key(meeting.id, partner_oid, iso(meeting.start), snooze=True) + f":{iso(at)}"
     payload = {"meetingId": meeting.id, "partnerOid": partner_oid, "start": iso(meeting.start), "snooze": True}
-    await _queue(store, tenant_id, key, payload, at)
+    await work.enqueue(store, tenant_id, KIND, key, payload, not_before=at)
     return at
 
 
@@ -255,12 +244,12 @@ class GraphActionableMail:
                 single_value_extended_properties=[SingleValueLegacyExtendedProperty(id=KEY_PROPERTY, value=key)],
                 internet_message_headers=[InternetMessageHeader(name=KEY_HEADER, value=key)],
             )
-            created = await self.graph._send(  # noqa: SLF001 - GraphClient's per-mailbox limits, as rapport.followups.sending
+            created = await self.graph.send(  # GraphClient's per-mailbox limits, as rapport.followups.sending
                 tenant_id, mailbox, lambda c: c.users.by_user_id(mailbox).messages.to_post_request_information(msg))
             message_id = (created or {}).get("id")
             if not message_id:
                 raise RuntimeError("Graph created the message but returned no id")
-        await self.graph._send(  # noqa: SLF001
+        await self.graph.send(
             tenant_id, mailbox,
             lambda c: c.users.by_user_id(mailbox).messages.by_message_id(message_id).send.to_post_request_information())
 

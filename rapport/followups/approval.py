@@ -102,7 +102,7 @@ async def approve(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, 
 
 
 async def _queue_send(store: Store, draft: Draft, suffix: str = "") -> None:
-    await store.enqueue(draft.tenantId, SEND_WORK, f"{draft.id}:v{draft.version}{suffix}",
+    await work.enqueue(store, draft.tenantId, SEND_WORK, f"{draft.id}:v{draft.version}{suffix}",
                         {"draftId": draft.id, "version": draft.version})
 
 
@@ -287,7 +287,7 @@ async def _queue_company_drafts(store: Store, draft: Draft) -> None:
     scope = ScopedStore(store, draft.tenantId, draft.ownerOid)  # grouped as the owner's records say, like the draft
     for company in await companies_of(scope, list(draft.to)):
         did = company_draft_id(draft.meetingId, draft.ownerOid, company.key)
-        await store.enqueue(draft.tenantId, COMPANY_DRAFT_WORK, did, {
+        await work.enqueue(store, draft.tenantId, COMPANY_DRAFT_WORK, did, {
             "meetingId": draft.meetingId, "ownerOid": draft.ownerOid, "company": company.key,
             "to": list(company.recipients), "replaces": draft.id})
 

@@ -43,7 +43,7 @@ async def queue_card(store: Store, draft: Draft) -> None:
     """Put the draft's current card in front of the partner (after the answer, exactly once per state)."""
     stamp = draft.updatedAt.isoformat() if draft.state == "drafted" else ""
     key = f"{draft.id}:v{draft.version}:{draft.state}:{stamp}"
-    await store.enqueue(draft.tenantId, CARD_WORK, key, {"draftId": draft.id})
+    await work.enqueue(store, draft.tenantId, CARD_WORK, key, {"draftId": draft.id})
 
 
 # --- the card delivery of this process -----------------------------------------------------------

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rapport import runtime, work
-from rapport.capture import is_free_mail
+from rapport.capture.names import is_free_mail, is_internal
 from rapport.cards.followup import BODY_MAX, SUBJECT_MAX, companies_flag
 from rapport.drafting import (
     DraftingRefused,
@@ -88,11 +88,6 @@ def _current_drafter() -> tuple[Any, bool]:
 
 # --- recipients and context ------------------------------------------------------------------------
 
-def _internal(address: str, tenant: Tenant) -> bool:
-    domain = address.rpartition("@")[2]
-    return any(domain == d or domain.endswith("." + d) for d in (x.lower() for x in tenant.domains))
-
-
 def recipients_for(meeting: Meeting, tenant: Tenant, owner: Person) -> list[str]:
     """The meeting's external attendees, chosen by code: no rooms, no firm addresses, no duplicates.
 
@@ -107,7 +102,7 @@ def recipients_for(meeting: Meeting, tenant: Tenant, owner: Person) -> list[str]
             continue
         if address in (owner.upn.lower(), meeting.organizerEmail.lower()):
             continue
-        external = not _internal(address, tenant) if tenant.domains else contact_id(address) in meeting.contactIds
+        external = not is_internal(address.rpartition("@")[2], tenant) if tenant.domains else contact_id(address) in meeting.contactIds
         if external and address not in out:
             out.append(address)
     return out
@@ -337,8 +332,8 @@ async def timer_pass(store: Store, now: datetime | None = None, *, lookback: tim
                 continue
             if m.organizerOid not in people:
                 continue
-            item = await store.enqueue(tid, DRAFT_WORK, draft_id_for(m.id, m.organizerOid),
-                                       {"meetingId": m.id, "ownerOid": m.organizerOid})
+            item, _ = await work.enqueue(store, tid, DRAFT_WORK, draft_id_for(m.id, m.organizerOid),
+                                         {"meetingId": m.id, "ownerOid": m.organizerOid})
             if item.state == "queued" and item.attempts == 0:
                 report.queued += 1  # new (or not yet run); a meeting already drafted is not counted
         for d in await store.drafts_by_state(tid, "snoozed"):
@@ -379,8 +374,8 @@ async def request_followup(store: Store, tenant_id: str, owner_oid: str, name: s
         if m.isCancelled or aware(m.end) > now or not m.external:
             continue
         if any(wanted in " ".join(a.name.casefold().split()) or wanted in a.email.lower() for a in m.attendees):
-            await store.enqueue(tenant_id, DRAFT_WORK, draft_id_for(m.id, owner_oid),
-                                {"meetingId": m.id, "ownerOid": owner_oid})
+            await work.enqueue(store, tenant_id, DRAFT_WORK, draft_id_for(m.id, owner_oid),
+                               {"meetingId": m.id, "ownerOid": owner_oid})
             work.kick_coalesced(store, tenant_id)
             return m
     return None

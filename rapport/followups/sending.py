@@ -148,7 +148,7 @@ class GraphMailTransport:
                                                                   top=5)
             return builder.to_get_request_information(RequestConfiguration(query_parameters=qp))
 
-        body = await self.client._send(tenant_id, mailbox, build) or {}
+        body = await self.client.send(tenant_id, mailbox, build) or {}
         items = [m for m in body.get("value") or [] if isinstance(m, dict) and m.get("id")]
         if not items:
             return None
@@ -176,7 +176,7 @@ class GraphMailTransport:
             single_value_extended_properties=[SingleValueLegacyExtendedProperty(id=KEY_PROPERTY, value=key)],
             internet_message_headers=[InternetMessageHeader(name=KEY_HEADER, value=key)],
         )
-        created = await self.client._send(
+        created = await self.client.send(
             tenant_id, mailbox, lambda c: c.users.by_user_id(mailbox).messages.to_post_request_information(message))
         mid = (created or {}).get("id")
         if not mid:
@@ -185,6 +185,7 @@ class GraphMailTransport:
 
     async def send(self, store: Store, owner: Person, draft: Draft, key: str) -> str:
         from rapport.graph import GraphError, GraphThrottled
+        from rapport.identity.errors import ConsentRequired, TenantRevoked
 
         mailbox = owner.oid
         try:
@@ -194,7 +195,7 @@ class GraphMailTransport:
                          extra={"tenant_id": draft.tenantId})
                 return found.message_id
             mid = found.message_id if found is not None else await self.create(draft.tenantId, mailbox, draft, key)
-            await self.client._send(
+            await self.client.send(
                 draft.tenantId, mailbox,
                 lambda c: c.users.by_user_id(mailbox).messages.by_message_id(mid).send.to_post_request_information())
             return mid
@@ -204,10 +205,8 @@ class GraphMailTransport:
             if exc.status in (400, 401, 403) or exc.code in ("ErrorInvalidRecipients", "ErrorAccessDenied"):
                 raise SendRefused(_refusal(exc)) from None
             raise
-        except Exception as exc:
-            if any(c.__name__ in ("ConsentRequired", "TenantRevoked") for c in type(exc).__mro__):
-                raise SendRefused("Rapport may not send from this mailbox: the firm's admin must grant Mail.Send") from None
-            raise
+        except (ConsentRequired, TenantRevoked):
+            raise SendRefused("Rapport may not send from this mailbox: the firm's admin must grant Mail.Send") from None
 
 
 def _refusal(exc: Any) -> str:
@@ -230,7 +229,7 @@ def mail_transport() -> MailTransport:
 
 def _graph_transport(settings: Any) -> GraphMailTransport:
     from rapport.graph import GraphClient
-    from rapport.identity.graph import GraphTokens
+    from rapport.identity.graph_tokens import GraphTokens
 
     return GraphMailTransport(GraphClient(settings.graph_base_url, GraphTokens(settings), max_attempts=1))
 

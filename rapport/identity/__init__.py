@@ -3,7 +3,7 @@
 Public surface (the rest of Rapport imports only these names):
 - Caller: the proven identity (tenant id, user oid, display name) of an add-in API request.
 - authenticate_request(request) -> Caller, raising rapport.web.ApiError 401/403/503.
-- GraphTokens (rapport.identity.graph): app-only and on-behalf-of tokens per tenant.
+- GraphTokens (rapport.identity.graph_tokens; its failures in rapport.identity.errors): app-only and on-behalf-of tokens per tenant.
 - rapport.identity.membership: who is a person of the firm (may use Rapport) and who is a partner
   (Rapport captures and works for them); the one place either is decided.
 - rapport.identity.dev: local development only (RAPPORT_DEV_AUTH=1): the dev key and its tokens, the

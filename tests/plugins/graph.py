@@ -25,7 +25,7 @@ import pytest
 
 from rapport import runtime
 from rapport.graph import GraphClient
-from rapport.identity.graph import ConsentRequired, TenantRevoked  # identity's typed failures
+from rapport.identity.errors import ConsentRequired, TenantRevoked  # identity's typed failures
 from rapport.records import Person, Tenant
 from rapport.store.base import Store
 from rapport.store.sqlite import SqliteBackend
@@ -106,7 +106,7 @@ def graph_tokens() -> FakeGraphTokens:
 
 @pytest.fixture
 async def graph(graph_standin, graph_tokens, graph_clock) -> AsyncIterator[GraphClient]:
-    from rapport import sync
+    from rapport.capture import sync
 
     client = GraphClient(graph_standin.base_url, graph_tokens, sleep=graph_clock.sleep, clock=graph_clock.monotonic,
                          page_size=50)

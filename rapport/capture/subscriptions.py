@@ -18,13 +18,24 @@ the resync directly.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
 from rapport import work
+from rapport.capture import routes
+from rapport.capture.mapping import parse_graph_time
+from rapport.capture.routes import hash_client_state
+from rapport.capture.sync import (
+    KINDS,
+    captured_people,
+    graph_client,
+    is_consent_error,
+    open_circuit,
+    request_sync,
+    safety_net,
+)
 from rapport.graph import GraphClient, GraphError
 from rapport.records import (
     ROUTES_PARTITION,
@@ -36,16 +47,6 @@ from rapport.records import (
     utcnow,
 )
 from rapport.store.base import Store
-from rapport.sync import (
-    KINDS,
-    captured_people,
-    graph_client,
-    is_consent_error,
-    open_circuit,
-    queue_work,
-    request_sync,
-    safety_net,
-)
 
 log = logging.getLogger("rapport.subscriptions")
 
@@ -56,11 +57,6 @@ NOTIFICATIONS_ROUTE = "api/graph/notifications"
 LIFECYCLE_ROUTE = "api/graph/lifecycle"
 
 
-def hash_client_state(secret: str) -> str:
-    # A random 64-character secret needs no slow hash: SHA-256 is not reversible and not guessable.
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
 def resource_for(user_oid: str, kind: str) -> str:
     return f"/users/{user_oid}/{'messages' if kind == 'messages' else 'events'}"
 
@@ -68,8 +64,6 @@ def resource_for(user_oid: str, kind: str) -> str:
 def _parse_expiry(value: Any, fallback: datetime) -> datetime:
     if isinstance(value, str) and value:
         try:
-            from rapport.capture import parse_graph_time
-
             return parse_graph_time(value)
         except (ValueError, TypeError):
             pass
@@ -116,9 +110,7 @@ async def retire(store: Store, graph: GraphClient | None, sub: Subscription) -> 
         except GraphError as exc:
             log.info("graph subscription %s not deleted at Graph (%s)", sub.id, exc.status, extra={"tenant_id": sub.tenantId})
     await store.delete(SubscriptionRoute, ROUTES_PARTITION, sub.id)
-    from rapport.webhooks import forget_route
-
-    forget_route(sub.id)  # this process stops honouring it at once (others within the cache TTL)
+    routes.forget(sub.id)  # this process stops honouring it at once (others within the cache TTL)
 
     def removed(s: Subscription) -> Subscription:
         s.state = "removed"
@@ -222,7 +214,7 @@ async def renewal_timer(store: Store, *, past_due: bool = False, graph: GraphCli
 
 
 async def queue_lifecycle(store: Store, route: SubscriptionRoute, event: str, *, now: datetime | None = None) -> WorkItem:
-    return await queue_work(store, route.firmTenantId, LIFECYCLE_WORK, f"{route.firmTenantId}:{route.id}:{event}",
+    return await work.requeue(store, route.firmTenantId, LIFECYCLE_WORK, f"{route.firmTenantId}:{route.id}:{event}",
                             {"subscription": route.id, "user": route.userOid, "kind": route.kind, "event": event}, now=now)
 
 

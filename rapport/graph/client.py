@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 
 log = logging.getLogger("rapport.graph")
 
-MAILBOX_CONCURRENCY = 4  # Outlook: 4 concurrent requests per app and mailbox (RELIABILITY, Graph limits)
+MAILBOX_CONCURRENCY = 4  # Outlook: 4 concurrent requests per app and mailbox (the per-mailbox limit Graph documents for Outlook)
 MAX_ATTEMPTS = 6
 MAX_INLINE_WAIT = 120.0  # longer Retry-After: give the work item back to the queue instead of sleeping
 PAGE_SIZE = 100
@@ -126,6 +126,7 @@ class GraphClient:
         self.page_size = page_size
         self.timeout = timeout
         self._clients: dict[str, Any] = {}  # tenant id -> GraphServiceClient
+        self._built: set[Any] = set()  # request builders run once already (their SDK modules are loaded)
         self._http: list[Any] = []
         self._gates: dict[tuple[str, str], _Gate] = {}
         self.waited: list[float] = []  # every Retry-After/backoff wait taken (for logs and tests)
@@ -138,15 +139,28 @@ class GraphClient:
 
     # --- the SDK, made lazily ---------------------------------------------------------------
 
-    def _client(self, tenant_id: str) -> Any:
+    async def _client(self, tenant_id: str) -> Any:
         client = self._clients.get(tenant_id)
         if client is None:
-            client = self._make_client(tenant_id)
-            self._clients[tenant_id] = client
+            # The SDK's first import and a client's set-up take a few hundred ms of CPU: in a worker
+            # thread, so the event loop (the sidebar, webhook answers) runs meanwhile.
+            made = await asyncio.to_thread(self._make_client, tenant_id)
+            client = self._clients.setdefault(tenant_id, made)
         return client
+
+    async def _request(self, client: Any, build: Callable[[Any], Any]) -> Any:
+        """`build(client)`; the first time a kind of request is built, in a worker thread (it imports
+        that request's SDK modules)."""
+        code = getattr(build, "__code__", build)
+        if code in self._built:
+            return build(client)
+        info = await asyncio.to_thread(build, client)
+        self._built.add(code)
+        return info
 
     def _make_client(self, tenant_id: str) -> Any:
         import httpx
+        from kiota_abstractions.api_error import APIError  # noqa: F401 - loaded here, off the event loop
         from kiota_abstractions.authentication import (
             AccessTokenProvider,
             AllowedHostsValidator,
@@ -155,6 +169,7 @@ class GraphClient:
         from kiota_http.kiota_client_factory import KiotaClientFactory
         from kiota_http.middleware import RetryHandler
         from msgraph import GraphServiceClient
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError  # noqa: F401 - as APIError
         from msgraph.graph_request_adapter import GraphRequestAdapter
         from msgraph.graph_request_adapter import options as graph_options
         from msgraph_core import GraphClientFactory
@@ -198,21 +213,21 @@ class GraphClient:
         self.waited.append(seconds)
         await self.sleep(seconds)
 
-    async def _send(self, tenant_id: str, mailbox: str, build: Callable[[Any], Any]) -> Any:
+    async def send(self, tenant_id: str, mailbox: str, build: Callable[[Any], Any]) -> Any:
         """Send the request `build(client)` makes; JSON dict back (None for 204).
 
         429/503: wait Retry-After (or a jittered backoff), for this mailbox only, then retry.
         """
+        client = await self._client(tenant_id)  # first: it loads the SDK off the event loop
         from kiota_abstractions.api_error import APIError
         from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
-        client = self._client(tenant_id)
         gate = self._gate(tenant_id, mailbox)
         for attempt in range(1, self.max_attempts + 1):
             pause = gate.not_before - self.clock()
             if pause > 0:
                 await self._wait(pause)
-            info = build(client)
+            info = await self._request(client, build)
             # Immutable ids: a message keeps its id when it moves (Drafts -> Sent Items, a partner
             # filing mail), so capture and the follow-up sender name the same mail the same way.
             info.headers.add("Prefer", 'IdType="ImmutableId"')
@@ -305,7 +320,7 @@ class GraphClient:
     ) -> AsyncIterator[DeltaPage]:
         build = first
         while True:
-            body = await self._send(tenant_id, mailbox, build) or {}
+            body = await self.send(tenant_id, mailbox, build) or {}
             items = body.get("value")
             if not isinstance(items, list):
                 raise GraphError(502, "badDeltaPage", "a delta page had no value array")
@@ -329,7 +344,7 @@ class GraphClient:
             qp = builder.UserItemRequestBuilderGetQueryParameters(select=["id", "displayName", "userPrincipalName", "mail", "jobTitle"])
             return builder.to_get_request_information(RequestConfiguration(query_parameters=qp))
 
-        return await self._send(tenant_id, user, build) or {}
+        return await self.send(tenant_id, user, build) or {}
 
     async def create_subscription(
         self, tenant_id: str, mailbox: str, *, resource: str, notification_url: str, lifecycle_url: str,
@@ -341,25 +356,25 @@ class GraphClient:
             change_type=change_type, notification_url=notification_url, lifecycle_notification_url=lifecycle_url,
             resource=resource, expiration_date_time=expires, client_state=client_state,
         )
-        return await self._send(tenant_id, mailbox, lambda c: c.subscriptions.to_post_request_information(body)) or {}
+        return await self.send(tenant_id, mailbox, lambda c: c.subscriptions.to_post_request_information(body)) or {}
 
     async def renew_subscription(self, tenant_id: str, mailbox: str, subscription_id: str, expires: datetime) -> dict[str, Any]:
         from msgraph.generated.models.subscription import Subscription as GraphSubscription
 
         body = GraphSubscription(expiration_date_time=expires)
-        return await self._send(
+        return await self.send(
             tenant_id, mailbox, lambda c: c.subscriptions.by_subscription_id(subscription_id).to_patch_request_information(body)
         ) or {}
 
     async def reauthorize_subscription(self, tenant_id: str, mailbox: str, subscription_id: str) -> None:
-        await self._send(
+        await self.send(
             tenant_id, mailbox,
             lambda c: c.subscriptions.by_subscription_id(subscription_id).reauthorize.to_post_request_information(),
         )
 
     async def delete_subscription(self, tenant_id: str, mailbox: str, subscription_id: str) -> None:
         try:
-            await self._send(tenant_id, mailbox,
+            await self.send(tenant_id, mailbox,
                              lambda c: c.subscriptions.by_subscription_id(subscription_id).to_delete_request_information())
         except GraphError as exc:
             if exc.status != 404:

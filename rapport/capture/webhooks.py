@@ -1,6 +1,6 @@
 """Graph's webhooks: POST /api/graph/notifications and POST /api/graph/lifecycle.
 
-Rules (RELIABILITY, Graph webhooks):
+Rules (docs/reliability.md, "5. Microsoft Graph webhooks"):
 - Handshake: `?validationToken=` is echoed URL-decoded (the host decodes the query) as text/plain
   with nosniff and a no-content CSP, at once: no store, no Graph. Graph compares the echo byte for
   byte, so it is not HTML-escaped; text/plain + nosniff is what keeps it inert.
@@ -26,7 +26,6 @@ Rules (RELIABILITY, Graph webhooks):
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import re
@@ -37,8 +36,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rapport import work
-from rapport.records import ROUTES_PARTITION, SubscriptionRoute
-from rapport.store.base import Read, Store
+from rapport.capture import routes
+from rapport.capture.subscriptions import queue_lifecycle
+from rapport.capture.sync import request_sync
+from rapport.records import SubscriptionRoute
+from rapport.store.base import Store
 from rapport.web import Answer, ApiError, Request, parse_json_body
 
 log = logging.getLogger("rapport.webhooks")
@@ -66,17 +68,6 @@ _SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 ALERT_REASONS = ("bad_client_state", "tenant_mismatch")  # a real subscription's item failed a check
 
 STATS: Counter[str] = Counter()  # process-wide counts: accepted, dropped:<reason>
-
-# Routes never change (a recreated subscription has a new id), so a short-lived cache is safe; a
-# retired one may be honoured for ROUTE_TTL at most, which costs one needless sync, no more.
-ROUTE_TTL = 300.0
-ROUTE_CACHE_MAX = 20000
-_routes: dict[str, tuple[float, SubscriptionRoute]] = {}
-# Ids found unknown: not looked up again for NEGATIVE_TTL (short: a route is written just after
-# Graph answers its create, so its first notification may race it; the sync reads the truth anyway).
-NEGATIVE_TTL = 30.0
-NEGATIVE_MAX = 20000
-_unknown: dict[str, float] = {}
 
 # One big batch's CPU work at a time per event loop (tests run many loops); and one persist at a
 # time per work item (mailbox and kind, or lifecycle event), so a burst on one mailbox does not race
@@ -126,10 +117,6 @@ def _drop(result: BatchResult, reason: str, tenant_id: str | None = None) -> Non
         result.alert_tenants.add(tenant_id)
 
 
-def _digest(client_state: str) -> str:
-    return hashlib.sha256(client_state.encode("utf-8")).hexdigest()
-
-
 def _tenant_agrees(item: dict[str, Any], firm_tenant_id: str) -> bool:
     """Every tenant id the item carries names the route's firm: tenantId and organizationId are
     each checked on their own (one agreeing must not vouch for the other)."""
@@ -139,35 +126,6 @@ def _tenant_agrees(item: dict[str, Any], firm_tenant_id: str) -> bool:
         if claimed is not None and (not isinstance(claimed, str) or claimed.strip().lower() != want):
             return False
     return True
-
-
-def _cached_route(sid: str, now: float) -> SubscriptionRoute | None | bool:
-    """The cached route, None if known unknown, False if not cached either way."""
-    hit = _routes.get(sid)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    gone = _unknown.get(sid)
-    if gone is not None and gone > now:
-        return None
-    return False
-
-
-async def _look_up(store: Store, sids: list[str]) -> None:
-    """One store call for a request's uncached subscription ids; caches both answers."""
-    if not sids:
-        return
-    found = await store.read_many(ROUTES_PARTITION, [Read(SubscriptionRoute, record_id=sid) for sid in sids])
-    now = time.monotonic()
-    for sid, route in zip(sids, found, strict=True):
-        if route is not None:
-            if len(_routes) >= ROUTE_CACHE_MAX:
-                _routes.clear()
-            _routes[sid] = (now + ROUTE_TTL, route)
-            _unknown.pop(sid, None)
-        else:
-            if len(_unknown) >= NEGATIVE_MAX:
-                _unknown.clear()
-            _unknown[sid] = now + NEGATIVE_TTL
 
 
 async def _slices(values: list[Any], sliced: bool):
@@ -180,9 +138,6 @@ async def _slices(values: list[Any], sliced: bool):
 
 async def process_batch(store: Store, body: Any, *, lifecycle_endpoint: bool = False) -> BatchResult:
     """Verify each item and queue its work. Raises (-> 5xx) only when the store cannot persist."""
-    from rapport.subscriptions import queue_lifecycle
-    from rapport.sync import request_sync
-
     if not isinstance(body, dict) or not isinstance(body.get("value"), list):
         raise ApiError(400, "expected a JSON object with a `value` array")
     items: list[Any] = body["value"]
@@ -200,16 +155,16 @@ async def process_batch(store: Store, body: Any, *, lifecycle_endpoint: bool = F
             _drop(result, "malformed")
             continue
         shaped.append((item, sid))
-        if sid not in wanted and _cached_route(sid, now) is False:
+        if sid not in wanted and routes.cached(sid, now) is False:
             wanted[sid] = None
     ask = list(wanted)[:MAX_LOOKUPS]
-    await _look_up(store, ask)
+    await routes.look_up(store, ask)
     # Pass 2: each item against its route.
     now = time.monotonic()
     lifecycle: dict[tuple[str, str], SubscriptionRoute] = {}
     syncs: set[tuple[str, str, str]] = set()
     async for item, sid in _slices(shaped, sliced):
-        route = _cached_route(sid, now)
+        route = routes.cached(sid, now)
         if route is False:
             result.unverified += 1
             continue
@@ -217,7 +172,7 @@ async def process_batch(store: Store, body: Any, *, lifecycle_endpoint: bool = F
             _drop(result, "unknown_subscription")
             continue
         client_state = item.get("clientState")
-        if not isinstance(client_state, str) or not hmac.compare_digest(_digest(client_state), route.clientStateHash):
+        if not isinstance(client_state, str) or not hmac.compare_digest(routes.hash_client_state(client_state), route.clientStateHash):
             _drop(result, "bad_client_state", route.firmTenantId)
             continue
         if not _tenant_agrees(item, route.firmTenantId):
@@ -298,10 +253,6 @@ def _summary(result: BatchResult, route: str, cid: str) -> None:
         log.warning("ALERT %s", line, extra=extra)
     else:
         log.info("%s", line, extra=extra)
-
-
-def forget_route(sid: str) -> None:
-    _routes.pop(sid, None)
 
 
 async def _store(store: Store | None) -> Store:

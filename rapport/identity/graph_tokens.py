@@ -6,7 +6,8 @@ msal is synchronous (requests underneath, and its constructor fetches the author
 every msal call runs in a worker thread (asyncio.to_thread): a slow token endpoint never blocks the
 event loop. Its token cache serves repeats without a network call.
 
-Failures become typed states instead of stack traces (DESIGN Principles; RELIABILITY D12, D18):
+Failures become typed states instead of stack traces (the classes live in rapport.identity.errors,
+so callers can catch them without importing msal):
 - ConsentRequired(tenant, consent_url): the firm's admin has not consented (AADSTS65001);
 - SignInRequired(tenant, claims): the user must sign in again (interaction_required, a claims
   challenge, a revoked or expired grant);
@@ -31,6 +32,13 @@ import msal
 import msal.exceptions
 import requests
 
+from rapport.identity.errors import (
+    ConsentRequired,
+    GraphTokenError,
+    SignInRequired,
+    TenantRevoked,
+    TokenServiceUnavailable,
+)
 from rapport.settings import Settings, SettingsError
 
 log = logging.getLogger("rapport.identity.graph")
@@ -43,35 +51,6 @@ HTTP_TIMEOUT = 10.0  # seconds per msal HTTP call
 CONSENT_CODES = {65001, 65004, 65005}  # consent missing / declined / app needs a permission not granted
 SIGN_IN_CODES = {50076, 50079, 50158, 50173, 70043, 70008, 50132, 50078, 53003, 500133}
 REVOKED_CODES = {700016, 7000112, 7000229, 70001, 700024}  # app unknown / disabled in the tenant
-
-
-class GraphTokenError(Exception):
-    """Base of the typed token failures. Never carries a token or a secret."""
-
-    def __init__(self, tenant_id: str, message: str) -> None:
-        super().__init__(message)
-        self.tenant_id = tenant_id
-
-
-class ConsentRequired(GraphTokenError):
-    def __init__(self, tenant_id: str, consent_url: str) -> None:
-        super().__init__(tenant_id, f"tenant {tenant_id} needs admin consent: {consent_url}")
-        self.consent_url = consent_url
-
-
-class SignInRequired(GraphTokenError):
-    def __init__(self, tenant_id: str, claims: str | None = None, reason: str = "") -> None:
-        super().__init__(tenant_id, f"the user must sign in again ({reason or 'interaction required'})")
-        self.claims = claims  # the claims challenge to pass back to the client, if any
-
-
-class TenantRevoked(GraphTokenError):
-    def __init__(self, tenant_id: str, reason: str = "") -> None:
-        super().__init__(tenant_id, f"Rapport's access to tenant {tenant_id} was revoked ({reason})")
-
-
-class TokenServiceUnavailable(GraphTokenError):
-    pass
 
 
 StateHook = Callable[[str, str], Awaitable[None]]  # (tenant_id, "ok" | "needs_admin_consent" | "revoked")
@@ -142,7 +121,7 @@ class GraphTokens:
     def _credential(self) -> Any:
         if self.settings.client_secret:
             return self.settings.client_secret
-        # No secret: the Function App's managed identity as a federated credential (DESIGN settings).
+        # No secret: the Function App's managed identity as a federated credential (no secret in the settings).
         from azure.identity import ManagedIdentityCredential
 
         mi = ManagedIdentityCredential()
@@ -261,3 +240,15 @@ async def _runtime_state_hook(tenant_id: str, state: str) -> None:
     store = runtime.opened_store()
     if store is not None:
         await store_state_hook(store)(tenant_id, state)
+
+
+__all__ = [
+    "GRAPH_SCOPE",
+    "MICROSOFT_AUTHORITY_HOSTS",
+    "ConsentRequired",
+    "GraphTokenError",
+    "GraphTokens",
+    "SignInRequired",
+    "TenantRevoked",
+    "TokenServiceUnavailable",
+]

@@ -27,7 +27,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rapport import work
+from rapport.capture.ingest import Ingestion, IngestStats
 from rapport.graph import MAIL_FOLDERS, DeltaExpired, DeltaPage, GraphClient, GraphError
+from rapport.identity.errors import CONSENT_ERRORS, TenantRevoked
 from rapport.identity.membership import is_partner, partners
 from rapport.records import Person, SyncState, Tenant, WorkItem, utcnow
 from rapport.store.base import AlreadyExists, Store
@@ -64,13 +66,10 @@ class SyncReport:
     skipped: str | None = None  # why nothing was read ("consent", ...)
 
 
-CONSENT_ERRORS = ("ConsentRequired", "SignInRequired", "TenantRevoked")
-
-
 def is_consent_error(exc: BaseException) -> bool:
     """identity's ConsentRequired / SignInRequired / TenantRevoked (not TokenServiceUnavailable: that
-    one is retried), matched by class name so this module need not import msal to recognise them."""
-    return any(c.__name__ in CONSENT_ERRORS for c in type(exc).__mro__)
+    one is retried). rapport.identity.errors holds them without msal, so recognising them costs nothing."""
+    return isinstance(exc, CONSENT_ERRORS)
 
 
 # --- the Graph client of this process ---------------------------------------------------------
@@ -81,7 +80,7 @@ def graph_client(settings: Any = None) -> GraphClient:
     global _graph
     if _graph is None:
         from rapport import runtime
-        from rapport.identity.graph import GraphTokens  # msal loads only when Graph is really used
+        from rapport.identity.graph_tokens import GraphTokens  # msal loads only when Graph is really used
 
         s = settings or runtime.settings()
         _graph = GraphClient(s.graph_base_url, GraphTokens(s))
@@ -136,7 +135,7 @@ def _lock(tenant_id: str, user_oid: str) -> asyncio.Lock:
 
 
 async def open_circuit(store: Store, tenant_id: str, exc: BaseException) -> None:
-    state = "revoked" if any(c.__name__ == "TenantRevoked" for c in type(exc).__mro__) else "needs_admin_consent"
+    state = "revoked" if isinstance(exc, TenantRevoked) else "needs_admin_consent"
 
     def flag(t: Tenant) -> Tenant | None:
         if t.consentState == state:
@@ -152,8 +151,6 @@ async def open_circuit(store: Store, tenant_id: str, exc: BaseException) -> None
 async def _round(store: Store, graph: GraphClient, firm: Tenant, person: Person, folder: str, link: str | None,
                  start: datetime, end: datetime, now: datetime) -> tuple[Any, int, str | None]:
     """Read one delta round (all its pages) and ingest it in batches. Returns (stats, items, deltaLink)."""
-    from rapport.capture import Ingestion
-
     count, final = 0, None
     run = Ingestion(store, firm, person, now=now)
     batch: list[dict[str, Any]] = []
@@ -225,8 +222,6 @@ async def sync_mailbox(
     now: datetime | None = None,
 ) -> SyncReport:
     """Delta-sync one partner's folders of `kinds`. A consent failure opens the tenant's circuit."""
-    from rapport.capture import IngestStats
-
     report = SyncReport(firm.id, person.oid, ingested=IngestStats())
     if firm.consentState != "ok" or not firm.allowed:
         report.skipped = "consent" if firm.consentState != "ok" else "not-allowed"
@@ -292,40 +287,9 @@ async def captured_people(store: Store, graph: GraphClient, firm: Tenant, user: 
 # --- work items: the webhook and timer path ---------------------------------------------------
 
 
-async def queue_work(store: Store, tenant_id: str, kind: str, key: str, payload: dict[str, Any], *,
-                     now: datetime | None = None) -> WorkItem:
-    """Make sure a work item (kind, key) is queued; written before a webhook answers.
-
-    One item per key, so a burst coalesces into it. A queued item (maybe running right now) gets its
-    `rev` bumped so its handler can tell it was asked again; a done or dead one is queued anew.
-    (Store.enqueue alone would leave a done item done: a later notification would be lost.)
-    """
-    now = now or utcnow()
-    item = WorkItem(id=WorkItem.id_for(kind, key), tenantId=tenant_id, kind=kind, key=key,
-                    payload={**payload, "rev": 1}, notBefore=now, createdAt=now)
-    existing = await store.get(WorkItem, tenant_id, item.id)
-    if existing is not None and existing.state == "queued" and existing.notBefore <= now:
-        # Queued and not yet claimed (a claim moves notBefore into the future): its run starts after
-        # this moment, so it will read this change too. One read, no write: a burst costs little.
-        return existing
-    if existing is None:
-        try:
-            return await store.put(item, create_only=True)
-        except AlreadyExists:
-            pass
-
-    def rearm(w: WorkItem) -> WorkItem:
-        w.payload = {**w.payload, **payload, "rev": int(w.payload.get("rev", 0)) + 1}
-        if w.state != "queued":
-            w.state, w.attempts, w.lastError, w.notBefore = "queued", 0, None, now
-        return w
-
-    return await store.update(WorkItem, tenant_id, item.id, rearm) or item
-
-
 async def request_sync(store: Store, tenant_id: str, user_oid: str, kind: str, *, now: datetime | None = None) -> WorkItem:
     """Queue a delta sync of one mailbox's messages or events (the "sync-mailbox" work item)."""
-    return await queue_work(store, tenant_id, SYNC_WORK, work_key(tenant_id, user_oid, kind),
+    return await work.requeue(store, tenant_id, SYNC_WORK, work_key(tenant_id, user_oid, kind),
                             {"tenant": tenant_id, "user": user_oid, "kind": kind}, now=now)
 
 
