@@ -155,7 +155,7 @@ async def bench_webhook(posts: int, concurrency: int, items_per_post: int) -> di
         services = contextlib.ExitStack()  # Graph must reach this host: its URL is the public one while it runs
         services.enter_context(runtime.override(settings=dataclasses.replace(settings, public_url=host.base_url)))
         graph = GraphClient(standin.base_url, Tokens())
-        sync.install_graph(graph)
+        services.enter_context(runtime.override(graph=graph))
         try:
             mailboxes = []
             for t in range(5):
@@ -188,9 +188,8 @@ async def bench_webhook(posts: int, concurrency: int, items_per_post: int) -> di
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         finally:
-            sync.install_graph(None)
-            await graph.close()
             services.close()
+            await graph.close()
             await host.stop()
             await store.close()
             await standin.stop()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -109,7 +110,8 @@ def serve(db: str, graph_url: str, oid: str, upn: str) -> None:
         await store.put_tenant(firm)
         await store.put(person)
         graph = GraphClient(graph_url, Tokens(), page_size=500)
-        sync.install_graph(graph)
+        graph_services = contextlib.ExitStack()  # the drain's syncs reach the stand-in too
+        graph_services.enter_context(runtime.override(graph=graph))
         print(f"READY {host.base_url}", flush=True)
         loop = asyncio.get_running_loop()
         task: asyncio.Task | None = None
@@ -128,6 +130,7 @@ def serve(db: str, graph_url: str, oid: str, upn: str) -> None:
         if task is not None:
             await task
         await store.backend.purge_tenant(SYNC_TENANT)
+        graph_services.close()
         await graph.close()
         await host.stop()
         await store.close()

@@ -54,6 +54,8 @@ class Services:
     brief_drafter: Any = None  # briefs' drafter; None: one made from the settings, kept
     entra_validator: Any = None  # the add-in's token check (rapport.identity.tokens.EntraValidator); None: made
     #                              from the settings and the bind below
+    graph: Any = None  # the Microsoft Graph client (rapport.graph.GraphClient); None: one with app-only tokens
+    #                  from the settings (rapport.identity.graph_tokens), made on first use and kept
     bind_host: str | None = None  # the address a local host listens on; never set on Azure (rapport.identity.dev)
     preview_tenant: str | None = None  # the firm the task pane preview acts in (the local host's demo firm)
     _made: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)

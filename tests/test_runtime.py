@@ -62,3 +62,19 @@ async def test_the_store_opened_on_first_use_belongs_to_the_override_that_chose_
         assert runtime.opened_store() is store
         await store.close()
     assert runtime.opened_store() is not store
+
+
+def test_collaborators_are_swapped_only_through_the_runtime_services():
+    """One seam: no module keeps its own install_*/use_* setter over a module global (there were 15)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    setters = []
+    for pkg in ("rapport", "bot", "addin"):
+        for path in (root / pkg).rglob("*.py"):
+            for node in ast.parse(path.read_text()).body:
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (
+                        node.name.startswith(("install", "use_")) or node.name in ("configure", "reset")):
+                    setters.append(f"{path.relative_to(root)}:{node.name}")
+    assert setters == []

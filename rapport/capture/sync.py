@@ -45,7 +45,6 @@ INGEST_BATCH = 2000  # items mapped and written per bulk write (people are writt
 MAX_ROUNDS = 4  # rounds one work item runs while notifications keep arriving for its mailbox
 
 _locks: dict[tuple[int, str, str], asyncio.Lock] = {}
-_graph: GraphClient | None = None
 
 
 def folders_of(kind: str) -> tuple[str, ...]:
@@ -76,21 +75,21 @@ def is_consent_error(exc: BaseException) -> bool:
 
 
 def graph_client(settings: Any = None) -> GraphClient:
-    """The process's Graph client (app-only tokens from rapport.identity), made on first use."""
-    global _graph
-    if _graph is None:
-        from rapport import runtime
+    """The process's Graph client: the one the host or a test provided (runtime services `graph`), else
+    one with app-only tokens from the settings, made on first use and kept with the services."""
+    from rapport import runtime
+
+    svc = runtime.services()
+    if svc.graph is not None:
+        return svc.graph
+
+    def make() -> GraphClient:
         from rapport.identity.graph_tokens import GraphTokens  # msal loads only when Graph is really used
 
         s = settings or runtime.settings()
-        _graph = GraphClient(s.graph_base_url, GraphTokens(s))
-    return _graph
+        return GraphClient(s.graph_base_url, GraphTokens(s))
 
-
-def install_graph(client: GraphClient | None) -> None:
-    """Use this Graph client in this process (tests; `rapport serve` against a stand-in)."""
-    global _graph
-    _graph = client
+    return svc.once("graph", make)
 
 
 # --- syncing ----------------------------------------------------------------------------------

@@ -106,13 +106,12 @@ def graph_tokens() -> FakeGraphTokens:
 
 @pytest.fixture
 async def graph(graph_standin, graph_tokens, graph_clock) -> AsyncIterator[GraphClient]:
-    from rapport.capture import sync
+    from rapport import runtime
 
     client = GraphClient(graph_standin.base_url, graph_tokens, sleep=graph_clock.sleep, clock=graph_clock.monotonic,
                          page_size=50)
-    sync.install_graph(client)
-    yield client
-    sync.install_graph(None)
+    with runtime.override(graph=client):
+        yield client
     await client.close()
 
 
