@@ -475,15 +475,6 @@ class Store:
 
     # --- work after the answer -------------------------------------------------------------
 
-    async def enqueue(self, tenant_id: str, kind: str, key: str, payload: dict[str, Any]) -> WorkItem:
-        """Write a work item once per (kind, key): a second enqueue of the same key is a no-op."""
-        item = WorkItem(id=WorkItem.id_for(kind, key), tenantId=tenant_id, kind=kind, key=key, payload=payload)
-        try:
-            return await self.put(item, create_only=True)
-        except AlreadyExists:
-            existing = await self.get(WorkItem, tenant_id, item.id)
-            return existing or item
-
     async def due_work(self, tenant_id: str, now: datetime | None = None, limit: int = 50) -> list[WorkItem]:
         page = await self.find(WorkItem, tenant_id, key="state:queued", until=iso(now or utcnow()) + "~",
                                limit=limit)

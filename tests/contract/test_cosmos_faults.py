@@ -20,6 +20,7 @@ from rapport.store.cosmos import CosmosBackend
 from rapport.web import refusal
 from tests.doubles.cosmos_server import EMULATOR_KEY, drop_database
 from tests.doubles.fault_proxy import FaultProxy, Seen
+from tests.plugins import queued
 
 A = "aaaaaaaa-0000-0000-0000-00000000000a"
 B = "bbbbbbbb-0000-0000-0000-00000000000b"
@@ -83,7 +84,7 @@ async def test_every_query_the_backend_sends_is_tenant_scoped(proxied):  # F7
                                 end=T0 + timedelta(hours=1), contactIds=[cid]))
         await store.put(Draft(id="dr1", tenantId=tid, ownerOid="o"))
         await store.put(Wall(id="w1", tenantId=tid, accountIds=["ac1"], screenedOids=["o"]))
-        await store.enqueue(tid, "k", "key", {})
+        await queued(store, tid, "k", "key", {})
     page = await store.interactions_for_contact(A, cid, limit=2)
     await store.interactions_for_contact(A, cid, limit=2, cursor=page.cursor)
     await store.meetings_between(A, T0, T0 + timedelta(days=1), organizer_oid="o")
@@ -206,14 +207,14 @@ async def test_503_after_a_conditional_write_landed_applies_it_once(proxied):  #
 async def test_reset_after_a_create_landed_is_not_a_duplicate(proxied):  # F5
     store, proxy, _ = proxied
     proxy.reset(after_forward=True, kind="write", method="POST")
-    item = await store.enqueue(A, "send", "draft-1:v1", {"n": 1})
+    item = await queued(store, A, "send", "draft-1:v1", {"n": 1})
     assert item.payload == {"n": 1} and item.etag
     # The create landed, its answer was cut; the retry met 409 from our own write and took it as done.
     assert [(s.fault, s.status) for s in proxy.seen if s.method == "POST" and s.kind == "write"] == [
         ("reset", None), (None, 409)]
     stored = await store.find_all(WorkItem, A)
     assert [w.id for w in stored] == [item.id]
-    again = await store.enqueue(A, "send", "draft-1:v1", {"n": 2})
+    again = await queued(store, A, "send", "draft-1:v1", {"n": 2})
     assert again.payload == {"n": 1}
 
 

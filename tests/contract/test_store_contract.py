@@ -34,6 +34,7 @@ from rapport.store.cosmos import CosmosBackend
 from rapport.store.sqlite import SqliteBackend
 from rapport.web import refusal
 from tests.doubles.cosmos_server import EMULATOR_KEY, closed_port, drop_database
+from tests.plugins import queued
 
 A = "aaaaaaaa-0000-0000-0000-00000000000a"
 B = "bbbbbbbb-0000-0000-0000-00000000000b"
@@ -254,8 +255,8 @@ async def test_drafts_by_state_follow_state_changes(store: Store):
 
 async def test_enqueue_due_and_settle(store: Store):
     now = datetime.now(UTC)
-    a = await store.enqueue(A, "send", "draft-1:v1", {"n": 1})
-    b = await store.enqueue(A, "send", "draft-1:v1", {"n": 2})
+    a = await queued(store, A, "send", "draft-1:v1", {"n": 1})
+    b = await queued(store, A, "send", "draft-1:v1", {"n": 2})
     assert a.id == b.id and b.payload == {"n": 1}
     await store.put(WorkItem(id=WorkItem.id_for("send", "later"), tenantId=A, kind="send", key="later",
                              notBefore=now + timedelta(hours=1)))
@@ -267,7 +268,7 @@ async def test_enqueue_due_and_settle(store: Store):
     assert done.state == "done"
     assert await store.due_work(A, now + timedelta(seconds=1)) == []
 
-    c = await store.enqueue(A, "send", "draft-2:v1", {})
+    c = await queued(store, A, "send", "draft-2:v1", {})
     for n in range(1, 6):
         c = await store.settle_work(c, error=f"boom {n}", retry_at=now + timedelta(seconds=n))
         assert c.attempts == n
@@ -294,7 +295,7 @@ async def test_purge_tenant(store: Store):
         await store.put_tenant(Tenant(id=tid, tenantId=tid, name=tid[:4]))
         await store.put(Contact.new(tid, "same@client.com", name=f"in {tid[:4]}"))
         await store.put_many([interaction(tid, n, contact_id("same@client.com"), at=T0) for n in range(3)])
-        await store.enqueue(tid, "sync", "mailbox", {})
+        await queued(store, tid, "sync", "mailbox", {})
     n = await store.backend.purge_tenant(A)
     assert n == 6  # tenant, contact, 3 interactions, 1 work item
     assert await store.get_tenant(A) is None
@@ -313,7 +314,7 @@ async def test_tenant_isolation_with_identical_ids(store: Store):
         await store.put_many([interaction(tid, n, cid, at=T0 + timedelta(minutes=n), subject=canary)
                               for n in range(4)])
         await store.put(Draft(id="dr_same", tenantId=tid, ownerOid="oid-x", subject=canary))
-        await store.enqueue(tid, "k", "same-key", {"c": canary})
+        await queued(store, tid, "k", "same-key", {"c": canary})
     assert (await store.contact_by_email(A, "same@client.com")).name == "CANARY-A"
     page = await store.interactions_for_contact(A, cid)
     assert len(page.items) == 4 and {i.tenantId for i in page.items} == {A}
