@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +27,7 @@ from rapport.records import Attendee, Draft, Meeting, Person, Tenant, contact_id
 from rapport.settings import load_settings
 from rapport.store import ScopedStore
 from rapport.store.base import Store
+from tests.test_company_facts import Company, leaks, make_firm, store  # noqa: F401 - `store`: the fixture
 from tests.test_followups import NOW, OWNER, TENANT, settle, world  # noqa: F401 - `world`: the fixture, used here
 
 FIRM = Tenant(id="t1", tenantId="t1", name="Firm", domains=["firm.example"])
@@ -119,14 +119,14 @@ async def test_follow_up_rosa_drafts_to_rosa_who_organised_it(world):  # noqa: F
 
 # --- the demo firm --------------------------------------------------------------------------------
 
-async def _no_draft_reason(store: Store, tenant: Tenant, partners: dict[str, Person], m: Meeting) -> str | None:
+async def _no_draft_reason(db: Store, tenant: Tenant, partners: dict[str, Person], m: Meeting) -> str | None:
     """Why a meeting with outside attendees that ended gets no draft, from the rules that decide it."""
     if m.isCancelled:
         return "cancelled"
     owner = partners.get(m.organizerOid)
     if owner is None:
         return "the calendar is not a partner's"
-    if await ScopedStore(store, tenant.id, owner.oid).get(Meeting, m.id) is None:
+    if await ScopedStore(db, tenant.id, owner.oid).get(Meeting, m.id) is None:
         return "walled"
     if not followups.recipients_for(m, tenant, owner):
         return "no outside attendee"
@@ -134,23 +134,23 @@ async def _no_draft_reason(store: Store, tenant: Tenant, partners: dict[str, Per
 
 
 async def test_every_ended_demo_meeting_with_outsiders_gets_a_draft(demo_store: Store, demo_now):
-    store = demo_store
-    tenant = await store.get_tenant(DEMO_TENANT_ID)
+    db = demo_store
+    tenant = await db.get_tenant(DEMO_TENANT_ID)
     assert tenant is not None
     settings_ = load_settings({})
-    partners = {p.oid: p for p in firm_partners(tenant, await store.people(tenant.id))}
-    with runtime.override(settings=settings_, store=store, drafter=make_drafter(settings_),
+    partners = {p.oid: p for p in firm_partners(tenant, await db.people(tenant.id))}
+    with runtime.override(settings=settings_, store=db, drafter=make_drafter(settings_),
                           mail_transport=sending.LocalOutboxTransport(), send_limiter=sending.RateLimiter()):
         # The timer pass over the whole history (the demo's two years), then the drain.
-        await followups.timer_pass(store, demo_now, lookback=timedelta(days=800), kick=False)
-        while (await work.drain(store, max_items=5000)).done:
+        await followups.timer_pass(db, demo_now, lookback=timedelta(days=800), kick=False)
+        while (await work.drain(db, max_items=5000)).done:
             pass
-    ended = [m for m in await store.find_all(Meeting, tenant.id) if m.external and m.end <= demo_now]
-    drafts = {d.id: d for d in await store.find_all(Draft, tenant.id)}
+    ended = [m for m in await db.find_all(Meeting, tenant.id) if m.external and m.end <= demo_now]
+    drafts = {d.id: d for d in await db.find_all(Draft, tenant.id)}
     reasons: Counter[str] = Counter()
     client_organised = drafted_client_organised = 0
     for m in ended:
-        reason = await _no_draft_reason(store, tenant, partners, m)
+        reason = await _no_draft_reason(db, tenant, partners, m)
         d = drafts.get(followups.draft_id_for(m.id, m.organizerOid))
         outside_organiser = not is_internal(m.organizerEmail.rpartition("@")[2], tenant)
         client_organised += outside_organiser and reason is None
@@ -171,5 +171,25 @@ async def test_every_ended_demo_meeting_with_outsiders_gets_a_draft(demo_store: 
           f"no draft: {dict(reasons)}")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    pytest.main([__file__, "-q"])
+# --- the company split with a client organiser (tests/test_company_facts.py's firm) ---------------------
+
+async def test_a_client_organiser_is_in_their_own_companys_draft_after_the_split(store):  # noqa: F811
+    acme, beta = Company("ACME", people=2, matters=1), Company("BETA", enquiries=1)
+    firm = await make_firm(store, [acme, beta])
+    # ACME's first person sent the invitation; Graph lists the organiser apart from the attendees
+    organiser = acme.emails[0]
+    m = firm.meeting.model_copy(update={
+        "organizerEmail": organiser, "attendees": [a for a in firm.meeting.attendees if a.email != organiser]})
+    await store.put(m)
+    d = await followups.draft_for_meeting(store, TENANT, m.id, OWNER)
+    assert d is not None and d.to[0] == organiser and sorted(d.to) == sorted(acme.emails + beta.emails)
+    assert leaks(firm, d.to, [d.subject, d.body]) == []  # neutral: two companies
+    assert (await followups.split(store, TENANT, OWNER, d.id, 1)).status == "ok"
+    await settle()
+    await work.drain(store)
+    drafts = [x for x in (await store.find(Draft, TENANT, key=f"meeting:{m.id}")).items if x.id != d.id]
+    assert sorted(sorted(x.to) for x in drafts) == sorted([sorted(acme.emails), sorted(beta.emails)])
+    for x in drafts:
+        assert leaks(firm, x.to, [x.subject, x.body]) == []
+    acme_draft = next(x for x in drafts if organiser in x.to)
+    assert all(c in acme_draft.body for c in acme.item_canaries())  # one company: its matters named
