@@ -9,6 +9,9 @@ module maps their outcomes to Universal Actions answers:
   answer as for a draft that does not exist.
 Approve answers at once: the send is a work item the drain runs after the answer.
 
+The welcome card's "My follow-ups" button (rapport.cards.welcome) is a verb here too: it sends the
+same messages as typing "my follow-ups".
+
 Exports `VERBS` (verb -> handler) and `on_text`, which bot/routes.py hands to the bot, and
 `TeamsCardDelivery`, which bot/routes.py makes on the bot's adapter.
 """
@@ -37,6 +40,7 @@ from rapport.cards.followup import (
     VERB_SPLIT,
 )
 from rapport.cards.followup import VERBS as CARD_VERBS  # every verb the card can show
+from rapport.cards.welcome import VERB_MY_FOLLOWUPS
 from rapport.records import Draft, Person, utcnow
 from rapport.store.base import Store
 
@@ -44,6 +48,7 @@ log = logging.getLogger("rapport.bot")
 
 NOT_FOUND = "This draft was not found."
 REFUSED = "Only the partner who owns this draft, or a delegate they named, can act on it."
+NONE_WAITING = "You have no follow-ups waiting for you."
 SPLITTING = "One draft per company is on its way: each company's card will follow."
 LIST_LIMIT = 5  # cards per "my follow-ups" answer: Teams allows 7 messages a second per thread
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
@@ -144,10 +149,17 @@ async def on_text(turn_context: TurnContext, tenant_id: str) -> bool:
                 f"Drafting the follow-up to \u201c{outsider(meeting.subject, 80, empty=NEUTRAL)}\u201d; "
                 "the card will be here shortly."))
         return True
+    await _send_mine(turn_context, store, tenant_id, oid)
+    return True
+
+
+async def _send_mine(turn_context: TurnContext, store: Store, tenant_id: str, oid: str) -> int:
+    """The answer to "my follow-ups" (typed, or the welcome card's button): a count, then the newest
+    cards, as messages in the chat. Returns how many follow-ups wait."""
     drafts = await followups.pending(store, tenant_id, oid)
     if not drafts:
-        await turn_context.send_activity("You have no follow-ups waiting for you.")
-        return True
+        await turn_context.send_activity(NONE_WAITING)
+        return 0
     more = len(drafts) - LIST_LIMIT
     await turn_context.send_activity(
         f"{len(drafts)} follow-up{'s' if len(drafts) != 1 else ''} waiting for you" +
@@ -155,7 +167,21 @@ async def on_text(turn_context: TurnContext, tenant_id: str) -> bool:
     for d in drafts[:LIST_LIMIT]:
         card = await followups.card_for(store, d)
         await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
-    return True
+    return len(drafts)
+
+
+async def _my_followups(turn_context: TurnContext, tenant_id: str, data: dict[str, Any]) -> InvokeResponse:
+    """The welcome card's "My follow-ups": the same messages as typing "my follow-ups", sent to the
+    chat; the invoke answers with a one-line message, so the welcome card stays as it is."""
+    oid = verbs.viewer(turn_context)
+    if oid is None:
+        return verbs.error_response(403, REFUSED, "Forbidden")
+    waiting = await _send_mine(turn_context, await runtime.store(), tenant_id, oid)
+    return verbs.message_response(NONE_WAITING if waiting == 0 else "Your follow-ups are in the chat below.")
+
+
+# The welcome card's button (rapport.cards.welcome): "my follow-ups" without typing it.
+VERBS[VERB_MY_FOLLOWUPS] = _my_followups
 
 
 # --- proactive delivery ----------------------------------------------------------------------------

@@ -11,7 +11,8 @@ non-guest Person of the tenant and Teams marks no guest (`from.userRole`). Anyon
 
 What the bot answers is handed to it (bot/routes.py composes it): the card verbs as a table
 (`adaptiveCard/action`, dispatched by bot/verbs.py) and the text commands in the order they are
-tried; a message no command takes gets the help text.
+tried; a message no command takes gets the help text, which lists the commands (`COMMANDS_HELP`).
+On install the partner gets the welcome card: the same list and a "My follow-ups" button.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
+from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
 from bot import verbs
 from bot.verbs import VerbHandler
+from rapport.cards.welcome import welcome_card
 from rapport.identity import membership
 from rapport.identity.membership import NOT_ENABLED as NOT_FOR_YOU
 from rapport.records import Person
@@ -36,10 +38,22 @@ log = logging.getLogger("rapport.bot")
 
 NOT_ENABLED = ("Rapport is not enabled for your organisation. "
                "If you expected it to be, ask your IT administrator to onboard your firm.")
-HELP = ("I'm Rapport, your business-development desk. I'll send you meeting briefs and follow-up drafts "
-        "to approve here; nothing is sent without your approval. In Outlook, open the Rapport pane to see "
-        "who a sender is to the firm.")
-WELCOME = "Hello! " + HELP
+INTRO = ("I'm Rapport, your business-development desk. I'll send you meeting briefs and follow-up drafts "
+         "to approve here; nothing is sent without your approval. In Outlook, open the Rapport pane to see "
+         "who a sender is to the firm.")
+# What one can type, as (words, what follows them, what it does): the one list, which `help` and the
+# welcome card both show. The words are the ones bot/briefs.py and bot/followups.py parse
+# (tests/test_bot_help.py sends each one and checks that its command, not the help, answers it).
+COMMANDS_HELP: tuple[tuple[str, str, str], ...] = (
+    ("brief", "", "the brief of your next meeting with people outside the firm"),
+    ("brief", "name or company", "the brief of your next meeting with them"),
+    ("my follow-ups", "", "the follow-up drafts waiting for your approval"),
+    ("follow up", "name", "a follow-up draft for your last meeting with them"),
+    ("help", "", "this list"),
+)
+HELP = INTRO + "\n\nWhat you can type:\n\n" + "\n".join(
+    f"- **{words}**" + (f" *{argument}*" if argument else "") + f": {what}" for words, argument, what in COMMANDS_HELP)
+WELCOME = "Hello! " + INTRO
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TENANT_KEY = "rapport.tenant_id"
 
@@ -160,7 +174,10 @@ class RapportBot(ActivityHandler):
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         await self._remember(turn_context)
-        await turn_context.send_activity(WELCOME)
+        # Once, on install (Teams also sends conversationUpdate then; that one only remembers the chat).
+        welcome = MessageFactory.attachment(CardFactory.adaptive_card(welcome_card(WELCOME, COMMANDS_HELP)))
+        welcome.summary = WELCOME
+        await turn_context.send_activity(welcome)
 
     async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None

@@ -22,6 +22,7 @@ log = logging.getLogger("rapport.bot")
 
 CARD = "application/vnd.microsoft.card.adaptive"
 ERROR = "application/vnd.microsoft.error"
+MESSAGE = "application/vnd.microsoft.activity.message"
 INVOKE_NAME = "adaptiveCard/action"
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -36,6 +37,11 @@ def viewer(turn_context: TurnContext) -> str | None:
 
 def card_response(card: dict[str, Any]) -> InvokeResponse:
     return InvokeResponse(status=200, body={"statusCode": 200, "type": CARD, "value": card})
+
+
+def message_response(text: str) -> InvokeResponse:
+    """Universal Actions' message answer: the client shows `text` and leaves the card as it is."""
+    return InvokeResponse(status=200, body={"statusCode": 200, "type": MESSAGE, "value": text})
 
 
 def error_response(status: int, message: str, code: str = "") -> InvokeResponse:

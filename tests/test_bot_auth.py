@@ -154,7 +154,9 @@ async def test_conversation_reference_stored_on_first_message(bot):
 async def test_install_sends_welcome_and_stores_reference(bot):
     resp = await bot.post(bot.activity(kind="installationUpdate", action="add", text=None))
     assert resp.status_code == 200
-    assert bot.connector.sent and "Hello" in bot.connector.sent[0].text
+    # The welcome is a card now (issue 14: the commands and a "My follow-ups" button; tests/test_bot_help.py)
+    sent = bot.connector.sent
+    assert sent and sent[0].activity["attachments"][0]["content"]["fallbackText"].startswith("Hello")
     assert (await bot.store.get(Person, TENANT_A, PARTNER_OID)).conversationRef is not None
 
 
@@ -405,12 +407,13 @@ async def test_two_allowed_tenants_in_one_activity_are_refused(bot):
 
 
 def test_the_bot_answers_every_verb_its_cards_show():
-    """bot/routes.py hands the bot one table: every brief and follow-up card verb, none twice."""
+    """bot/routes.py hands the bot one table: every brief, follow-up and welcome card verb, none twice."""
     from bot import briefs, followups
     from rapport.cards.brief import BRIEF_VERBS
     from rapport.cards.followup import VERBS as FOLLOWUP_VERBS
+    from rapport.cards.welcome import VERBS as WELCOME_VERBS
 
-    assert set(routes.VERBS) == set(BRIEF_VERBS) | set(FOLLOWUP_VERBS)
+    assert set(routes.VERBS) == set(BRIEF_VERBS) | set(FOLLOWUP_VERBS) | set(WELCOME_VERBS)
     assert not set(briefs.VERBS) & set(followups.VERBS)
     bot = routes.make_bot(load_settings({}))
     assert bot.verbs == routes.VERBS and bot.commands == (briefs.on_text, followups.on_text)

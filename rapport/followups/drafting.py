@@ -6,7 +6,8 @@
   derived from (meeting, partner), so a rerun, a crash or a duplicate request never makes a second
   draft (docs/reliability.md, section 6, Exactly once). The pass also brings back snoozed drafts whose
   time has come.
-- Recipients are chosen here, by code, from the meeting's external attendees; the drafting service
+- Recipients are chosen here, by code: the meeting's outside attendees, the organiser included (a client
+  who sent the invitation is the first to write to); the drafting service
   (rapport.drafting) only writes subject and body, from a context read through the partner's
   ScopedStore (walls and privacy applied), with mail excerpts passed as untrusted data.
 - One company's facts to that company only: a draft names a matter, enquiry or opportunity (and
@@ -25,6 +26,7 @@ sending, which import this module).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -89,21 +91,28 @@ def _current_drafter() -> tuple[Any, bool]:
 # --- recipients and context ------------------------------------------------------------------------
 
 def recipients_for(meeting: Meeting, tenant: Tenant, owner: Person) -> list[str]:
-    """The meeting's external attendees, chosen by code: no rooms, no firm addresses, no duplicates.
+    """The meeting's outside attendees, chosen by code: the organiser first when outside the firm (the
+    client who sent the invitation is the first person to write to), then every other outside attendee.
+    Never the partner, never the firm's own addresses (`is_internal`, the one rule), never rooms, no
+    duplicates.
 
-    With no firm domains on record, "external" means an attendee the capture matched to a contact."""
-    out: list[str] = []
+    With no firm domains on record, "outside" means an address the capture matched to a contact."""
+    rooms = set()
     for a in meeting.attendees:
         if a.type == "resource":
-            continue
+            with contextlib.suppress(ValueError):
+                rooms.add(normalize_email(a.email))
+    out: list[str] = []
+    for email in (meeting.organizerEmail, *(a.email for a in meeting.attendees if a.type != "resource")):
         try:
-            address = normalize_email(a.email)
+            address = normalize_email(email)
         except ValueError:
+            continue  # no organiser on record (""), or not an address
+        if address == owner.upn.lower() or address in rooms or address in out:
             continue
-        if address in (owner.upn.lower(), meeting.organizerEmail.lower()):
-            continue
-        external = not is_internal(address.rpartition("@")[2], tenant) if tenant.domains else contact_id(address) in meeting.contactIds
-        if external and address not in out:
+        outside = (not is_internal(address.rpartition("@")[2], tenant) if tenant.domains
+                   else contact_id(address) in meeting.contactIds)
+        if outside:
             out.append(address)
     return out
 
