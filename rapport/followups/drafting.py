@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -237,22 +238,22 @@ async def draft_for_meeting(store: Store, tenant_id: str, meeting_id: str, owner
 
     One draft to all the meeting's outsiders; when they come from several companies it is neutral
     (build_context leaves every company's items out) and its card offers one draft per company."""
-    did = draft_id_for(meeting_id, owner_oid)
-    existing = await store.get(Draft, tenant_id, did)
-    if existing is not None:
-        return existing
-    found = await _meeting_and_owner(store, tenant_id, meeting_id, owner_oid)
-    if found is None:
-        return None
-    meeting, owner, tenant = found
-    return await _make_draft(store, did, meeting, owner, recipients_for(meeting, tenant, owner))
+    return await _draft_once(store, tenant_id, draft_id_for(meeting_id, owner_oid), meeting_id, owner_oid,
+                             lambda everyone: everyone)
 
 
 async def draft_for_company(store: Store, tenant_id: str, meeting_id: str, owner_oid: str, key: str,
                             to: list[str]) -> Draft | None:
     """One company's draft after a split: to `to` (that company's people among the meeting's
     outsiders), with that company's items. Once per (meeting, partner, company)."""
-    did = company_draft_id(meeting_id, owner_oid, key)
+    # Never anyone the meeting's own draft would not reach.
+    return await _draft_once(store, tenant_id, company_draft_id(meeting_id, owner_oid, key), meeting_id, owner_oid,
+                             lambda everyone: [a for a in to if a in set(everyone)])
+
+
+async def _draft_once(store: Store, tenant_id: str, did: str, meeting_id: str, owner_oid: str,
+                      choose: Callable[[list[str]], list[str]]) -> Draft | None:
+    """The draft `did` if it exists, else made once for the meeting's recipients `choose` keeps."""
     existing = await store.get(Draft, tenant_id, did)
     if existing is not None:
         return existing
@@ -260,8 +261,7 @@ async def draft_for_company(store: Store, tenant_id: str, meeting_id: str, owner
     if found is None:
         return None
     meeting, owner, tenant = found
-    allowed = set(recipients_for(meeting, tenant, owner))  # never anyone the meeting's draft would not reach
-    return await _make_draft(store, did, meeting, owner, [a for a in to if a in allowed])
+    return await _make_draft(store, did, meeting, owner, choose(recipients_for(meeting, tenant, owner)))
 
 
 async def _meeting_and_owner(store: Store, tenant_id: str, meeting_id: str, owner_oid: str
