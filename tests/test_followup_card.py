@@ -291,11 +291,45 @@ def test_secondary_actions_are_marked_for_the_overflow_menu():
 
 @pytest.mark.parametrize("state", list(CASES))
 def test_title_and_colour_follow_the_state(state):
-    title = render(state)["body"][0]
-    assert title["text"] == STATE_TITLES[state] and title.get("style") == "heading"
-    assert title.get("color") == STATE_COLOURS[state]
+    band = render(state)["body"][0]
+    title = band["items"][0]
+    assert title["text"] == STATE_TITLES[state] and title.get("style") == "heading" and "color" not in title
+    assert band["type"] == "Container" and band["style"] == STATE_COLOURS[state]
     assert render(state)["fallbackText"].startswith(STATE_TITLES[state])
 
 
-STATE_COLOURS = {"drafted": "Accent", "snoozed": "Warning", "approved": "Accent", "sending": "Accent",
-                 "sent": "Good", "failed": "Attention", "dismissed": "Default", "superseded": "Default"}
+STATE_COLOURS = {"drafted": "accent", "snoozed": "warning", "approved": "emphasis", "sending": "emphasis",
+                 "sent": "good", "failed": "attention", "dismissed": "default", "superseded": "default"}
+
+
+BAND_JS = """
+(cardJson) => {
+  const card = new AdaptiveCards.AdaptiveCard();  // the renderer's own host config: every container style
+  card.parse(cardJson);
+  const root = document.getElementById('root');
+  root.innerHTML = '';
+  root.appendChild(card.render());
+  let e = root.querySelector('[role=heading]');
+  while (e && e !== root) {
+    const bg = getComputedStyle(e).backgroundColor;
+    if (bg !== 'rgba(0, 0, 0, 0)') return {title: root.querySelector('[role=heading]').textContent, bg};
+    e = e.parentElement;
+  }
+  return {title: root.querySelector('[role=heading]').textContent, bg: null};
+}
+"""
+
+
+async def test_each_state_has_its_own_colour_band_when_rendered(page):
+    # Rapport's own card host (addin/web/cards-host.js) defines only the default container style, so
+    # the band is checked with the renderer's default host config, which defines them all as Teams does.
+    await page.set_content("<!doctype html><html><body><div id='root' style='width:450px'></div></body></html>")
+    await page.add_script_tag(path=str(RENDERER))
+    seen: dict[str, str | None] = {}
+    for state in CASES:
+        out = await page.evaluate(BAND_JS, render(state))
+        assert out["title"] == STATE_TITLES[state]
+        seen[state] = out["bg"]
+    coloured = ("drafted", "snoozed", "sent", "failed", "sending")
+    assert len({seen[s] for s in coloured}) == len(coloured), seen  # pending, snoozed, sent, failed, sending differ
+    assert seen["approved"] == seen["sending"] and seen["dismissed"] == seen["superseded"]

@@ -54,22 +54,24 @@ MAX_REFRESH_USERS = 60  # Teams refreshes a card for at most 60 listed users
 # Companies a neutral draft may be split into: one draft and one card each. Beyond, no split is offered
 # (a town hall is no client meeting, and Teams allows a handful of messages a second per chat).
 MAX_SPLIT = 10
-_COMPANIES = "companies:"
+_COMPANIES = "companies:"  # a draft's flag: made neutral because its recipients are from N companies
 # The message box in edit mode: tall enough for the draft's lines (about 20 px a line at Teams' 14 px
 # text, wrapped at ~45 characters in 450 px), never less than ten lines nor more than a screen.
 _BOX_LINE_PX, _BOX_CHARS_PER_LINE, _BOX_MIN_PX, _BOX_MAX_PX = 20, 45, 200, 480
 
-# A title and a colour per state (Adaptive Cards colour names; the host maps them to its palette).
+# A title and a colour per state. The colour is the title band's container style (a tinted
+# background under default-coloured text), not a text colour: Teams' light "good" and "warning" text
+# is about 1.5:1 on white, too faint to read, while its tinted backgrounds keep the text's contrast.
 STATE_LOOK: dict[str, tuple[str, str]] = {
-    "drafted": ("Follow-up to approve", "Accent"),
-    "snoozed": ("Follow-up snoozed", "Warning"),
-    "approved": ("Follow-up sending", "Accent"),
-    "sending": ("Follow-up sending", "Accent"),
-    "sent": ("Follow-up sent", "Good"),
-    "failed": ("Follow-up not sent", "Attention"),
-    "dismissed": ("Follow-up skipped", "Default"),
-    "superseded": ("Follow-up replaced", "Default"),
-}  # a draft's flag: made neutral because its recipients are from N companies
+    "drafted": ("Follow-up to approve", "accent"),
+    "snoozed": ("Follow-up snoozed", "warning"),
+    "approved": ("Follow-up sending", "emphasis"),
+    "sending": ("Follow-up sending", "emphasis"),
+    "sent": ("Follow-up sent", "good"),
+    "failed": ("Follow-up not sent", "attention"),
+    "dismissed": ("Follow-up skipped", "default"),
+    "superseded": ("Follow-up replaced", "default"),
+}
 
 FLAG_WORDS = {
     "untrusted_instructions": "An incoming email contained instructions; Rapport ignored them.",
@@ -175,10 +177,11 @@ def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users
     changed"); `editing` shows the inline inputs instead of the choices."""
     editing = editing and draft.state in ("drafted", "snoozed", "failed")
     recipients = ", ".join(draft.to)
-    title, colour = STATE_LOOK.get(draft.state, STATE_LOOK["drafted"])
+    title, style = STATE_LOOK.get(draft.state, STATE_LOOK["drafted"])
     body: list[dict[str, Any] | None] = [
-        {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True, "color": colour,
-         "style": "heading"},
+        {"type": "Container", "style": style, "bleed": True, "items": [
+            {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True,
+             "style": "heading"}]},
         row([run(f"For {plain(owner_name, 80)}", subtle=True)], [run(f"v{draft.version}", subtle=True)]),
     ]
     if notice:
