@@ -383,5 +383,6 @@ async def _transition(store: Store, draft: Draft, change: Callable[[Draft], Draf
 
 __all__ = [
     "PENDING_STATES", "SEND_WORK", "Outcome", "Status", "actor_draft", "approve", "audit_id", "body_hash", "edit",
-    "parse_version", "pending", "record_send_time", "retry", "save_and_approve", "skip", "snooze", "snooze_until", "split", "view",
+    "parse_version", "pending", "record_send_time", "retry", "save_and_approve", "skip", "snooze", "snooze_until",
+    "split", "view",
 ]
