@@ -230,7 +230,8 @@ FIT_JS = """
     if (hidesY && el.scrollHeight > el.clientHeight + 1 && el.clientHeight > 0) clipped.push('height: ' + label);
   }
   const area = root.querySelector('textarea');
-  const buttons = Array.from(root.querySelectorAll('button')).map(b => b.getAttribute('aria-label') || b.textContent.trim());
+  const buttons = Array.from(root.querySelectorAll('button'))
+    .map(b => b.getAttribute('aria-label') || b.textContent.trim());
   return {events, clipped, buttons, text: root.innerText,
           area: area ? {client: area.clientHeight, scroll: area.scrollHeight} : null};
 }

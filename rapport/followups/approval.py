@@ -9,11 +9,12 @@
 - approve writes one AuditEvent (who, when, draft kind, meeting end -> approval; `record_send_time`
   adds the send, never the body: a hash, its length and the recipients) and queues the send, a
   "send-draft" work item (SEND_WORK, run by rapport.followups.sending) keyed draftId:version, so one
-  send; edit saves a new version (recipients unchanged: code owns them); save_and_approve saves a new
-  version and approves exactly it in one transition (a stale card is refused, as for approve); snooze hides the draft until
-  later today or tomorrow morning; skip dismisses it; retry re-approves a failed send under the same
-  key; split (a neutral draft only) replaces it by one draft per company; view shows it (and finishes a
-  split a crash interrupted); pending lists the viewer's drafts awaiting a decision.
+  send; edit saves a new version (recipients unchanged: code owns them); save_and_approve saves a
+  new version and approves exactly it in one transition (a stale card is refused, as for approve);
+  snooze hides the draft until later today or tomorrow morning; skip dismisses it; retry re-approves
+  a failed send under the same key; split (a neutral draft only) replaces it by one draft per
+  company; view shows it (and finishes a split a crash interrupted); pending lists the viewer's
+  drafts awaiting a decision.
 
 Imports rapport's records, store and work queue, and rapport.followups.drafting (the companies of a
 split); never sending, which imports this module.
