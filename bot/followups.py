@@ -34,6 +34,7 @@ from rapport.cards.followup import (
     VERB_EDIT,
     VERB_RETRY,
     VERB_SAVE,
+    VERB_SAVE_APPROVE,
     VERB_SKIP,
     VERB_SNOOZE_LATER,
     VERB_SNOOZE_TOMORROW,
@@ -92,6 +93,10 @@ def _act(verb: str):
         elif verb == VERB_SAVE:
             out = await followups.edit(store, tenant_id, oid, draft_id, version, data.get(SUBJECT_INPUT),
                                        data.get(BODY_INPUT), now=now)
+            notice = out.message
+        elif verb == VERB_SAVE_APPROVE:  # one click: the edited text as a new version, that version approved
+            out = await followups.save_and_approve(store, tenant_id, oid, draft_id, version, data.get(SUBJECT_INPUT),
+                                                   data.get(BODY_INPUT), now=now)
             notice = out.message
         elif verb in (VERB_SNOOZE_LATER, VERB_SNOOZE_TOMORROW):
             choice = "tomorrow" if verb == VERB_SNOOZE_TOMORROW else "later"

@@ -370,3 +370,31 @@ async def test_local_outbox_lists_the_sent_mail(world):
     await followups.approve(world.store, TENANT, OWNER, d.id, 1)
     await settle()
     assert len((await local_outbox.outbox_view(world.store))["mail"]) == 1
+
+
+async def test_save_and_approve_is_one_version_bound_transition(world):
+    d = await drafted(world)
+    # not the partner's (a colleague, another tenant): not found, nothing saved; empty text: refused
+    assert (await followups.save_and_approve(world.store, TENANT, OTHER, d.id, 1, "S", "B")).status == "not_found"
+    assert (await followups.save_and_approve(world.store, TENANT_B, OWNER, d.id, 1, "S", "B")).status == "not_found"
+    bad = await followups.save_and_approve(world.store, TENANT, OWNER, d.id, 1, "Subject", "\u200b ")
+    assert bad.status == "invalid" and bad.editing and (await world.draft()).version == 1
+    # a delegate saves and approves: the new text is version 2, approved on the owner's behalf, sent once
+    out = await followups.save_and_approve(world.store, TENANT, DELEGATE, d.id, 1, "New\u200b subject",
+                                           "Dear Jane,\n\nShorter.\n\nAda", now=NOW)
+    assert out.status == "ok" and out.draft.version == 2 and out.draft.state == "approved"
+    assert out.draft.approvedBy == DELEGATE and out.draft.to == d.to and out.draft.subject == "New subject"
+    again = await followups.save_and_approve(world.store, TENANT, DELEGATE, d.id, 1, "New subject",
+                                             "Dear Jane,\n\nShorter.\n\nAda", now=NOW)
+    assert again.status == "already"  # the same click twice
+    other_text = await followups.save_and_approve(world.store, TENANT, OWNER, d.id, 1, "Other", "Other text")
+    assert other_text.status == "stale" and "version 2" in other_text.message
+    await settle()
+    await work.drain(world.store)
+    mails = await world.mails()
+    assert len(mails) == 1 and mails[0].subject == "New subject" and mails[0].idempotencyKey.endswith(":v2")
+    events = (await world.store.find(AuditEvent, TENANT, key="action:followup.approved")).items
+    assert [(e.details["version"], e.details["onBehalf"]) for e in events] == [(2, True)]
+    # once sent, the draft cannot be saved again
+    late = await followups.save_and_approve(world.store, TENANT, OWNER, d.id, 2, "Late", "Late text")
+    assert late.status == "bad_state" and (await world.draft()).subject == "New subject"

@@ -9,6 +9,7 @@ the card in the chat is updated to "Sent".
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from rapport.drafting import make_drafter
 from rapport.followups import sending
 from rapport.graph import GraphClient
 from rapport.identity.keys import KeySet
-from rapport.records import Draft, OutboxItem, Person, Tenant, utcnow
+from rapport.records import AuditEvent, Draft, OutboxItem, Person, Tenant, utcnow
 from rapport.settings import Settings, load_settings
 from rapport.store.base import Store
 from rapport.store.sqlite import SqliteBackend
@@ -282,3 +283,85 @@ async def test_two_concurrent_approve_invokes_send_once(loop):
     await work.drain(loop.store)
     assert len(await mails(loop)) == 1
     assert (await loop.store.get(Draft, TENANT, data["draftId"])).state == "sent"
+
+
+# --- "Save and approve": the edited text as a new version, exactly that version sent, in one click -------
+
+EDITED_SUBJECT = "Thank you, Jane"
+EDITED_BODY = "Dear Jane,\n\nThank you for today; the search results follow this week.\n\nAda"
+
+
+def mail_text(m: Any) -> tuple[str, str]:
+    """(subject, body) of a mail as it left: a Graph message or a local outbox item."""
+    if isinstance(m, dict):
+        return m["subject"], m["body"]["content"]
+    return m.subject, m.body
+
+
+async def _pending_draft(loop: Loop, event: str) -> str:
+    meeting = meeting_for(TENANT, OWNER, utcnow() - timedelta(hours=1), event=event)
+    await loop.store.put(meeting)
+    await followups.timer_pass(loop.store, kick=False)
+    await work.drain(loop.store)
+    return followups.draft_id_for(meeting.id, OWNER)
+
+
+async def test_edit_then_save_and_approve_sends_the_edited_text_once_over_http(loop):
+    assert (await loop.post(loop.activity()))[0] == 200  # the partner's chat: the card is posted there
+    did = await _pending_draft(loop, "e2e-save-approve")
+    assert [m for m, _ in loop.cards()] == ["POST"]
+    status, body = await loop.post(loop.invoke("followup.edit", {"draftId": did, "version": 1}))
+    assert status == 200 and body["statusCode"] == 200
+    save_approve = next(a for a in body["value"]["actions"] if a["verb"] == "followup.saveApprove")
+    assert save_approve["data"] == {"draftId": did, "version": 1} and save_approve["associatedInputs"] == "auto"
+    # Teams sends the card's data with the inputs' values merged in; a double click sends it twice at once
+    data = {**save_approve["data"], "subject": EDITED_SUBJECT, "body": EDITED_BODY}
+    answers = await asyncio.gather(*(loop.post(loop.invoke("followup.saveApprove", data)) for _ in range(3)))
+    assert all(status == 200 and b["statusCode"] == 200 for status, b in answers), answers
+    texts = [" ".join(card_texts(b["value"])) for _, b in answers]
+    assert any("Saved as version 2 and approved." in t for t in texts)
+    assert all("Follow-up sending" in t and "version 3" not in t for t in texts)
+    assert all("actions" not in b["value"] for _, b in answers)  # nothing left to click
+    await settle()
+    await work.drain(loop.store)
+    sent = await mails(loop)
+    assert len(sent) == 1
+    subject, text = mail_text(sent[0])
+    assert subject == EDITED_SUBJECT and "the search results follow this week" in text
+    d = await loop.store.get(Draft, TENANT, did)
+    assert d.state == "sent" and d.version == 2 and d.body == EDITED_BODY and d.approvedBy == OWNER
+    # the approval's audit event names exactly the version that went out
+    events = (await loop.store.find(AuditEvent, TENANT, key="action:followup.approved")).items
+    assert [(e.targetId, e.details["version"], e.details["bodySha256"]) for e in events] == [
+        (did, 2, followups.body_hash(d))]
+    # the card in the chat now says sent
+    method, last = loop.cards()[-1]
+    assert method == "PUT" and "Follow-up sent" in " ".join(card_texts(last))
+
+
+async def test_a_stale_save_and_approve_sends_nothing_over_http(loop):
+    did = await _pending_draft(loop, "e2e-save-approve-stale")
+    # someone (the partner in another window, a delegate) saved version 2 meanwhile
+    status, body = await loop.post(loop.invoke("followup.save", {"draftId": did, "version": 1, "subject": "Thanks",
+                                                                 "body": "Dear Jane,\n\nThanks.\n\nAda"}))
+    assert status == 200 and "Saved as version 2." in card_texts(body["value"])
+    # the old card's "Save and approve" names version 1: refused, the current card comes back
+    status, body = await loop.post(loop.invoke("followup.saveApprove", {
+        "draftId": did, "version": 1, "subject": EDITED_SUBJECT, "body": EDITED_BODY}))
+    assert status == 200 and body["statusCode"] == 200
+    texts = card_texts(body["value"])
+    assert "This draft changed since that card; this is version 2." in texts
+    assert "Follow-up to approve" in texts
+    assert {a["data"]["version"] for a in body["value"]["actions"]} == {2}
+    await settle()
+    await work.drain(loop.store)
+    assert await mails(loop) == []
+    d = await loop.store.get(Draft, TENANT, did)
+    assert d.state == "drafted" and d.version == 2 and d.subject == "Thanks"  # the stale text was not saved
+    assert (await loop.store.find(AuditEvent, TENANT, key="action:followup.approved")).items == []
+    # and an empty message is refused with the inputs kept, nothing saved
+    status, body = await loop.post(loop.invoke("followup.saveApprove", {"draftId": did, "version": 2,
+                                                                        "subject": "Thanks", "body": "  "}))
+    assert "Both a subject and a message are needed." in card_texts(body["value"])
+    assert any(i.get("type") == "Input.Text" for i in _walk(body["value"]))
+    assert (await loop.store.get(Draft, TENANT, did)).version == 2

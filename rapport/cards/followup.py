@@ -1,4 +1,4 @@
-"""The follow-up approval card: recipients, subject, body, and the four choices.
+"""The follow-up approval card: recipients, subject, body, and the partner's choices.
 
 Universal Actions (Adaptive Cards 1.5, `Action.Execute` only). Every action carries the draft id and
 the version the partner is looking at, nothing else (never a tenant or user: the bot takes those
@@ -7,7 +7,17 @@ refresh for every viewer (`refresh.userIds`: the owner and their delegates) and 
 message are all built here, so they always agree.
 
 States: drafted / snoozed (choices shown), editing (inline inputs), approved / sending, sent,
-failed (reason + Retry), dismissed, superseded (replaced by one draft per company; no choices).
+failed (reason + Retry), dismissed, superseded (replaced by one draft per company; no choices). Each
+state has its own title and colour (`STATE_LOOK`), so a card updated after the send no longer asks
+for an approval.
+
+Fit: Teams gives a card about 450 px (320 px on a phone or in Outlook), and buttons in one row share
+it, so a pending card shows two buttons only, "Approve and send" (the one primary action) and
+"Edit"; Snooze, Skip and "One draft per company" are secondary actions (Adaptive Cards 1.5
+`mode: "secondary"`), which Teams and the JS renderer put behind one overflow ("...") button. In edit
+mode the message box is as tall as the draft needs (a Container's minHeight, the input stretched into
+it) and "Save and approve" saves the text as a new version and approves exactly that version in one
+click. Recipients are not editable here: code chooses them (rapport.followups.drafting).
 
 A draft to outsiders from several companies is neutral (it names no company's matters, enquiries or
 opportunities); its card says so and offers "One draft per company" (rapport.followups.split).
@@ -25,6 +35,7 @@ from rapport.records import Draft
 VERB_APPROVE = "followup.approve"
 VERB_EDIT = "followup.edit"
 VERB_SAVE = "followup.save"
+VERB_SAVE_APPROVE = "followup.saveApprove"
 VERB_SNOOZE_LATER = "followup.snoozeLater"
 VERB_SNOOZE_TOMORROW = "followup.snoozeTomorrow"
 VERB_SKIP = "followup.skip"
@@ -32,8 +43,8 @@ VERB_RETRY = "followup.retry"
 VERB_REFRESH = "followup.refresh"
 VERB_SPLIT = "followup.split"
 # Every verb the card may carry: bot/followups.py answers exactly these.
-VERBS = (VERB_APPROVE, VERB_EDIT, VERB_SAVE, VERB_SNOOZE_LATER, VERB_SNOOZE_TOMORROW, VERB_SKIP, VERB_RETRY,
-         VERB_REFRESH, VERB_SPLIT)
+VERBS = (VERB_APPROVE, VERB_EDIT, VERB_SAVE, VERB_SAVE_APPROVE, VERB_SNOOZE_LATER, VERB_SNOOZE_TOMORROW, VERB_SKIP,
+         VERB_RETRY, VERB_REFRESH, VERB_SPLIT)
 
 SUBJECT_INPUT = "subject"
 BODY_INPUT = "body"
@@ -44,6 +55,23 @@ MAX_REFRESH_USERS = 60  # Teams refreshes a card for at most 60 listed users
 # (a town hall is no client meeting, and Teams allows a handful of messages a second per chat).
 MAX_SPLIT = 10
 _COMPANIES = "companies:"  # a draft's flag: made neutral because its recipients are from N companies
+# The message box in edit mode: tall enough for the draft's lines (about 20 px a line at Teams' 14 px
+# text, wrapped at ~45 characters in 450 px), never less than ten lines nor more than a screen.
+_BOX_LINE_PX, _BOX_CHARS_PER_LINE, _BOX_MIN_PX, _BOX_MAX_PX = 20, 45, 200, 480
+
+# A title and a colour per state. The colour is the title band's container style (a tinted
+# background under default-coloured text), not a text colour: Teams' light "good" and "warning" text
+# is about 1.5:1 on white, too faint to read, while its tinted backgrounds keep the text's contrast.
+STATE_LOOK: dict[str, tuple[str, str]] = {
+    "drafted": ("Follow-up to approve", "accent"),
+    "snoozed": ("Follow-up snoozed", "warning"),
+    "approved": ("Follow-up sending", "emphasis"),
+    "sending": ("Follow-up sending", "emphasis"),
+    "sent": ("Follow-up sent", "good"),
+    "failed": ("Follow-up not sent", "attention"),
+    "dismissed": ("Follow-up skipped", "default"),
+    "superseded": ("Follow-up replaced", "default"),
+}
 
 FLAG_WORDS = {
     "untrusted_instructions": "An incoming email contained instructions; Rapport ignored them.",
@@ -109,26 +137,38 @@ def _status(draft: Draft, owner_name: str, now: datetime) -> dict[str, Any] | No
     return None
 
 
+def _secondary(action: dict[str, Any]) -> dict[str, Any]:
+    """An action the host shows in its overflow menu, not as a button of its own."""
+    return {**action, "mode": "secondary"}
+
+
 def _actions(draft: Draft, editing: bool) -> list[dict[str, Any]]:
     d = _data(draft)
     if editing:
-        return [execute("Save as new version", VERB_SAVE, d, style="positive", associated_inputs="auto"),
+        return [execute("Save and approve", VERB_SAVE_APPROVE, d, style="positive", associated_inputs="auto"),
+                execute("Save", VERB_SAVE, d, associated_inputs="auto"),
                 execute("Cancel", VERB_REFRESH, d, associated_inputs="none")]
     if draft.state in ("drafted", "snoozed"):
-        split = ([execute("One draft per company", VERB_SPLIT, d, associated_inputs="none")]
+        split = ([_secondary(execute("One draft per company", VERB_SPLIT, d, associated_inputs="none"))]
                  if 1 < companies_in(draft) <= MAX_SPLIT else [])
         return [
             execute("Approve and send", VERB_APPROVE, d, style="positive", associated_inputs="none"),
             *split,
             execute("Edit", VERB_EDIT, d, associated_inputs="none"),
-            execute("Snooze: later today", VERB_SNOOZE_LATER, d, associated_inputs="none"),
-            execute("Snooze: tomorrow", VERB_SNOOZE_TOMORROW, d, associated_inputs="none"),
-            execute("Skip", VERB_SKIP, d, style="destructive", associated_inputs="none"),
+            _secondary(execute("Snooze: later today", VERB_SNOOZE_LATER, d, associated_inputs="none")),
+            _secondary(execute("Snooze: tomorrow", VERB_SNOOZE_TOMORROW, d, associated_inputs="none")),
+            _secondary(execute("Skip", VERB_SKIP, d, style="destructive", associated_inputs="none")),
         ]
     if draft.state == "failed":
         return [execute("Retry", VERB_RETRY, d, style="positive", associated_inputs="none"),
                 execute("Skip", VERB_SKIP, d, style="destructive", associated_inputs="none")]
     return []
+
+
+def _box_height(body: str) -> int:
+    """Pixels for the message box: every line of the draft, wrapped at the card's width, in view."""
+    lines = sum(max(1, -(-len(raw) // _BOX_CHARS_PER_LINE)) for raw in body.splitlines() or [""])
+    return min(_BOX_MAX_PX, max(_BOX_MIN_PX, (lines + 1) * _BOX_LINE_PX))
 
 
 def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users: Sequence[str] = (),
@@ -137,9 +177,11 @@ def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users
     changed"); `editing` shows the inline inputs instead of the choices."""
     editing = editing and draft.state in ("drafted", "snoozed", "failed")
     recipients = ", ".join(draft.to)
+    title, style = STATE_LOOK.get(draft.state, STATE_LOOK["drafted"])
     body: list[dict[str, Any] | None] = [
-        {"type": "TextBlock", "text": "Follow-up to approve", "weight": "Bolder", "size": "Medium", "wrap": True,
-         "style": "heading"},
+        {"type": "Container", "style": style, "bleed": True, "items": [
+            {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True,
+             "style": "heading"}]},
         row([run(f"For {plain(owner_name, 80)}", subtle=True)], [run(f"v{draft.version}", subtle=True)]),
     ]
     if notice:
@@ -156,8 +198,12 @@ def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users
         body += [
             {"type": "Input.Text", "id": SUBJECT_INPUT, "label": "Subject", "value": plain(draft.subject, SUBJECT_MAX),
              "maxLength": SUBJECT_MAX, "isRequired": True, "errorMessage": "A subject is needed", "spacing": "Medium"},
-            {"type": "Input.Text", "id": BODY_INPUT, "label": "Message", "value": draft.body[:BODY_MAX],
-             "isMultiline": True, "maxLength": BODY_MAX, "isRequired": True, "errorMessage": "A message is needed"},
+            {"type": "Container", "minHeight": f"{_box_height(draft.body[:BODY_MAX])}px", "items": [
+                {"type": "Input.Text", "id": BODY_INPUT, "label": "Message", "value": draft.body[:BODY_MAX],
+                 "isMultiline": True, "maxLength": BODY_MAX, "isRequired": True, "errorMessage": "A message is needed",
+                 "height": "stretch"}]},
+            line(run("Recipients are as Rapport chose them; they cannot be changed here.", subtle=True),
+                 spacing="Small"),
         ]
     else:
         body.append(line(run("Subject: ", weight="Bolder"), run(draft.subject, limit=SUBJECT_MAX), spacing="None"))
@@ -170,4 +216,4 @@ def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users
         "action": execute("Refresh", VERB_REFRESH, _data(draft)),
         "userIds": list(dict.fromkeys(refresh_users))[:MAX_REFRESH_USERS],
     }
-    return card(body, _actions(draft, editing), fallback=f"Follow-up to approve: {draft.subject}", refresh=refresh)
+    return card(body, _actions(draft, editing), fallback=f"{title}: {draft.subject}", refresh=refresh)

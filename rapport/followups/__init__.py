@@ -9,7 +9,8 @@ The capability in four modules, each importing only those before it:
               per (meeting, partner), one per company after a split, the timer pass
               ("draft-followup", "draft-company-followup" work);
 - `approval`  the card's verbs as a state machine bound to the draft version on the card (approve,
-              edit, snooze, skip, retry, split, view, pending) and the approval's audit event;
+              edit, save_and_approve, snooze, skip, retry, split, view, pending) and the approval's
+              audit event;
               approving queues the send ("send-draft" work, SEND_WORK);
 - `sending`   the send-draft work: the mail sent once as the partner (Graph, or the local outbox)
               under the key draftId:version, at most 30 a minute per partner.
@@ -35,6 +36,7 @@ from rapport.followups.approval import (
     pending,
     record_send_time,
     retry,
+    save_and_approve,
     skip,
     snooze,
     snooze_until,
@@ -86,7 +88,8 @@ __all__ = [
     "recipients_for", "request_followup", "timer_pass",
     # approval
     "PENDING_STATES", "SEND_WORK", "Outcome", "Status", "actor_draft", "approve", "audit_id", "body_hash", "edit",
-    "parse_version", "pending", "record_send_time", "retry", "skip", "snooze", "snooze_until", "split", "view",
+    "parse_version", "pending", "record_send_time", "retry", "save_and_approve", "skip", "snooze", "snooze_until",
+    "split", "view",
     # cards
     "CARD_WORK", "CardDelivery", "LocalCardDelivery", "card_delivery", "card_for", "queue_card",
     # sending

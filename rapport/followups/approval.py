@@ -9,10 +9,12 @@
 - approve writes one AuditEvent (who, when, draft kind, meeting end -> approval; `record_send_time`
   adds the send, never the body: a hash, its length and the recipients) and queues the send, a
   "send-draft" work item (SEND_WORK, run by rapport.followups.sending) keyed draftId:version, so one
-  send; edit saves a new version (recipients unchanged: code owns them); snooze hides the draft until
-  later today or tomorrow morning; skip dismisses it; retry re-approves a failed send under the same
-  key; split (a neutral draft only) replaces it by one draft per company; view shows it (and finishes a
-  split a crash interrupted); pending lists the viewer's drafts awaiting a decision.
+  send; edit saves a new version (recipients unchanged: code owns them); save_and_approve saves a
+  new version and approves exactly it in one transition (a stale card is refused, as for approve);
+  snooze hides the draft until later today or tomorrow morning; skip dismisses it; retry re-approves
+  a failed send under the same key; split (a neutral draft only) replaces it by one draft per
+  company; view shows it (and finishes a split a crash interrupted); pending lists the viewer's
+  drafts awaiting a decision.
 
 Imports rapport's records, store and work queue, and rapport.followups.drafting (the companies of a
 split); never sending, which imports this module.
@@ -144,48 +146,93 @@ async def record_send_time(store: Store, draft: Draft, sent_at: datetime) -> Non
     await store.update(AuditEvent, draft.tenantId, audit_id(draft), change)
 
 
+def _edited_text(subject: Any, body: Any) -> tuple[str, str] | None:
+    """The partner's subject and message as Rapport keeps them, or None when either is missing."""
+    if not isinstance(subject, str) or not isinstance(body, str):
+        return None
+    # Card input enters from outside like any text: Rapport's one text rule (rapport.text.clean).
+    new_subject = cut(" ".join(clean(subject, multiline=False).split()), SUBJECT_MAX)
+    new_body = cut(clean(body).strip(), BODY_MAX)
+    return (new_subject, new_body) if new_subject and new_body else None
+
+
+def _save_text(d: Draft, subject: str, body: str, now: datetime) -> None:
+    """The partner's text becomes the draft's next version (recipients unchanged: code owns them)."""
+    d.subject, d.body = subject, body
+    d.version += 1
+    d.state = "drafted"
+    d.snoozedUntil = None
+    d.failureReason = None
+    d.drafter = f"{d.drafter}+edited" if not d.drafter.endswith("+edited") else d.drafter
+    d.flags = [f for f in d.flags if f not in ("llm_unavailable",)]
+    d.updatedAt = now
+
+
 async def edit(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, subject: Any, body: Any,
                *, now: datetime | None = None) -> Outcome:
     """Save the partner's text as a new version. Recipients stay as code chose them."""
+    return await _save(store, tenant_id, viewer_oid, draft_id, version, subject, body, approve=False,
+                       now=aware(now or utcnow()))
+
+
+async def save_and_approve(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, subject: Any,
+                           body: Any, *, now: datetime | None = None) -> Outcome:
+    """"Save and approve" in one click: the partner's text becomes a new version and exactly that
+    version is approved, in one ETag-bound transition (no other edit can come between the save and
+    the approval). A card showing an older version is refused ("stale") and nothing is sent; the
+    approval then follows `approve`'s path: one audit event, one send queued under draftId:version."""
     now = aware(now or utcnow())
+    out = await _save(store, tenant_id, viewer_oid, draft_id, version, subject, body, approve=True, now=now)
+    if out.status == "already" and out.draft is not None:
+        await _queue_send(store, out.draft)  # idempotent, as for a double-clicked approve
+    elif out.status == "ok" and out.draft is not None:
+        await _audit_approval(store, out.draft, viewer_oid, now)
+        await _queue_send(store, out.draft)
+        work.kick_coalesced(store, tenant_id)  # the send runs after the answer
+    return out
+
+
+async def _save(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, subject: Any, body: Any,
+                *, approve: bool, now: datetime) -> Outcome:
     draft, status = await actor_draft(store, tenant_id, viewer_oid, draft_id)
     if draft is None:
         return Outcome(status)
     v = parse_version(version)
-    if v is None or not isinstance(subject, str) or not isinstance(body, str):
+    text = _edited_text(subject, body)
+    if v is None or text is None:
         return Outcome("invalid", draft, "Both a subject and a message are needed.", editing=True)
-    # Card input enters from outside like any text: Rapport's one text rule (rapport.text.clean).
-    new_subject = cut(" ".join(clean(subject, multiline=False).split()), SUBJECT_MAX)
-    new_body = cut(clean(body).strip(), BODY_MAX)
-    if not new_subject or not new_body:
-        return Outcome("invalid", draft, "Both a subject and a message are needed.", editing=True)
+    new_subject, new_body = text
     result: dict[str, Status] = {}
 
     def change(d: Draft) -> Draft | None:
         if d.version != v:
-            result["s"] = "stale"
+            # The same click arriving twice: its text is already the approved next version.
+            same = (approve and d.version == v + 1 and d.approvedBy == viewer_oid
+                    and d.state in ("approved", "sending", "sent") and (d.subject, d.body) == text)
+            result["s"] = "already" if same else "stale"
             return None
         if d.state not in PENDING_STATES:
             result["s"] = "bad_state"
             return None
         result["s"] = "ok"
-        d.subject, d.body = new_subject, new_body
-        d.version += 1
-        d.state = "drafted"
-        d.snoozedUntil = None
-        d.failureReason = None
-        d.drafter = f"{d.drafter}+edited" if not d.drafter.endswith("+edited") else d.drafter
-        d.flags = [f for f in d.flags if f not in ("llm_unavailable",)]
-        d.updatedAt = now
+        _save_text(d, new_subject, new_body, now)
+        if approve:
+            d.state, d.approvedBy, d.approvedAt = "approved", viewer_oid, now
         return d
 
     updated = await _transition(store, draft, change)
     current = updated or await store.get(Draft, tenant_id, draft.id)
     s = result.get("s", "not_found")
+    if current is None or s == "not_found":
+        return Outcome("not_found")
     if s == "stale":
         return Outcome("stale", current, f"This draft changed since that card; this is version {current.version}.")
     if s == "bad_state":
         return Outcome("bad_state", current, "This draft can no longer be edited.")
+    if s == "already":
+        return Outcome("already", current)
+    if approve:
+        return Outcome("ok", current, f"Saved as version {current.version} and approved.")
     return Outcome("ok", current, f"Saved as version {current.version}.")
 
 
@@ -337,5 +384,6 @@ async def _transition(store: Store, draft: Draft, change: Callable[[Draft], Draf
 
 __all__ = [
     "PENDING_STATES", "SEND_WORK", "Outcome", "Status", "actor_draft", "approve", "audit_id", "body_hash", "edit",
-    "parse_version", "pending", "record_send_time", "retry", "skip", "snooze", "snooze_until", "split", "view",
+    "parse_version", "pending", "record_send_time", "retry", "save_and_approve", "skip", "snooze", "snooze_until",
+    "split", "view",
 ]
