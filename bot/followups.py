@@ -39,6 +39,7 @@ from rapport.cards.followup import (
     VERB_SNOOZE_LATER,
     VERB_SNOOZE_TOMORROW,
     VERB_SPLIT,
+    title_for,
 )
 from rapport.cards.followup import VERBS as CARD_VERBS  # every verb the card can show
 from rapport.cards.welcome import VERB_MY_FOLLOWUPS
@@ -216,7 +217,7 @@ class TeamsCardDelivery:
         if self.auth is not None:
             await self.auth.warm_outbound_token()  # msal in a thread, not on the event loop
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
-        activity.summary = "Follow-up to approve: " + outsider(draft.subject, 100)
+        activity.summary = f"{title_for(draft)}: " + outsider(draft.subject, 100)
         result: dict[str, Any] = {}
         if self.pacer is not None:
             await self.pacer.acquire(draft.tenantId, conv.id)

@@ -334,3 +334,13 @@ async def test_each_state_has_its_own_colour_band_when_rendered(page):
     coloured = ("drafted", "snoozed", "sent", "failed", "sending")
     assert len({seen[s] for s in coloured}) == len(coloured), seen  # pending, snoozed, sent, failed, sending differ
     assert seen["approved"] == seen["sending"] and seen["dismissed"] == seen["superseded"]
+
+
+def test_the_notification_and_outbox_subject_follow_the_state():
+    # Once said "Follow-up to approve" even after the mail was sent or skipped.
+    from rapport.cards.followup import title_for
+
+    assert title_for(draft("drafted")) == "Follow-up to approve"
+    assert title_for(draft("sent")) == "Follow-up sent"
+    assert title_for(draft("dismissed")) == "Follow-up skipped"
+    assert title_for(draft("failed")) == "Follow-up not sent"

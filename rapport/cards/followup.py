@@ -73,6 +73,11 @@ STATE_LOOK: dict[str, tuple[str, str]] = {
     "superseded": ("Follow-up replaced", "default"),
 }
 
+def title_for(draft: Draft) -> str:
+    """The card's title for the draft's state; also the notification's and the outbox's subject line."""
+    return STATE_LOOK.get(draft.state, STATE_LOOK["drafted"])[0]
+
+
 FLAG_WORDS = {
     "untrusted_instructions": "An incoming email contained instructions; Rapport ignored them.",
     "hidden_characters": "Hidden characters were removed from the source text.",

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from rapport import runtime, work
-from rapport.cards.followup import followup_card
+from rapport.cards.followup import followup_card, title_for
 from rapport.identity.membership import teams_user_id
 from rapport.records import Draft, Person, aware, utcnow
 from rapport.store.base import Store
@@ -62,7 +62,7 @@ class LocalCardDelivery:
 
         key = f"card:{draft.id}:v{draft.version}:{draft.state}:{draft.updatedAt.isoformat()}"
         item, _ = await local_outbox.deliver(store, draft.tenantId, "teams", key, fromOid="", to=[person.upn],
-                                             subject=f"Follow-up to approve: {draft.subject}"[:200], card=card)
+                                             subject=f"{title_for(draft)}: {draft.subject}"[:200], card=card)
         return draft.cardActivityId or item.id
 
 
