@@ -63,7 +63,8 @@ BIG_SHARE = 0.25
 BIG_BURST = 0.5
 SLICE = 256  # items checked between two turns of the event loop
 MAX_VALIDATION_TOKEN = 4096
-LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
+MISSED = "missed"  # some notifications were lost: resync the mailbox by delta
+RENEWALS = ("reauthorizationRequired", "subscriptionRemoved")  # handled by rapport.capture.subscriptions
 _SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 ALERT_REASONS = ("bad_client_state", "tenant_mismatch")  # a real subscription's item failed a check
 
@@ -179,9 +180,9 @@ async def process_batch(store: Store, body: Any, *, lifecycle_endpoint: bool = F
             _drop(result, "tenant_mismatch", route.firmTenantId)
             continue
         event = item.get("lifecycleEvent")
-        if (event is None and not lifecycle_endpoint) or event == "missed":
+        if (event is None and not lifecycle_endpoint) or event == MISSED:
             syncs.add((route.firmTenantId, route.userOid, route.kind))  # missed: resync by delta
-        elif event in ("reauthorizationRequired", "subscriptionRemoved"):
+        elif event in RENEWALS:
             lifecycle[(sid, event)] = route
         else:
             _drop(result, "unknown_event", route.firmTenantId)
