@@ -180,6 +180,7 @@ class Person(Record):
     enabled: bool = True
     # IANA name (from Graph mailboxSettings, see rapport.timezones); "" = unknown, treated as UTC.
     timeZone: str = ""
+    timeZoneCheckedAt: datetime | None = None  # last read from Graph (refreshed daily by capture's sync)
 
     def index_keys(self) -> list[str]:
         return [f"upn:{self.upn.lower()}"]

@@ -34,9 +34,9 @@ def test_iana_name_passes_through():
 def test_unknown_name_is_utc_and_logged_once(caplog):
     caplog.set_level(logging.WARNING, logger="rapport.timezones")
     for _ in range(3):
-        assert timezones.zone("Atlantis Standard Time") is UTC
-    assert timezones.iana_name("Atlantis Standard Time") == ""
-    assert len([r for r in caplog.records if "Atlantis" in r.getMessage()]) == 1
+        assert timezones.zone("Lemuria Standard Time") is UTC
+    assert timezones.iana_name("Lemuria Standard Time") == ""
+    assert len([r for r in caplog.records if "Lemuria" in r.getMessage()]) == 1
     assert timezones.zone("") is UTC and timezones.iana_name(None) == ""
 
 
