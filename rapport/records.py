@@ -178,6 +178,9 @@ class Person(Record):
     # False once the firm disabled or removed the user: the record keeps its history (owner of
     # captured mail), but the person can no longer use Rapport (rapport.identity.membership).
     enabled: bool = True
+    # IANA name (from Graph mailboxSettings, see rapport.timezones); "" = unknown, treated as UTC.
+    timeZone: str = ""
+    timeZoneCheckedAt: datetime | None = None  # last read from Graph (refreshed daily by capture's sync)
 
     def index_keys(self) -> list[str]:
         return [f"upn:{self.upn.lower()}"]

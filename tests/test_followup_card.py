@@ -172,6 +172,8 @@ async def test_card_renders_in_chromium_without_parse_warnings(page):
     for state, (verbs, status) in CASES.items():
         out = await page.evaluate(RENDER_JS, render(state))
         assert out["events"] == [], (state, out["events"])
+        # issue 14 item 3: the client formatted the DATE/TIME functions; no time is shown in UTC
+        assert "{{" not in out["text"] and "UTC" not in out["text"], (state, out["text"])
         assert "jane@acme.example, bob@acme.example" in out["text"]
         assert "[click me](https://evil.example)" in out["text"] or state == "editing"
         assert out["links"] == 0  # untrusted text never became a link
@@ -344,3 +346,31 @@ def test_the_notification_and_outbox_subject_follow_the_state():
     assert title_for(draft("sent")) == "Follow-up sent"
     assert title_for(draft("dismissed")) == "Follow-up skipped"
     assert title_for(draft("failed")) == "Follow-up not sent"
+
+
+# --- partner-local time (issue 14 item 3) -----------------------------------------------------------
+
+def status_text(c: dict[str, Any]) -> str:
+    return " ".join(n["text"] for n in _walk(c) if isinstance(n, dict) and n.get("type") == "TextRun")
+
+
+def test_times_are_left_to_the_client_with_time_functions():
+    sent = status_text(render("sent"))
+    assert "Sent" in sent and " today at {{TIME(2026-01-05T10:01:00Z)}}" in sent and "UTC" not in sent
+    snoozed = status_text(render("snoozed"))
+    assert " until today {{TIME(2026-01-05T13:00:00Z)}}" in snoozed and "UTC" not in snoozed
+    later = followup_card(draft("snoozed", snoozedUntil=NOW + timedelta(days=30)), owner_name="Ada", now=NOW)
+    assert " until {{DATE(2026-02-04T10:00:00Z, SHORT)}} {{TIME(2026-02-04T10:00:00Z)}}" in status_text(later)
+
+
+def test_today_and_yesterday_are_decided_in_the_partners_zone():
+    from zoneinfo import ZoneInfo
+
+    d = draft("sent", sentAt=datetime(2026, 1, 5, 2, 0, tzinfo=UTC))  # 21:00 on 4 Jan in New York
+    assert " today at " in status_text(followup_card(d, owner_name="Ada", now=NOW))
+    ny = followup_card(d, owner_name="Ada", now=NOW, tz=ZoneInfo("America/New_York"))
+    assert " yesterday at {{TIME(2026-01-05T02:00:00Z)}}" in status_text(ny)
+    tokyo_night = datetime(2026, 1, 5, 16, 0, tzinfo=UTC)  # 01:00 on 6 Jan in Tokyo
+    s = draft("snoozed", snoozedUntil=datetime(2026, 1, 5, 23, 0, tzinfo=UTC))  # 08:00 on 6 Jan in Tokyo
+    assert " until today " in status_text(followup_card(s, owner_name="Ada", now=tokyo_night, tz=ZoneInfo("Asia/Tokyo")))
+    assert " until tomorrow " in status_text(followup_card(s, owner_name="Ada", now=NOW, tz=ZoneInfo("Asia/Tokyo")))

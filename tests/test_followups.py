@@ -398,3 +398,13 @@ async def test_save_and_approve_is_one_version_bound_transition(world):
     # once sent, the draft cannot be saved again
     late = await followups.save_and_approve(world.store, TENANT, OWNER, d.id, 2, "Late", "Late text")
     assert late.status == "bad_state" and (await world.draft()).subject == "New subject"
+
+
+async def test_snooze_tomorrow_is_the_owning_partners_morning(world):
+    """Issue 14 item 3: "tomorrow" is 08:00 where the owner is, also when a delegate snoozes."""
+    owner = await world.store.get(Person, TENANT, OWNER)
+    owner.timeZone = "Asia/Tokyo"
+    await world.store.put(owner)
+    d = await drafted(world)
+    t = await followups.snooze(world.store, TENANT, DELEGATE, d.id, 1, "tomorrow", now=NOW)
+    assert t.status == "ok" and t.draft.snoozedUntil == datetime(2026, 1, 5, 23, 0, tzinfo=UTC)  # 08:00 JST

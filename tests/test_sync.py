@@ -212,3 +212,25 @@ async def test_app_removed_from_the_tenant_marks_it_revoked(capture_store, graph
     assert report.skipped == "consent"
     assert (await capture_store.get_tenant("t-c")).consentState == "revoked"
     assert graph_standin.requests == []  # no token, no call to Graph
+
+
+async def test_sync_stores_each_partners_time_zone(capture_store, graph, graph_standin, graph_firm):
+    """Issue 14 item 3: the partner's zone comes from Graph mailboxSettings (Windows names mapped to
+    IANA), refreshed with each sync; an unknown name is stored as "" (UTC)."""
+    from rapport.records import Person
+
+    firm = await graph_firm("t-tz", "firm-tz.test", ["kei", "nora", "zed"])
+    kei, nora, zed = firm.partners
+    kei.mailbox.time_zone = "Tokyo Standard Time"
+    nora.mailbox.time_zone = "America/New_York"  # some mailboxes already answer with an IANA name
+    zed.mailbox.time_zone = "Atlantis Standard Time"
+    assert [r.skipped for r in await sync.sync_tenant(capture_store, graph, "t-tz", now=NOW)] == [None] * 3
+    zones = {p.person.upn: (await capture_store.get(Person, "t-tz", p.person.oid)).timeZone for p in firm.partners}
+    assert zones == {"kei@firm-tz.test": "Asia/Tokyo", "nora@firm-tz.test": "America/New_York", "zed@firm-tz.test": ""}
+
+    kei.mailbox.time_zone = "GMT Standard Time"  # Kei moved to London
+    later = NOW + timedelta(hours=2)
+    await sync.sync_tenant(capture_store, graph, "t-tz", "kei@firm-tz.test", now=later)
+    assert (await capture_store.get(Person, "t-tz", kei.person.oid)).timeZone == "Asia/Tokyo"  # read today
+    await sync.sync_tenant(capture_store, graph, "t-tz", "kei@firm-tz.test", now=later + sync.TIME_ZONE_REFRESH)
+    assert (await capture_store.get(Person, "t-tz", kei.person.oid)).timeZone == "Europe/London"

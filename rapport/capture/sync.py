@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from rapport import work
+from rapport import timezones, work
 from rapport.capture.ingest import Ingestion, IngestStats
 from rapport.graph import MAIL_FOLDERS, DeltaExpired, DeltaPage, GraphClient, GraphError
 from rapport.identity.errors import CONSENT_ERRORS, TenantRevoked
 from rapport.identity.membership import is_partner, partners
-from rapport.records import Person, SyncState, Tenant, WorkItem, utcnow
+from rapport.records import Person, SyncState, Tenant, WorkItem, aware, utcnow
 from rapport.store.base import AlreadyExists, Store
 
 log = logging.getLogger("rapport.sync")
@@ -42,6 +42,7 @@ WINDOW_PAST = timedelta(days=90)
 WINDOW_AHEAD = timedelta(days=30)
 WINDOW_SLACK = timedelta(days=1)
 INGEST_BATCH = 2000  # items mapped and written per bulk write (people are written once per round)
+TIME_ZONE_REFRESH = timedelta(days=1)  # a partner's mailbox zone changes rarely (travel, a move)
 MAX_ROUNDS = 4  # rounds one work item runs while notifications keep arriving for its mailbox
 
 _locks: dict[tuple[int, str, str], asyncio.Lock] = {}
@@ -225,6 +226,7 @@ async def sync_mailbox(
     if firm.consentState != "ok" or not firm.allowed:
         report.skipped = "consent" if firm.consentState != "ok" else "not-allowed"
         return report
+    person = await refresh_time_zone(store, graph, firm, person, now=now)
     for kind in kinds:
         for folder in folders_of(kind):
             try:
@@ -240,6 +242,36 @@ async def sync_mailbox(
             if restarted:
                 report.restarts.append(folder)
     return report
+
+
+async def refresh_time_zone(store: Store, graph: GraphClient, firm: Tenant, person: Person, *,
+                            now: datetime | None = None) -> Person:
+    """Refresh the partner's time zone from Graph mailboxSettings (stored as an IANA name), at most
+    once per TIME_ZONE_REFRESH, so notification-driven syncs stay one delta page per folder.
+
+    Best effort: a failure keeps the stored zone and never stops the mail sync (a tenant that has
+    not granted MailboxSettings.Read still gets its mail captured, in UTC)."""
+    now = now or utcnow()
+    if person.timeZoneCheckedAt is not None and now - aware(person.timeZoneCheckedAt) < TIME_ZONE_REFRESH:
+        return person
+    try:
+        settings = await graph.mailbox_settings(firm.id, person.oid)
+    except Exception as exc:
+        if not (isinstance(exc, GraphError) or is_consent_error(exc)):
+            raise
+        # a consent failure is handled (circuit opened) by the folder sync that follows
+        log.warning("mailboxSettings of %s in tenant %s unavailable: %s", person.oid, firm.id,
+                    type(exc).__name__, extra={"tenant_id": firm.id})
+        return person
+    raw = str(settings.get("timeZone") or "")
+    timezones.zone(raw)  # logs an unknown name (once)
+    name = timezones.iana_name(raw)
+
+    def change(p: Person) -> Person:
+        p.timeZone, p.timeZoneCheckedAt = name, now
+        return p
+
+    return await store.update(Person, firm.id, person.id, change) or person
 
 
 async def resolve_person(store: Store, graph: GraphClient, firm: Tenant, user: str) -> Person | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from rapport.text import clean, cut
@@ -167,13 +167,33 @@ def day(value: datetime | str | None) -> str:
     return f"{dt.day} {_MONTHS[dt.month - 1]} {dt.year}" if dt else ""
 
 
-def when(value: datetime | str | None, now: datetime) -> str:
+def _iso_z(dt: datetime) -> str:
+    # The Adaptive Cards DATE/TIME functions take RFC 3339 without fractions; Z keeps it unambiguous.
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def card_time(value: datetime | str | None) -> str:
+    """'{{TIME(2026-12-02T13:09:00Z)}}': the card client shows it in the reader's own zone and style."""
+    dt = parse_time(value)
+    return f"{{{{TIME({_iso_z(dt)})}}}}" if dt else ""
+
+
+def card_date(value: datetime | str | None) -> str:
+    """'{{DATE(2026-12-02T13:09:00Z, SHORT)}}': localised by the card client like card_time."""
+    dt = parse_time(value)
+    return f"{{{{DATE({_iso_z(dt)}, SHORT)}}}}" if dt else ""
+
+
+def when(value: datetime | str | None, now: datetime, tz: tzinfo | None = None) -> str:
     """A date as a partner says it: 'today', 'yesterday', '3 days ago', 'in 5 days', '12 Mar 2026'.
+    The day is counted in `tz` (the partner's zone) when given, else in the value's own zone.
     Pure: `now` is passed in, so cards built in tests are stable."""
     dt = parse_time(value)
     if dt is None:
         return ""
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    if tz is not None:
+        dt = dt.astimezone(tz)
     days = (dt.date() - now.astimezone(dt.tzinfo or UTC).date()).days
     if days == 0:
         return "today"
@@ -186,3 +206,10 @@ def when(value: datetime | str | None, now: datetime) -> str:
     if 0 < days <= 14:
         return f"in {days} days"
     return day(dt)
+
+
+def card_when(value: datetime | str | None, now: datetime, tz: tzinfo) -> str:
+    """when() for a card the client localises: the relative words decided in the partner's zone
+    `tz`, an absolute date left to the client ({{DATE}}), so no date is shown in UTC."""
+    words = when(value, now, tz)
+    return card_date(value) if words == day(parse_time(value).astimezone(tz)) else words

@@ -26,10 +26,10 @@ opportunities); its card says so and offers "One draft per company" (rapport.fol
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from rapport.cards.common import card, execute, heading, line, plain, row, run, text, when
+from rapport.cards.common import card, card_time, card_when, execute, heading, line, plain, row, run, text
 from rapport.records import Draft
 
 VERB_APPROVE = "followup.approve"
@@ -120,13 +120,13 @@ def _body_blocks(body: str) -> list[dict[str, Any]]:
     return blocks
 
 
-def _status(draft: Draft, owner_name: str, now: datetime) -> dict[str, Any] | None:
+def _status(draft: Draft, owner_name: str, now: datetime, tz: tzinfo) -> dict[str, Any] | None:
     s = draft.state
     if s in ("approved", "sending"):
         who = plain(owner_name) if draft.approvedBy == draft.ownerOid else "a delegate"
         return line(run("Approved", weight="Bolder", color="Good"), run(f" by {who}; sending\u2026", subtle=True))
     if s == "sent":
-        at = f" {when(draft.sentAt, now)} at {draft.sentAt:%H:%M} UTC" if draft.sentAt else ""
+        at = f" {card_when(draft.sentAt, now, tz)} at {card_time(draft.sentAt)}" if draft.sentAt else ""
         return line(run("Sent", weight="Bolder", color="Good"), run(at, subtle=True))
     if s == "failed":
         return line(run("Not sent: ", weight="Bolder", color="Attention"),
@@ -138,7 +138,7 @@ def _status(draft: Draft, owner_name: str, now: datetime) -> dict[str, Any] | No
                     run("; this one will not be sent.", subtle=True))
     if s == "snoozed" and draft.snoozedUntil:
         return line(run("Snoozed", weight="Bolder", color="Warning"),
-                    run(f" until {when(draft.snoozedUntil, now)} {draft.snoozedUntil:%H:%M} UTC", subtle=True))
+                    run(f" until {card_when(draft.snoozedUntil, now, tz)} {card_time(draft.snoozedUntil)}", subtle=True))
     return None
 
 
@@ -177,9 +177,10 @@ def _box_height(body: str) -> int:
 
 
 def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users: Sequence[str] = (),
-                  notice: str | None = None, editing: bool = False) -> dict[str, Any]:
+                  notice: str | None = None, editing: bool = False, tz: tzinfo = UTC) -> dict[str, Any]:
     """The card for `draft` as it stands. `notice` is a one-line message on top (e.g. "this draft
-    changed"); `editing` shows the inline inputs instead of the choices."""
+    changed"); `editing` shows the inline inputs instead of the choices. `tz` is the owning
+    partner's zone: "today"/"tomorrow" are decided there; times are left to the client."""
     editing = editing and draft.state in ("drafted", "snoozed", "failed")
     recipients = ", ".join(draft.to)
     title, style = STATE_LOOK.get(draft.state, STATE_LOOK["drafted"])
@@ -191,7 +192,7 @@ def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users
     ]
     if notice:
         body.append(line(run(notice, weight="Bolder", color="Warning", limit=300), spacing="Small"))
-    body.append(_status(draft, owner_name, now))
+    body.append(_status(draft, owner_name, now, tz))
     companies = companies_in(draft)
     if companies > 1 and draft.state not in ("superseded", "dismissed"):
         body.append(line(run(f"Attendees from {companies} companies: this draft mentions no company's matters.",

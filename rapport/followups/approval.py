@@ -25,19 +25,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
-from rapport import work
+from rapport import timezones, work
 from rapport.cards.followup import BODY_MAX, MAX_SPLIT, SUBJECT_MAX, companies_in
 from rapport.followups.drafting import COMPANY_DRAFT_WORK, companies_of, company_draft_id
-from rapport.records import AuditEvent, Draft, Meeting, aware, stable_id, utcnow
+from rapport.records import AuditEvent, Draft, Meeting, Person, aware, stable_id, utcnow
 from rapport.store import AlreadyExists, ScopedStore, Store
 from rapport.text import clean, cut
 
 SEND_WORK = "send-draft"  # run by rapport.followups.sending
 SNOOZE_LATER = timedelta(hours=3)
-TOMORROW_HOUR = 8  # UTC; the partner's own time zone is not in the records yet
+TOMORROW_HOUR = 8  # in the partner's own time zone (Person.timeZone; UTC when unknown)
 PENDING_STATES = ("drafted", "snoozed", "failed")
 
 Status = Literal["ok", "already", "stale", "refused", "not_found", "bad_state", "invalid"]
@@ -236,11 +236,20 @@ async def _save(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, ve
     return Outcome("ok", current, f"Saved as version {current.version}.")
 
 
-def snooze_until(choice: str, now: datetime) -> datetime:
+def snooze_until(choice: str, now: datetime, tz: tzinfo = UTC) -> datetime:
+    """When a snooze ends: "tomorrow" is TOMORROW_HOUR on the next calendar day in `tz` (the
+    partner's zone, so DST changes overnight are honoured); anything else is SNOOZE_LATER from now."""
     if choice == "tomorrow":
-        nxt = (now + timedelta(days=1)).astimezone(UTC)
-        return nxt.replace(hour=TOMORROW_HOUR, minute=0, second=0, microsecond=0)
+        day = now.astimezone(tz).date() + timedelta(days=1)
+        local = datetime(day.year, day.month, day.day, TOMORROW_HOUR, tzinfo=tz)
+        return local.astimezone(UTC)
     return now + SNOOZE_LATER
+
+
+async def partner_zone(store: Store, tenant_id: str, oid: str) -> tzinfo:
+    """The time zone of the partner `oid` (UTC when the record or its zone is unknown)."""
+    person = await store.get(Person, tenant_id, oid)
+    return timezones.zone(person.timeZone if person else "")
 
 
 async def _simple(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any,
@@ -278,7 +287,10 @@ async def _simple(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, 
 async def snooze(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, choice: str, *,
                  now: datetime | None = None) -> Outcome:
     now = aware(now or utcnow())
-    until = snooze_until(choice, now)
+    draft, _ = await actor_draft(store, tenant_id, viewer_oid, draft_id)
+    # The owning partner's morning, also when a delegate snoozes it from another zone.
+    tz = await partner_zone(store, tenant_id, draft.ownerOid) if draft is not None else UTC
+    until = snooze_until(choice, now, tz)
 
     def apply(d: Draft) -> bool:
         if d.state not in ("drafted", "snoozed"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from rapport import runtime, work
+from rapport import runtime, timezones, work
 from rapport.cards.followup import followup_card, title_for
 from rapport.identity.membership import teams_user_id
 from rapport.records import Draft, Person, aware, utcnow
@@ -36,7 +36,7 @@ async def card_for(store: Store, draft: Draft, *, notice: str | None = None, edi
         person = owner if owner and oid == owner.oid else await store.get_person(draft.tenantId, oid)
         users.append(teams_user_id(person, oid))  # one rule: rapport.identity.membership
     return followup_card(draft, owner_name=names, now=aware(now or utcnow()), refresh_users=users, notice=notice,
-                         editing=editing)
+                         editing=editing, tz=timezones.zone(owner.timeZone if owner else ""))
 
 
 async def queue_card(store: Store, draft: Draft) -> None:

@@ -346,6 +346,10 @@ class GraphClient:
 
         return await self.send(tenant_id, user, build) or {}
 
+    async def mailbox_settings(self, tenant_id: str, user: str) -> dict[str, Any]:
+        """GET /users/{user}/mailboxSettings (needs MailboxSettings.Read); we read its timeZone."""
+        return await self.send(tenant_id, user, lambda c: c.users.by_user_id(user).mailbox_settings.to_get_request_information()) or {}
+
     async def create_subscription(
         self, tenant_id: str, mailbox: str, *, resource: str, notification_url: str, lifecycle_url: str,
         expires: datetime, client_state: str, change_type: str = "created,updated,deleted",

@@ -2,6 +2,7 @@
 
 What it serves (under /v1.0, so GRAPH_BASE_URL = http://127.0.0.1:<port>/v1.0):
 - GET /users/{id}                                             user (id, displayName, userPrincipalName, mail)
+- GET /users/{id}/mailboxSettings                             mailbox settings (timeZone: a Windows name)
 - GET /users/{id}/mailFolders/{inbox|sentitems}/messages/delta  messages delta ($select honoured)
 - GET /users/{id}/calendarView/delta?startDateTime&endDateTime  events delta (the window lives in the token)
   Delta pages carry @odata.nextLink ($skiptoken) until the last, which carries @odata.deltaLink
@@ -77,6 +78,7 @@ class Mailbox:
     items: dict[str, dict[str, tuple[int, dict[str, Any] | None]]] = field(
         default_factory=lambda: {"inbox": {}, "sentitems": {}, "calendar": {}})
     epoch: int = 0  # bumped by expire_delta: older tokens answer 410
+    time_zone: str = "UTC"  # mailboxSettings.timeZone: Graph gives Windows names ("Tokyo Standard Time")
 
 
 class GraphStandIn:
@@ -103,6 +105,7 @@ class GraphStandIn:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         r = app.router
         r.add_get("/v1.0/users/{user}", self._user)
+        r.add_get("/v1.0/users/{user}/mailboxSettings", self._mailbox_settings)
         r.add_get("/v1.0/users/{user}/mailFolders/{folder}/messages/{fn}", self._message_delta)
         r.add_get("/v1.0/users/{user}/calendarView/{fn}", self._event_delta)
         r.add_post("/v1.0/subscriptions", self._create_subscription)
@@ -284,6 +287,26 @@ class GraphStandIn:
             return web.json_response({"@odata.context": f"{self.base_url}/$metadata#users/$entity", "id": mb.oid,
                                       "displayName": mb.name, "userPrincipalName": mb.upn, "mail": mb.upn,
                                       "jobTitle": "Partner"})
+
+        return await self._guard(request, mb, answer)
+
+    async def _mailbox_settings(self, request: web.Request) -> web.StreamResponse:
+        mb = self.mailbox(request.match_info["user"])
+
+        async def answer() -> web.Response:
+            assert mb is not None
+            # The documented shape (GET /users/{id}/mailboxSettings, v1.0), trimmed of nothing Rapport reads.
+            return web.json_response({
+                "@odata.context": f"{self.base_url}/$metadata#users('{mb.oid}')/mailboxSettings",
+                "archiveFolder": "AQMkAGI2AAAAAAEBAAAA", "timeZone": mb.time_zone,
+                "automaticRepliesSetting": {"status": "disabled", "externalAudience": "all",
+                                            "internalReplyMessage": "", "externalReplyMessage": ""},
+                "dateFormat": "dd/MM/yyyy", "timeFormat": "HH:mm",
+                "language": {"locale": "en-GB", "displayName": "English (United Kingdom)"},
+                "workingHours": {"daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+                                 "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
+                                 "timeZone": {"name": mb.time_zone}},
+                "userPurpose": "user", "delegateMeetingMessageDeliveryOptions": "sendToDelegateOnly"})
 
         return await self._guard(request, mb, answer)
 
