@@ -146,3 +146,40 @@ async def test_pane_fits_a_phone(demo_pane, browser, view):
         assert layout["small"] == [], f"touch targets under 44 px: {layout['small']}"
     finally:
         await context.close()
+
+
+# --- the card host's colours -----------------------------------------------------------------------
+
+def contrast(a: str, b: str) -> float:
+    def lum(h: str) -> float:
+        c = [int(h.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        c = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_contrast_helper_matches_known_figures():
+    assert round(contrast("#000000", "#ffffff"), 1) == 21.0
+    assert round(contrast("#767676", "#ffffff"), 1) == 4.5
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+async def test_every_container_style_keeps_text_readable(demo_pane, browser, dark):
+    """Each state band (accent, good, warning, attention, emphasis) is defined, and every text
+    colour on it, subtle included, has a contrast of at least 4.5:1."""
+    context, page = await new_page(browser, dark=dark)
+    try:
+        await show(page, demo_pane, "known")
+        config = await page.evaluate("d => RapportCards.hostConfigJson(d)", dark)
+    finally:
+        await context.close()
+    styles = config["containerStyles"]
+    assert {"default", "emphasis", "accent", "good", "warning", "attention"} <= set(styles)
+    assert config["textBlock"]["headingLevel"] >= 1
+    poor = [(name, colour, kind, fg, round(contrast(fg, s["backgroundColor"]), 2))
+            for name, s in styles.items()
+            for colour, shades in s["foregroundColors"].items()
+            for kind, fg in shades.items()
+            if contrast(fg, s["backgroundColor"]) < 4.5]
+    assert poor == []

@@ -1,12 +1,15 @@
 /* Rapport's Adaptive Cards host: one look for every place Rapport renders a card itself (the
  * Outlook task pane, and the local outbox of `rapport serve`). Load after
- * vendor/adaptivecards.min.js. Exposes window.RapportCards.hostConfig(dark). */
+ * vendor/adaptivecards.min.js. Exposes window.RapportCards.hostConfig(dark), and hostConfigJson(dark)
+ * (the same settings as plain JSON, which the contrast test reads). */
 (function () {
   "use strict";
 
   function narrow() { return (window.innerWidth || 1024) < 480; }
 
-  function hostConfig(dark) {
+  function hostConfig(dark) { return new AdaptiveCards.HostConfig(hostConfigJson(dark)); }
+
+  function hostConfigJson(dark) {
     var fg = dark
       ? { def: "#f3f2f1", subtle: "#c8c6c4", accent: "#6cb8f6", good: "#92c353", warning: "#f8d22a", attention: "#f1707b" }
       : { def: "#201f1e", subtle: "#605e5c", accent: "#0f6cbd", good: "#107c10", warning: "#8a5d00", attention: "#c50f1f" };
@@ -21,7 +24,7 @@
         }
       };
     }
-    return new AdaptiveCards.HostConfig({
+    return {
       fontFamily: "'Segoe UI', system-ui, -apple-system, sans-serif",
       supportsInteractivity: true,
       spacing: { small: 4, "default": 8, medium: 14, large: 20, extraLarge: 28, padding: 12 },
@@ -45,11 +48,11 @@
       actions: { maxActions: 6, spacing: "default", buttonSpacing: 8,
                  actionsOrientation: narrow() ? "vertical" : "horizontal",
                  actionAlignment: narrow() ? "stretch" : "left", showCard: { actionMode: "inline" } }
-    });
+    };
   }
 
   // No markdown processor: text shows exactly as sent (and nothing is parsed as HTML).
   AdaptiveCards.AdaptiveCard.onProcessMarkdown = function (text, result) { result.didProcess = false; };
 
-  window.RapportCards = { hostConfig: hostConfig };
+  window.RapportCards = { hostConfig: hostConfig, hostConfigJson: hostConfigJson };
 })();
