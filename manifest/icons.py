@@ -19,8 +19,9 @@ from pathlib import Path
 ICON_DIR = Path(__file__).resolve().parent / "icons"
 ACCENT = (0x1F, 0x4E, 0x79)  # the manifest's accentColor, #1F4E79
 WHITE = (0xFF, 0xFF, 0xFF)
-# Outlook ribbon and alternate icons (served by the task pane's static route under /addin/icons/).
-RIBBON_SIZES = (16, 32, 64, 80, 128)
+# Outlook ribbon and alternate icons (served by the task pane's static route under /addin/icons/);
+# 25/48/50/75/96/144 complete the mobile button's 25, 32 and 48 px at scales 1, 2 and 3.
+RIBBON_SIZES = (16, 32, 64, 80, 128, 25, 48, 50, 75, 96, 144)
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -324,3 +324,30 @@ def test_png_reader_honours_palette_transparency():
 def test_png_reader_refuses_what_it_cannot_read():
     with pytest.raises(ValueError, match="not a PNG"):
         decode_png(b"GIF89a")
+
+
+def test_read_mail_pane_is_declared_for_phones(settings, tpl, tmp_path, capsys):
+    """Outlook on iOS and Android runs unified-manifest add-ins in read mail only: the mailRead
+    ribbon lists the "mobile" form factor and a mobile button (nine icons: 25/32/48 px at scales
+    1-3) opening the same pane; meeting surfaces stay desktop-only."""
+    out = tmp_path / "out" / "appPackage.zip"
+    rc, text = build(settings, tpl, out, capsys)
+    assert rc == 0, text
+    with zipfile.ZipFile(out) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert package.schema_problems(manifest, schema_for(manifest)) == []
+    ext = manifest["extensions"][0]
+    assert "mobile" in ext["requirements"].get("formFactors", ["desktop", "mobile"])
+    mobile = [r for r in ext["ribbons"] if "mobile" in r.get("requirements", {}).get("formFactors", [])]
+    assert [r["contexts"] for r in mobile] == [["mailRead"]]
+    groups = [g for t in mobile[0]["tabs"] for g in t.get("customMobileRibbonGroups", [])]
+    buttons = [c for g in groups for c in g["controls"]]
+    actions = {a["id"] for r in ext["runtimes"] for a in r["actions"]}
+    assert buttons and all(b["type"] == "mobileButton" and b["actionId"] in actions for b in buttons)
+    for b in buttons:
+        assert sorted((i["size"], i["scale"]) for i in b["icons"]) == [
+            (s, k) for s in (25, 32, 48) for k in (1, 2, 3)]
+        for i in b["icons"]:  # each URL names a served icon of exactly size x scale pixels
+            name = i["url"].rsplit("/", 1)[1]
+            img = decode_png((Path(__file__).resolve().parents[1] / "addin/web/icons" / name).read_bytes())
+            assert img.width == img.height == i["size"] * i["scale"], name

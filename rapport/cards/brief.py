@@ -103,8 +103,8 @@ def _attendee_block(a: dict[str, Any], now: datetime) -> dict[str, Any]:
         if status != "known":
             items.append(text("Not yet known to the firm", subtle=True, spacing="None"))
     for s in a.get("signals", []):
-        items.append(line(run("Moved: " if s.get("kind") == "counsel_move" else "Changed: ", weight="Bolder",
-                              color="Warning"), run(s.get("summary"), limit=160),
+        items.append(line(run("Moved: " if s.get("kind") == "counsel_move" else "Changed: ", weight="Bolder"),
+                          run(s.get("summary"), limit=160),
                           run(f"  {when(s.get('at'), now)}", subtle=True), spacing="Small"))
     items.extend(_knowers(a, now))
     for i in a.get("lastInteractions", []):
@@ -159,7 +159,7 @@ def brief_card(facts: dict[str, Any], now: datetime, *, user_ids: list[str] | No
         head.append(text("This meeting has been cancelled.", color="Attention", weight="Bolder"))
     updated = facts.get("updated")
     if updated and updated.get("previousStart"):
-        head.append({"type": "TextBlock", "wrap": True, "color": "Warning", "weight": "Bolder", "spacing": "Small",
+        head.append({"type": "TextBlock", "wrap": True, "weight": "Bolder", "spacing": "Small",
                      "text": f"Updated brief: the meeting moved from {_host_time(updated['previousStart'])}."})
     if notice:
         head.append(text(notice, color="Accent", spacing="Small"))

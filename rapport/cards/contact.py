@@ -72,7 +72,7 @@ def known_contact_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:
         _account_line(facts.get("account")),
     ]
     signals = [
-        line(run("Moved: " if s.get("kind") == "counsel_move" else "Changed: ", weight="Bolder", color="Warning"),
+        line(run("Moved: " if s.get("kind") == "counsel_move" else "Changed: ", weight="Bolder"),
              run(s.get("summary"), limit=160), run(f"  {when(s.get('at'), now)}", subtle=True))
         for s in facts.get("signals", [])
     ]
@@ -130,7 +130,9 @@ def _without_prefix(title: str, kind: str) -> str:
 
 
 def _strength_color(label: str | None) -> str | None:
-    return {"strong": "Good", "warm": "Accent", "light": None, "cold": None}.get(label or "")
+    # The word says the strength; colour only adds to it. Not "Good": Teams' light green is about
+    # 1.5:1 on white.
+    return {"strong": "Accent", "warm": "Accent", "light": None, "cold": None}.get(label or "")
 
 
 def _names(names: list[str]) -> str:

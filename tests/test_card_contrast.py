@@ -1,0 +1,27 @@
+"""Status words on Rapport's contact and brief cards stay readable in Teams' light theme.
+
+Teams draws "Good" and "Warning" text in light green and yellow, about 1.5:1 on white, so those
+colours may not carry a card's words; such words use weight and the default colour (or a band).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rapport.cards.contact import context_card
+from tests.test_brief_card import variants
+from tests.test_cards import KNOWN, NOW, nodes
+
+UNREADABLE = {"good", "warning"}
+
+
+def cards():
+    yield "contact-known", context_card(KNOWN, NOW)
+    yield from variants().items()
+
+
+@pytest.mark.parametrize(("name", "card"), list(cards()), ids=[n for n, _ in cards()])
+def test_no_text_in_light_green_or_yellow(name, card):
+    pale = [n.get("text") for n in nodes(card)
+            if n.get("type") in ("TextBlock", "TextRun") and str(n.get("color", "")).lower() in UNREADABLE]
+    assert pale == [], f"{name}: text in Teams' light green/yellow: {pale}"
