@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from rapport.cards.contact import context_card
+from rapport.cards.followup import followup_card
 from tests.test_brief_card import variants
 from tests.test_cards import KNOWN, NOW, nodes
 
@@ -16,8 +17,13 @@ UNREADABLE = {"good", "warning"}
 
 
 def cards():
+    from tests.test_followup_card import draft
+
     yield "contact-known", context_card(KNOWN, NOW)
     yield from variants().items()
+    for state in ("drafted", "approved", "sent", "snoozed", "failed", "dismissed", "superseded"):
+        yield f"followup-{state}", followup_card(draft(state), owner_name="Ada Partner", now=NOW,
+                                                 notice="This draft changed since that card")
 
 
 @pytest.mark.parametrize(("name", "card"), list(cards()), ids=[n for n, _ in cards()])

@@ -124,10 +124,10 @@ def _status(draft: Draft, owner_name: str, now: datetime, tz: tzinfo) -> dict[st
     s = draft.state
     if s in ("approved", "sending"):
         who = plain(owner_name) if draft.approvedBy == draft.ownerOid else "a delegate"
-        return line(run("Approved", weight="Bolder", color="Good"), run(f" by {who}; sending\u2026", subtle=True))
+        return line(run("Approved", weight="Bolder"), run(f" by {who}; sending\u2026", subtle=True))
     if s == "sent":
         at = f" {card_when(draft.sentAt, now, tz)} at {card_time(draft.sentAt)}" if draft.sentAt else ""
-        return line(run("Sent", weight="Bolder", color="Good"), run(at, subtle=True))
+        return line(run("Sent", weight="Bolder"), run(at, subtle=True))
     if s == "failed":
         return line(run("Not sent: ", weight="Bolder", color="Attention"),
                     run(draft.failureReason or "the mail service refused it", color="Attention", limit=300))
@@ -137,7 +137,7 @@ def _status(draft: Draft, owner_name: str, now: datetime, tz: tzinfo) -> dict[st
         return line(run("Replaced by one draft per company", weight="Bolder", color="Default"),
                     run("; this one will not be sent.", subtle=True))
     if s == "snoozed" and draft.snoozedUntil:
-        return line(run("Snoozed", weight="Bolder", color="Warning"),
+        return line(run("Snoozed", weight="Bolder"),
                     run(f" until {card_when(draft.snoozedUntil, now, tz)} {card_time(draft.snoozedUntil)}", subtle=True))
     return None
 
@@ -191,7 +191,7 @@ def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users
         row([run(f"For {plain(owner_name, 80)}", subtle=True)], [run(f"v{draft.version}", subtle=True)]),
     ]
     if notice:
-        body.append(line(run(notice, weight="Bolder", color="Warning", limit=300), spacing="Small"))
+        body.append(line(run(notice, weight="Bolder", limit=300), spacing="Small"))
     body.append(_status(draft, owner_name, now, tz))
     companies = companies_in(draft)
     if companies > 1 and draft.state not in ("superseded", "dismissed"):
