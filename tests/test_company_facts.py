@@ -386,16 +386,6 @@ def test_no_draft_or_prompt_carries_another_companys_items_llm(companies):
 
 # --- end to end: the split verb through the bot over HTTP ---------------------------------------------
 
-def _walk(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v)
-
-
 async def test_split_over_http_gives_one_card_per_company_each_sent_once(loop: Loop):  # noqa: F811 - the fixture
     from tests.test_followups import ACME, meeting_for
 

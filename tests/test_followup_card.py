@@ -25,6 +25,7 @@ from rapport.cards.followup import (
     followup_card,
 )
 from rapport.records import Draft
+from tests.test_cards import nodes  # the one card walker
 from tests.test_followups import card_texts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,13 +92,13 @@ def test_untrusted_body_is_never_markdown():
     c = render("drafted")
     blocks = json.dumps(c)
     assert '"type": "TextBlock", "text": "[click' not in blocks
-    runs = [r for r in _walk(c) if r.get("type") == "TextRun" and "click me" in r.get("text", "")]
+    runs = [r for r in nodes(c) if r.get("type") == "TextRun" and "click me" in r.get("text", "")]
     assert runs and runs[0]["text"] == f"- {EVIL}"
 
 
 def test_editing_shows_inputs_and_save_sends_them():
     c = render("drafted", editing=True)
-    inputs = {i["id"]: i for i in _walk(c) if i.get("type") == "Input.Text"}
+    inputs = {i["id"]: i for i in nodes(c) if i.get("type") == "Input.Text"}
     assert inputs["subject"]["value"].startswith("Following our meeting") and inputs["body"]["isMultiline"]
     assert [(a["verb"], a.get("associatedInputs")) for a in c["actions"]] == [(VERB_SAVE_APPROVE, "auto"),
                                                                             (VERB_SAVE, "auto"),
@@ -124,16 +125,6 @@ def test_a_neutral_draft_to_two_companies_says_so_and_offers_one_draft_per_compa
 def test_notice_is_shown_on_top():
     c = render("drafted", notice="This draft changed since that card; this is version 3.")
     assert "This draft changed since that card; this is version 3." in card_texts(c)
-
-
-def _walk(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v)
 
 
 # --- the Adaptive Cards JS renderer in headless Chromium --------------------------------------------
@@ -351,7 +342,7 @@ def test_the_notification_and_outbox_subject_follow_the_state():
 # --- partner-local time (issue 14 item 3) -----------------------------------------------------------
 
 def status_text(c: dict[str, Any]) -> str:
-    return " ".join(n["text"] for n in _walk(c) if isinstance(n, dict) and n.get("type") == "TextRun")
+    return " ".join(n["text"] for n in nodes(c) if isinstance(n, dict) and n.get("type") == "TextRun")
 
 
 def test_times_are_left_to_the_client_with_time_functions():

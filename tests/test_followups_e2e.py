@@ -34,6 +34,7 @@ from tests.doubles.connector import ConnectorServer
 from tests.doubles.graph_mail import GraphMailStandIn
 from tests.doubles.identity_server import IdentityServer
 from tests.plugins.graph import FakeGraphTokens
+from tests.test_cards import nodes  # the one card walker
 from tests.test_followups import OTHER, OWNER, TENANT, TENANT_B, card_texts, meeting_for, seed, settle
 
 BOT_APP_ID = "b0b0b0b0-1111-4222-8333-444444444444"
@@ -223,7 +224,7 @@ async def test_edit_then_stale_approve_over_http(loop):
     await work.drain(loop.store)
     did = followups.draft_id_for(meeting.id, OWNER)
     status, body = await loop.post(loop.invoke("followup.edit", {"draftId": did, "version": 1}))
-    inputs = [i["id"] for i in _walk(body["value"]) if i.get("type") == "Input.Text"]
+    inputs = [i["id"] for i in nodes(body["value"]) if i.get("type") == "Input.Text"]
     assert inputs == ["subject", "body"]
     status, body = await loop.post(loop.invoke("followup.save", {"draftId": did, "version": 1, "subject": "Thanks",
                                                                  "body": "Dear Jane,\n\nThanks.\n\nAda"}))
@@ -254,16 +255,6 @@ async def test_my_followups_and_follow_up_name_commands(loop):
     assert len(loop.cards()) == 2
     await loop.post(loop.activity(text="follow up nobody-at-all"))
     assert "found no meeting" in loop.connector.sent[-1].text
-
-
-def _walk(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v)
 
 
 async def test_two_concurrent_approve_invokes_send_once(loop):
@@ -363,5 +354,5 @@ async def test_a_stale_save_and_approve_sends_nothing_over_http(loop):
     status, body = await loop.post(loop.invoke("followup.saveApprove", {"draftId": did, "version": 2,
                                                                         "subject": "Thanks", "body": "  "}))
     assert "Both a subject and a message are needed." in card_texts(body["value"])
-    assert any(i.get("type") == "Input.Text" for i in _walk(body["value"]))
+    assert any(i.get("type") == "Input.Text" for i in nodes(body["value"]))
     assert (await loop.store.get(Draft, TENANT, did)).version == 2
