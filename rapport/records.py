@@ -169,7 +169,8 @@ class Person(Record):
     upn: str
     name: str
     title: str = ""
-    role: Literal["partner", "associate", "bd", "admin", "staff"] = "partner"
+    # What each role may do is decided in one place: rapport.identity.membership.ROLE_ACTIONS.
+    role: Literal["partner", "associate", "bd", "managing_partner", "admin", "staff"] = "partner"
     team: str = ""
     delegates: list[str] = Field(default_factory=list)  # oids allowed to approve on this partner's behalf
     conversationRef: dict[str, Any] | None = None  # for proactive Teams messages

@@ -7,7 +7,7 @@ import stat
 import jwt
 import pytest
 
-from local.cli import dev_token_command
+from local.commands.dev_token import dev_token_command
 from rapport import runtime
 from rapport.identity import dev as devauth
 from rapport.records import Person, Tenant

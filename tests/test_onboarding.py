@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from local.cli import add_tenant_command, main
+from local.cli import main
+from local.commands.tenant import add_tenant_command
 from rapport.onboarding import (
     OnboardingError,
     parse_domains,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from local.cli import sync_command
+from local.commands.sync import sync_command
 from rapport.capture import sync
 from rapport.records import Interaction, Meeting, SyncState, Tenant
 from rapport.settings import load_settings

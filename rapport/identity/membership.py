@@ -102,3 +102,28 @@ def is_partner(person: Person | None, tenant: Tenant) -> bool:
 def partners(tenant: Tenant, people: Iterable[Person]) -> list[Person]:
     """The tenant's partners among `people`, in the order given."""
     return [p for p in people if is_partner(p, tenant)]
+
+
+# --- roles ---------------------------------------------------------------------------------------
+# What a role may see and do, in one table. A surface asks `may(person, action)`; it never tests a
+# role by name. Being a *partner* (above) is about whose mailbox is captured; a role is about what a
+# member may do on top of using the pane and the bot, which every member may.
+
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    # own relationships: briefs, follow-up drafts, enquiries routed to them, their week's card
+    "own_relationships": frozenset({"partner", "managing_partner"}),
+    # the BD desk's firm-wide view: enquiry deadlines missed, pipeline across partners
+    "firm_pipeline": frozenset({"bd", "managing_partner"}),
+    # the managing partner's Monday report: per-partner counts, never another's private records
+    "firm_report": frozenset({"managing_partner"}),
+    # people, roles, settings, imports, export and erasure (also the admin app role on a token)
+    "administer": frozenset({"admin"}),
+}
+ROLES: tuple[str, ...] = ("partner", "associate", "bd", "managing_partner", "admin", "staff")
+
+
+def may(person: Person | None, action: str) -> bool:
+    """True when `person` is enabled and their role grants `action` (a key of ROLE_ACTIONS).
+    An unknown action is a programming error, not a silent no."""
+    allowed = ROLE_ACTIONS[action]
+    return person is not None and person.enabled and person.role in allowed
