@@ -176,7 +176,7 @@ class RapportBotAuthentication(BotFrameworkAuthentication):
         config = bot_config(settings)
         self.app_id = config.APP_ID
         self.keys = keys or KeySet(config.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL, max_age=24 * 3600)
-        seams.install_channel_keys(config.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL, _ChannelKeys(self.keys))
+        seams.hand_channel_keys_to_botbuilder(config.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL, _ChannelKeys(self.keys))
         if config.APP_TYPE == "UserAssignedMSI":
             factory: Any = ConfigurationServiceClientCredentialFactory(config)
         else:

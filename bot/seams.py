@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def install_channel_keys(metadata_url: str, keys: Any) -> None:
+def hand_channel_keys_to_botbuilder(metadata_url: str, keys: Any) -> None:
     """Make botbuilder verify channel tokens from `metadata_url` with `keys` (seam 1)."""
     from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 

@@ -9,7 +9,7 @@ from bot import seams
 def test_channel_keys_are_found_by_botbuilder_under_their_metadata_url():
     url = "https://login.botframework.example/seam-test/openidconfiguration"
     marker = object()
-    seams.install_channel_keys(url, marker)
+    seams.hand_channel_keys_to_botbuilder(url, marker)
     # botbuilder's own lookup (what JwtTokenExtractor.__init__ calls) returns what we installed
     assert seams.channel_keys(url) is marker
     from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
