@@ -41,6 +41,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from rapport import telemetry
 from rapport.store.base import Backend
 from rapport.store.cursor import cursor_in, cursor_out  # one cursor format: same meaning on both
 from rapport.store.errors import AlreadyExists, Conflict, StoreUnavailable
@@ -211,9 +212,11 @@ class CosmosBackend(Backend):
         from azure.cosmos.exceptions import CosmosHttpResponseError
 
         last: BaseException | None = None
+        op_name = what.split(" ", 1)[0]  # "read", "write", "find", ...: a fixed word, never an id
         for attempt in range(self._attempts):
             try:
-                return await op()
+                with telemetry.timed(telemetry.store_latency, **{"rapport.store.op": op_name}):
+                    return await op()
             except CosmosHttpResponseError as exc:
                 if exc.status_code in (401, 403):
                     raise StoreUnavailable(f"cosmos {what}: not authorized ({exc.status_code})") from None
