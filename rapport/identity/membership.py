@@ -163,6 +163,20 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
 ROLES: tuple[str, ...] = ("partner", "associate", "bd", "managing_partner", "admin", "staff")
 
 
+_ROLE_SPELLINGS = {"managing-partner": "managing_partner", "managing partner": "managing_partner", "mp": "managing_partner",
+                   "business development": "bd", "business-development": "bd"}
+
+
+def parse_role(value: str) -> str:
+    """A role name as a firm's admin types it ("BD", "managing-partner") -> one of ROLES.
+    Raises ValueError naming the allowed roles."""
+    v = " ".join(str(value).strip().lower().split())
+    v = _ROLE_SPELLINGS.get(v, v)
+    if v not in ROLES:
+        raise ValueError(f"unknown role {str(value).strip()[:40]!r}; the roles are {', '.join(ROLES)}")
+    return v
+
+
 def may(person: Person | None, action: str) -> bool:
     """True when `person` is enabled and their role grants `action` (a key of ROLE_ACTIONS).
     An unknown action is a programming error, not a silent no."""
