@@ -42,22 +42,10 @@ def register(reg: Any) -> None:
     sr.set_defaults(run=lambda a, s: _run(s, "set-role", lambda store, graph: _set_role(store, a)))
 
 
-def directory(settings: Any) -> Any:
-    """The Graph client to look people up with, or None when Graph is not configured (no app id)."""
-    from rapport import runtime
-
-    if runtime.services().graph is not None:
-        return runtime.services().graph
-    if not settings.client_id:
-        return None
-    from rapport.capture.sync import graph_client
-
-    return graph_client(settings)
-
-
 async def _run(settings: Any, verb: str, work: Callable[[Any, Any], Awaitable[int]], *, graph: bool = False) -> int:
     """Open the store (and Graph), run, map failures to exit codes: 2 bad input, 1 failed."""
     from rapport.firm import FirmInputError
+    from rapport.firm.people import directory
     from rapport.graph import GraphError
     from rapport.store import make_store
     from rapport.store.errors import NotFound, StoreUnavailable

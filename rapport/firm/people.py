@@ -55,6 +55,21 @@ class PersonRow:
                 "enabled": self.enabled, "captured": self.captured}
 
 
+def directory(settings: Any = None) -> Any:
+    """The Graph client to look people up with (and delete their subscriptions at), or None when
+    Graph is not configured: no client the host or a test provided, and no app id (RAPPORT_CLIENT_ID)."""
+    from rapport import runtime
+
+    svc = runtime.services()
+    if svc.graph is not None:
+        return svc.graph
+    if not (settings or runtime.settings()).client_id:
+        return None
+    from rapport.capture.sync import graph_client
+
+    return graph_client(settings)
+
+
 # --- input ---------------------------------------------------------------------------------------
 
 def parse_role(value: Any) -> str:
