@@ -7,8 +7,6 @@ graph_server.py) through the real GraphClient where the directory is asked.
 
 from __future__ import annotations
 
-import inspect
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -24,58 +22,13 @@ from rapport.records import (
     Person,
     Subscription,
     SubscriptionRoute,
-    Tenant,
 )
-from rapport.settings import load_settings
-from rapport.store import make_store
-
-TID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-OTHER = "0a0a0a0a-86f1-41af-91ab-2d7cd011db47"
-OID = "0b6f1e3a-7c2d-4e59-8a14-3f9d2c6b7e01"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("cosmos", marks=pytest.mark.cosmos)])
-async def env(request, tmp_path):
-    """(settings, open store) of a firm (TID, domain firm.example, no partners listed) and a second firm."""
-    if request.param == "sqlite":
-        settings = load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "r.db")})
-    else:
-        settings = load_settings(request.getfixturevalue("cosmos_env")())
-    store = await make_store(settings).open()
-    await store.put_tenant(Tenant(id=TID, tenantId=TID, name="Firm", domains=["firm.example"]))
-    await store.put_tenant(Tenant(id=OTHER, tenantId=OTHER, name="Other", domains=["other.example"]))
-    try:
-        yield settings, store
-    finally:
-        if request.param == "cosmos":
-            from tests.doubles.cosmos_server import drop_database
-
-            await store.close()
-            await drop_database(request.getfixturevalue("cosmos_endpoint"), settings.cosmos_database)
-        else:
-            await store.close()
-
-
-async def cli(settings, *argv: str) -> int:
-    args = _parser().parse_args(list(argv))
-    rc = args.run(args, settings)
-    return await rc if inspect.isawaitable(rc) else rc
-
-
-async def snapshot(store, tid: str = TID) -> str:
-    """Every record of the firm a people command could touch, as text (to prove nothing was written)."""
-    tenant = await store.get_tenant(tid)
-    docs = [tenant.model_dump(mode="json", exclude={"etag"})]
-    for cls in (Person, AuditEvent, Draft, Subscription):
-        docs += sorted((r.model_dump(mode="json", exclude={"etag"}) for r in await store.find_all(cls, tid)),
-                       key=lambda d: d["id"])
-    return json.dumps(docs, sort_keys=True, default=str)
-
+from tests.plugins.firm import OID, OTHER, TID, cli, snapshot
 
 # --- add, list, set-role ----------------------------------------------------------------------------
 
-async def test_add_without_graph_takes_oid_and_name_and_any_role_gets_a_person(env, capsys):
-    settings, store = env
+async def test_add_without_graph_takes_oid_and_name_and_any_role_gets_a_person(firm_env, capsys):
+    settings, store = firm_env
     assert await cli(settings, "people", "add", "Jo.Bloggs@Firm.Example", "--tenant", TID, "--role", "BD",
                      "--oid", OID.upper(), "--name", "Jo Bloggs") == 0
     p = await store.get_person(TID, OID)
@@ -94,8 +47,8 @@ async def test_add_without_graph_takes_oid_and_name_and_any_role_gets_a_person(e
     assert "unchanged" in capsys.readouterr().out and await snapshot(store) == before
 
 
-async def test_add_from_graph_directory(env, graph, graph_standin, capsys):
-    settings, store = env
+async def test_add_from_graph_directory(firm_env, graph, graph_standin, capsys):
+    settings, store = firm_env
     mb = graph_standin.add_mailbox(TID, "ann.able@firm.example", "Ann Able")
     assert await cli(settings, "people", "add", "ann.able@firm.example", "--tenant", TID, "--capture") == 0
     p = await store.get_person(TID, mb.oid)
@@ -112,10 +65,10 @@ async def test_add_from_graph_directory(env, graph, graph_standin, capsys):
     assert await snapshot(store) == before
 
 
-async def test_capture_on_a_firm_without_a_list_keeps_its_partners_by_role(env):
+async def test_capture_on_a_firm_without_a_list_keeps_its_partners_by_role(firm_env):
     """A firm that listed no partners captures everyone with role partner; listing the first one
     must not stop that (membership: with a list, only the listed are partners)."""
-    settings, store = env
+    settings, store = firm_env
     old = str(uuid.uuid4())
     await store.put(Person(id=old, tenantId=TID, oid=old, upn="old@firm.example", name="Old Partner"))
     tenant = await store.get_tenant(TID)
@@ -127,8 +80,8 @@ async def test_capture_on_a_firm_without_a_list_keeps_its_partners_by_role(env):
     assert is_partner(await store.get_person(TID, old), tenant) and is_partner(await store.get_person(TID, OID), tenant)
 
 
-async def test_set_role_changes_what_the_person_may_do(env, capsys):
-    settings, store = env
+async def test_set_role_changes_what_the_person_may_do(firm_env, capsys):
+    settings, store = firm_env
     await store.put(Person(id=OID, tenantId=TID, oid=OID, upn="mp@firm.example", name="M P", role="partner"))
     assert not may(await store.get_person(TID, OID), "firm_report")
     assert await cli(settings, "people", "set-role", "mp@firm.example", "managing-partner", "--tenant", TID) == 0
@@ -155,8 +108,8 @@ async def test_set_role_changes_what_the_person_may_do(env, capsys):
     (["people", "set-role", "nobody@firm.example", "bd"], "no person"),
     (["people", "set-role", "bad upn", "bd"], "not a user principal name"),
 ])
-async def test_bad_input_exits_2_with_a_clear_message_and_writes_nothing(env, capsys, argv, words):
-    settings, store = env
+async def test_bad_input_exits_2_with_a_clear_message_and_writes_nothing(firm_env, capsys, argv, words):
+    settings, store = firm_env
     before = await snapshot(store)
     assert await cli(settings, *argv, "--tenant", TID) == 2
     err = capsys.readouterr().err
@@ -164,8 +117,8 @@ async def test_bad_input_exits_2_with_a_clear_message_and_writes_nothing(env, ca
     assert await snapshot(store) == before
 
 
-async def test_unknown_tenant_and_another_firms_person(env, capsys):
-    settings, store = env
+async def test_unknown_tenant_and_another_firms_person(firm_env, capsys):
+    settings, store = firm_env
     await store.put(Person(id=OID, tenantId=OTHER, oid=OID, upn="x@other.example", name="X"))
     before = await snapshot(store, OTHER)
     assert await cli(settings, "people", "list", "--tenant", str(uuid.uuid4())) == 2
@@ -178,11 +131,11 @@ async def test_unknown_tenant_and_another_firms_person(env, capsys):
 # --- remove -------------------------------------------------------------------------------------------
 
 async def test_remove_stops_capture_and_subscriptions_expires_open_drafts_and_keeps_records(
-        env, graph, graph_standin, capsys):
+        firm_env, graph, graph_standin, capsys):
     from rapport.capture import subscriptions
     from rapport.followups import send_approved, timer_pass
 
-    settings, store = env
+    settings, store = firm_env
     graph_standin.validate_subscriptions = False
     mb = graph_standin.add_mailbox(TID, "leaver@firm.example", "Lee Ver")
     assert await cli(settings, "people", "add", "leaver@firm.example", "--tenant", TID, "--capture") == 0
@@ -230,12 +183,12 @@ async def test_remove_stops_capture_and_subscriptions_expires_open_drafts_and_ke
     assert p.enabled and not p.captured
 
 
-async def test_the_timer_expires_a_snoozed_draft_whose_owner_left(env):
+async def test_the_timer_expires_a_snoozed_draft_whose_owner_left(firm_env):
     """Rule as well as state: a draft snoozed by someone disabled elsewhere (Entra sync, an old
     removal) expires when its time comes instead of coming back."""
     from rapport.followups import timer_pass
 
-    settings, store = env
+    settings, store = firm_env
     await store.put(Person(id=OID, tenantId=TID, oid=OID, upn="gone@firm.example", name="Gone", enabled=False))
     past = datetime.now(UTC) - timedelta(minutes=5)
     await store.put(Draft(id="dr_z", tenantId=TID, ownerOid=OID, state="snoozed", snoozedUntil=past))
