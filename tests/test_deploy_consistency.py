@@ -197,11 +197,11 @@ def _route_prefix() -> str:
 @functools.cache  # FunctionApp.get_functions() may be called only once per process
 def _routes() -> list[tuple[re.Pattern[str], set[str], str]]:
     import function_app
-    from local.host import _functions
+    from local.host import functions
 
     prefix = _route_prefix().strip("/")
     out = []
-    for fn in _functions(function_app.app):
+    for fn in functions(function_app.app):
         trigger = fn.get_trigger()
         route = getattr(trigger, "route", None)
         if route is None or type(trigger).__name__ != "HttpTrigger":
