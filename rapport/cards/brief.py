@@ -122,7 +122,7 @@ def _account_blocks(accounts: list[dict[str, Any]], now: datetime, tz: tzinfo) -
             rows.append(row([run(f"{DATE_WORDS.get(d.get('kind') or '', 'Date')}: ", weight="Bolder"),
                              run(d.get("matter") or d.get("reference") or "a matter", limit=70)],
                             [run(_day(d.get("date"), now, tz, calendar_date=True),
-                                 color="Attention" if d.get("soon") else None)]))
+                                 weight="Bolder" if d.get("soon") else None)]))
         for p in acct.get("pipeline", [])[:2]:
             rows.append(row([run("Enquiry: " if p.get("kind") == "enquiry" else "Opportunity: ", weight="Bolder"),
                              run(_without_prefix(p.get("title") or "(untitled)", p.get("kind") or ""), limit=70)],
@@ -143,9 +143,10 @@ def _last_meeting(last: dict[str, Any] | None, now: datetime, tz: tzinfo) -> lis
     who = ", ".join(plain(n, 60) for n in (last.get("metBy") or [])[:4])
     facts_runs = [run(f"With {who}", subtle=True)] if who else []
     if last.get("followUp"):
-        color = "Attention" if last.get("followUp") in ("none", "failed", "drafted") else None
+        # Bold, not a colour: Teams dark draws "Attention" text at 3.2:1, under AA.
+        color = "Bolder" if last.get("followUp") in ("none", "failed", "drafted") else None
         facts_runs += [run("; follow-up " if facts_runs else "Follow-up ", subtle=True),
-                       run(last.get("followUpText") or last.get("followUp"), color=color)]
+                       run(last.get("followUpText") or last.get("followUp"), weight=color)]
     if facts_runs:
         rows.append(line(*facts_runs, spacing="None"))
     return rows

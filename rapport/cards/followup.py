@@ -129,8 +129,9 @@ def _status(draft: Draft, owner_name: str, now: datetime, tz: tzinfo) -> dict[st
         at = f" {card_when(draft.sentAt, now, tz)} at {card_time(draft.sentAt)}" if draft.sentAt else ""
         return line(run("Sent", weight="Bolder"), run(at, subtle=True))
     if s == "failed":
-        return line(run("Not sent: ", weight="Bolder", color="Attention"),
-                    run(draft.failureReason or "the mail service refused it", color="Attention", limit=300))
+        # Default colour: Teams dark draws "Attention" text at 3.2:1; the band already says "not sent".
+        return line(run("Not sent: ", weight="Bolder"),
+                    run(draft.failureReason or "the mail service refused it", limit=300))
     if s == "dismissed":
         return line(run("Skipped", weight="Bolder", color="Default"), run("; nothing was sent.", subtle=True))
     if s == "superseded":

@@ -1,0 +1,106 @@
+"""Every kind of Rapport card as Teams and Outlook lay it out: the official `adaptivecards` renderer in
+headless Chromium with the official host configurations of the Adaptive Cards Designer (Teams light,
+Teams dark, Outlook desktop), at Teams' width (450 px) and a phone's or Outlook's (320 px).
+
+Fails on a parse or validation warning, an action title cut short, or text under WCAG AA contrast
+(4.5:1; 3:1 for large text) on its own background. And the meeting brief, for the busiest meeting of
+the demo firm, fits one screen: at most BRIEF_MAX_PX tall at 450 px (it was up to 1,342 px).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.handler import COMMANDS_HELP
+from local.demo import DEMO_PARTNERS, DEMO_TENANT_ID
+from rapport import briefs
+from rapport.cards.brief import brief_card, unavailable_card
+from rapport.cards.contact import context_card
+from rapport.cards.welcome import welcome_card
+from rapport.records import Attendee, Meeting, account_id, contact_id
+from rapport.store import ScopedStore, Store
+from tests.card_render import HOST_CONFIGS, WIDTHS, open_renderer, render_cards
+from tests.test_brief_card import FACTS
+from tests.test_brief_card import NOW as BRIEF_NOW
+from tests.test_cards import KNOWN, NOW, RESTRICTED, UNKNOWN
+from tests.test_followup_card import fit_cases
+
+# One screen: Teams' chat pane on a laptop shows about 800 px of a card above the compose box.
+BRIEF_MAX_PX = 800
+PANE_MAX_PX = 1000  # the task pane at 320 px, narrower, so more lines wrap
+
+
+def every_card() -> dict[str, dict[str, Any]]:
+    cards: dict[str, dict[str, Any]] = {
+        "brief": brief_card(FACTS, BRIEF_NOW, user_ids=["29:user"]),
+        "brief-cancelled": brief_card({**FACTS, "meeting": {**FACTS["meeting"], "isCancelled": True}}, BRIEF_NOW),
+        "brief-internal": brief_card({**FACTS, "internal": True, "attendees": [], "accounts": [], "threads": [],
+                                      "lastMeeting": None, "talkingPoints": []}, BRIEF_NOW),
+        "brief-unavailable": unavailable_card("This meeting is no longer in your calendar."),
+        "welcome": welcome_card("Hello! I'm Rapport.", COMMANDS_HELP),
+        "contact-known": context_card(KNOWN, NOW),
+        "contact-restricted": context_card(RESTRICTED, NOW),
+        "contact-unknown": context_card(UNKNOWN, NOW),
+    }
+    cards.update({f"followup-{name}": c for name, c in fit_cases().items()})
+    return cards
+
+
+@pytest.mark.browser
+async def test_every_card_fits_and_reads_in_teams_and_outlook(page):
+    await open_renderer(page)
+    cases = [(f"{name}@{config}@{width}", c, config, width)
+             for name, c in every_card().items() for config in HOST_CONFIGS for width in WIDTHS]
+    out = await render_cards(page, cases)
+    assert len(out) == len(cases) >= 100
+    problems = {name: {k: r[k] for k in ("events", "cut", "faint") if r[k]} for name, r in out.items()}
+    assert {n: p for n, p in problems.items() if p} == {}
+    # The harness can fail: a long title in a row of buttons is cut, light green text is faint.
+    control = {"type": "AdaptiveCard", "version": "1.5", "body": [
+        {"type": "TextBlock", "text": "Sent", "color": "Good"}], "actions": [
+        {"type": "Action.Execute", "title": f"Approve and send this {k} to everyone", "verb": "v"} for k in range(3)]}
+    bad = (await render_cards(page, [("control", control, "teams-light", 320)]))["control"]
+    assert bad["cut"] and bad["faint"]
+
+
+async def busiest_meeting(store: Store, now) -> tuple[str, Meeting]:
+    """The demo partner's coming meeting with the most people from outside (then the most to show)."""
+    found: list[tuple[int, str, Meeting]] = []
+    for oid, *_ in DEMO_PARTNERS:
+        for m in await ScopedStore(store, DEMO_TENANT_ID, oid).meetings_between(now, now + timedelta(days=7)):
+            if m.external:
+                found.append((len(briefs.external_attendees(m)), oid, m))
+    _, oid, m = max(found, key=lambda f: (f[0], f[2].id))
+    return oid, m
+
+
+@pytest.mark.browser
+async def test_the_brief_of_a_busy_meeting_fits_one_screen(page, demo_store, demo_firm, demo_now):
+    oid, m = await busiest_meeting(demo_store, demo_now)
+    # And a four-attendee meeting: the busiest account's people, in the same partner's calendar.
+    domain = briefs.external_attendees(m)[0][0].rpartition("@")[2]
+    four = [c.email for c in demo_firm.contacts if c.domain == domain][:4]
+    big = Meeting(id=Meeting.id_for(oid, "AAMkFOUR"), tenantId=DEMO_TENANT_ID, eventId="AAMkFOUR", organizerOid=oid,
+                  subject="Portfolio review", start=demo_now + timedelta(hours=3), end=demo_now + timedelta(hours=4),
+                  attendees=[Attendee(email=e, name=e) for e in four], contactIds=[contact_id(e) for e in four],
+                  accountIds=[account_id(domain)])
+    await demo_store.put(big)
+    cases = []
+    for label, meeting in (("busiest", m), ("four", big)):
+        facts = await briefs.build(ScopedStore(demo_store, DEMO_TENANT_ID, oid), meeting.id, demo_now)
+        assert facts is not None and facts["talkingPoints"]
+        assert len(facts["attendees"]) >= (4 if label == "four" else 3)
+        cases += [(f"{label}@teams", brief_card(facts, demo_now, user_ids=["29:x"]), "teams-light", 450),
+                  (f"{label}@pane", brief_card(facts, demo_now), "outlook", 320)]
+    await open_renderer(page)
+    out = await render_cards(page, cases)
+    heights = {name: r["height"] for name, r in out.items()}
+    print("brief heights (px):", heights)
+    for name, r in out.items():
+        assert r["events"] == [] and r["cut"] == [] and r["faint"] == [], (name, r)
+        assert r["text"].index("To raise") < r["text"].index("Who is coming"), name
+        bound = BRIEF_MAX_PX if name.endswith("@teams") else PANE_MAX_PX
+        assert r["height"] <= bound, (name, r["height"], bound)
