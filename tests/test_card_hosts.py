@@ -21,7 +21,8 @@ from rapport.cards.brief import brief_card, unavailable_card
 from rapport.cards.contact import context_card
 from rapport.cards.welcome import welcome_card
 from rapport.records import Attendee, Meeting, account_id, contact_id
-from rapport.store import ScopedStore, Store
+from rapport.store import ScopedStore
+from rapport.store.base import Store
 from tests.card_render import HOST_CONFIGS, WIDTHS, open_renderer, render_cards
 from tests.test_brief_card import FACTS
 from tests.test_brief_card import NOW as BRIEF_NOW
@@ -30,7 +31,6 @@ from tests.test_followup_card import fit_cases
 
 # One screen: Teams' chat pane on a laptop shows about 800 px of a card above the compose box.
 BRIEF_MAX_PX = 800
-PANE_MAX_PX = 1000  # the task pane at 320 px, narrower, so more lines wrap
 
 
 def every_card() -> dict[str, dict[str, Any]]:
@@ -66,22 +66,22 @@ async def test_every_card_fits_and_reads_in_teams_and_outlook(page):
     assert bad["cut"] and bad["faint"]
 
 
-async def busiest_meeting(store: Store, now) -> tuple[str, Meeting]:
-    """The demo partner's coming meeting with the most people from outside (then the most to show)."""
-    found: list[tuple[int, str, Meeting]] = []
+async def coming_meetings(store: Store, now) -> list[tuple[str, Meeting]]:
+    """Every demo partner's coming meetings with people from outside the firm."""
+    found: list[tuple[str, Meeting]] = []
     for oid, *_ in DEMO_PARTNERS:
         for m in await ScopedStore(store, DEMO_TENANT_ID, oid).meetings_between(now, now + timedelta(days=7)):
             if m.external:
-                found.append((len(briefs.external_attendees(m)), oid, m))
-    _, oid, m = max(found, key=lambda f: (f[0], f[2].id))
-    return oid, m
+                found.append((oid, m))
+    return found
 
 
 @pytest.mark.browser
-async def test_the_brief_of_a_busy_meeting_fits_one_screen(page, demo_store, demo_firm, demo_now):
-    oid, m = await busiest_meeting(demo_store, demo_now)
+async def test_every_demo_brief_fits_one_screen(page, demo_store, demo_firm, demo_now):
+    meetings = await coming_meetings(demo_store, demo_now)
+    oid, busiest = max(meetings, key=lambda f: (len(briefs.external_attendees(f[1])), f[1].id))
     # And a four-attendee meeting: the busiest account's people, in the same partner's calendar.
-    domain = briefs.external_attendees(m)[0][0].rpartition("@")[2]
+    domain = briefs.external_attendees(busiest)[0][0].rpartition("@")[2]
     four = [c.email for c in demo_firm.contacts if c.domain == domain][:4]
     big = Meeting(id=Meeting.id_for(oid, "AAMkFOUR"), tenantId=DEMO_TENANT_ID, eventId="AAMkFOUR", organizerOid=oid,
                   subject="Portfolio review", start=demo_now + timedelta(hours=3), end=demo_now + timedelta(hours=4),
@@ -89,18 +89,19 @@ async def test_the_brief_of_a_busy_meeting_fits_one_screen(page, demo_store, dem
                   accountIds=[account_id(domain)])
     await demo_store.put(big)
     cases = []
-    for label, meeting in (("busiest", m), ("four", big)):
-        facts = await briefs.build(ScopedStore(demo_store, DEMO_TENANT_ID, oid), meeting.id, demo_now)
-        assert facts is not None and facts["talkingPoints"]
-        assert len(facts["attendees"]) >= (4 if label == "four" else 3)
-        cases += [(f"{label}@teams", brief_card(facts, demo_now, user_ids=["29:x"]), "teams-light", 450),
-                  (f"{label}@pane", brief_card(facts, demo_now), "outlook", 320)]
+    for n, (who, meeting) in enumerate([*meetings, (oid, big)]):
+        facts = await briefs.build(ScopedStore(demo_store, DEMO_TENANT_ID, who), meeting.id, demo_now)
+        assert facts is not None
+        if meeting is big:
+            assert len(facts["attendees"]) == 4 and facts["talkingPoints"]
+        cases.append((f"{n}@{meeting.subject}", brief_card(facts, demo_now, user_ids=["29:x"]), "teams-light", 450))
     await open_renderer(page)
     out = await render_cards(page, cases)
-    heights = {name: r["height"] for name, r in out.items()}
-    print("brief heights (px):", heights)
+    heights = sorted((r["height"], name) for name, r in out.items())
+    print("brief heights at 450 px (px): max", heights[-1], "median", heights[len(heights) // 2])
+    assert len(out) > 20
     for name, r in out.items():
         assert r["events"] == [] and r["cut"] == [] and r["faint"] == [], (name, r)
-        assert r["text"].index("To raise") < r["text"].index("Who is coming"), name
-        bound = BRIEF_MAX_PX if name.endswith("@teams") else PANE_MAX_PX
-        assert r["height"] <= bound, (name, r["height"], bound)
+        if "To raise" in r["text"]:
+            assert r["text"].index("To raise") < r["text"].index("Who is coming"), name
+        assert r["height"] <= BRIEF_MAX_PX, (name, r["height"], BRIEF_MAX_PX)

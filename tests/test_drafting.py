@@ -178,7 +178,7 @@ def test_template_talking_points_cite_the_last_thread_in_the_partners_zone():
         brief_ctx(deadlines=(), signals=(), open_items=(), time_zone="Tokyo Standard Time"), limit=5)
     # The latest exchange: "Budget for 2027 filings", inbound, 3 days before the meeting.
     assert len(tp.points) == 2 and "\u201cBudget for 2027 filings\u201d" in tp.points[0]
-    assert "may still be waiting on us" in tp.points[0]
+    assert "may still be waiting on a reply from us" in tp.points[0]
 
 
 def test_template_talking_points_with_no_facts_stay_generic():

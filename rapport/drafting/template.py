@@ -210,7 +210,7 @@ class TemplateDrafter:
                 points.append(
                     f"We last wrote to them about \u201c{about}\u201d ({on}): ask whether they have what they need."
                     if last.direction == "outbound" else
-                    f"Their last email, \u201c{about}\u201d ({on}), may still be waiting on us: check before the meeting.")
+                    f"Their last email, \u201c{about}\u201d ({on}), may still be waiting on a reply from us.")
         if len(points) < 2:
             points.append("Ask what they have coming up over the next few months.")
         points = list(dict.fromkeys(points))[:limit]
