@@ -202,8 +202,9 @@ class TemplateDrafter:
             points.append(f"Ask where things stand on {enquiry_words(outsider_field(enquiry.title, 160)[0], their=True)}.")
         elif other is not None:
             points.append(f"See whether they are ready to go ahead with {describe_item(other)}.")
-        if ctx.last_interactions:
-            last = max(ctx.last_interactions, key=lambda n: n.at)
+        mail = [n for n in ctx.last_interactions if n.channel == "email"]  # a meeting or a note is no thread
+        if mail:
+            last = max(mail, key=lambda n: n.at)
             about = topic(outsider_field(last.subject, 120)[0])
             if about:
                 on = timezones.short_day(last.at, ctx.meeting_start, tz)
