@@ -277,6 +277,7 @@ async def test_mail_is_grouped_by_thread_once_for_the_meeting(store):
     assert facts["threads"] and len(keys) == len(set(keys)) and len(keys) <= briefs.SHOWN_THREADS
     assert [t["at"] for t in facts["threads"]] == sorted((t["at"] for t in facts["threads"]), reverse=True)
     assert all(not t["subject"].lower().startswith(("re:", "fw:")) for t in facts["threads"])
+    assert all(t["channel"] != "meeting" for t in facts["threads"])  # meetings: "Last meeting"
 
 
 def test_threads_merge_replies_across_attendees():

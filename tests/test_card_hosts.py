@@ -24,6 +24,7 @@ from rapport.records import Attendee, Meeting, account_id, contact_id
 from rapport.store import ScopedStore
 from rapport.store.base import Store
 from tests.card_render import HOST_CONFIGS, WIDTHS, open_renderer, render_cards
+from tests.plugins.browser import save_screenshot, wants_screenshot
 from tests.test_brief_card import FACTS
 from tests.test_brief_card import NOW as BRIEF_NOW
 from tests.test_cards import KNOWN, NOW, RESTRICTED, UNKNOWN
@@ -105,3 +106,9 @@ async def test_every_demo_brief_fits_one_screen(page, demo_store, demo_firm, dem
         if "To raise" in r["text"]:
             assert r["text"].index("To raise") < r["text"].index("Who is coming"), name
         assert r["height"] <= BRIEF_MAX_PX, (name, r["height"], BRIEF_MAX_PX)
+    if wants_screenshot("brief-teams.png"):
+        # README: the busiest demo brief as Teams lays it out at 450 px (official Teams light host config).
+        busiest_name = next(name for name, _, _, _ in cases if name.startswith(f"{meetings.index((oid, busiest))}@"))
+        card = next(c for name, c, _, _ in cases if name == busiest_name)
+        await render_cards(page, [("shot", card, "teams-light", 450)])
+        save_screenshot("brief-teams.png", await page.locator("#root").screenshot())

@@ -238,11 +238,14 @@ def thread_key(subject: str) -> str:
 
 def threads(attendees: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The attendees' recent interactions as one line per thread, newest first: a thread several of
-    them were on is shown once for the meeting, naming who was on it. Notes and calls stay apart."""
+    them were on is shown once for the meeting, naming who was on it. Notes and calls stay apart;
+    past meetings are left to "Last meeting"."""
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
     for a in attendees:
         for i in a.get("lastInteractions", []):
             channel = i.get("channel") or "email"
+            if channel == "meeting":
+                continue
             key = (channel, thread_key(i.get("subject") or i.get("text") or ""))
             t = grouped.get(key)
             if t is None:
