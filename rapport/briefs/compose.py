@@ -7,10 +7,16 @@ Two steps, so the slow part is small and the rest is pure:
    None exactly like a missing one), per external attendee the sidebar's facts (rapport.sidebar
    .compose: role, owners and strength, last interactions, signals, colleagues who know them), per
    account the matters with renewal/opposition dates in the next 12 months and the open pipeline,
-   and the viewer's last meeting with these people and its follow-up Draft (key meeting:<id>).
-   Round trips: 1 + 2 per attendee (concurrent) + 2.
+   the viewer's own record (their time zone) and the FIRM's last meeting with these people: the
+   newest one the scope returns, the viewer's or a colleague's (a private or walled one never
+   comes back), with who met them, and its follow-up Draft when it was the viewer's own.
+   Round trips: 1 + 2 per attendee (concurrent) + 2. A meeting with no one from outside the firm
+   is "internal": only the viewer's record is read, and it gets no brief.
 2. `compose(gathered, now)` turns that into the plain facts dict the card, the add-in API and the
-   bot all show (so the card and the JSON never disagree). Pure.
+   bot all show (so the card and the JSON never disagree), with the attendees' mail grouped by
+   thread (`threads`: one line per thread for the meeting, not one per attendee). Pure.
+
+A cancelled or internal meeting gets no talking points.
 
 Talking points come from the drafting service (`talking_points`): template by default, the LLM
 when configured, with the model's controls (docs/reliability.md, section 3, Drafting with a model)
@@ -20,7 +26,7 @@ with them. Request paths
 (add-in, card refresh, bot commands) use the template drafter: no live model call while a partner
 waits; the queued delivery uses the configured drafter.
 
-Imports from rapport: records, store, sidebar and drafting only.
+Imports from rapport: records, store, sidebar, timezones and drafting only.
 """
 
 from __future__ import annotations
