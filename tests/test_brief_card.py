@@ -147,7 +147,7 @@ def test_card_shows_the_facts():
     for fact in ("Head of IP", "Acme GmbH", "strong", "Carl Roy", "(private)", "Known to ", "Ben Ode",
                  "ask for an introduction", "Not yet known to the firm", "Jane moved from Beta AG",
                  "Global filing programme", "ACME word mark", "Renewals planning", "drafted, awaiting your approval",
-                 "Check instructions on the renewal", "Moved ", "from today, 10:30", "With you, Carl Roy",
+                 "Check instructions on the renewal", "Updated brief: ", "the meeting moved from today, 10:30.", "With you, Carl Roy",
                  "Fri 20 Mar", "Sun 1 Feb", "yesterday"):
         assert fact in runs, fact
     link_runs = " ".join(n["text"] for n in nodes(variants()["open-in-outlook"]) if n.get("type") == "TextRun")

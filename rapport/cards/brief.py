@@ -178,8 +178,9 @@ def brief_card(facts: dict[str, Any], now: datetime, *, user_ids: list[str] | No
     ]
     updated = facts.get("updated")
     if updated and updated.get("previousStart"):
-        head.append(line(run("Moved ", weight="Bolder"),
-                         run(f"from {_day(updated['previousStart'], now, tz, time=True)}"), spacing="Small"))
+        head.append(line(run("Updated brief: ", weight="Bolder"),
+                         run(f"the meeting moved from {_day(updated['previousStart'], now, tz, time=True)}."),
+                         spacing="Small"))
     if notice:
         head.append(text(notice, weight="Bolder", spacing="Small"))
     if link:
