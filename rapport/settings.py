@@ -122,6 +122,13 @@ class Settings:
     openai_base_url: str | None = _setting("OPENAI_BASE_URL", _url)
     openai_model: str = _setting("OPENAI_MODEL", _text, "gpt-4o-mini")  # OpenAI-compatible servers only
     dev_auth: bool = _setting("RAPPORT_DEV_AUTH", _bool, False)
+    # Where work items are also sent as queue messages (rapport.work_queue; docs/architecture.md, "Work after
+    # the answer"). The names are the queue trigger's `connection` (function_app.py), read the way the
+    # Functions host reads them: a connection string (Azurite locally: UseDevelopmentStorage=true), or the
+    # queue service URL with the managed identity (RAPPORT_WORK_QUEUE__credential/__clientId, platform
+    # settings). Neither: no queue, the in-process kick and the minute timer (the embedded default).
+    work_queue_connection: str | None = _setting("RAPPORT_WORK_QUEUE", secret=True)
+    work_queue_service_uri: str | None = _setting("RAPPORT_WORK_QUEUE__queueServiceUri", _url)
 
     @property
     def api_audience(self) -> str | None:
@@ -137,6 +144,11 @@ class Settings:
         if self.openai_api_key or self.openai_base_url:
             return "openai"
         return "template"
+
+    @property
+    def work_queue(self) -> bool:
+        """Whether work items are also queue messages (a storage connection is configured)."""
+        return bool(self.work_queue_connection or self.work_queue_service_uri)
 
 
 
