@@ -232,3 +232,27 @@ def test_a_message_carries_ids_only(payload, kind):
     assert json.loads(text) == {"tenantId": TENANT, "workItemId": item.id,
                                 "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
     assert work_queue.parse(text) == work_queue.message_for(item)
+
+
+def test_the_bicep_wires_the_queue_and_the_identity_roles():
+    storage = (ROOT / "infra" / "modules" / "storage.bicep").read_text()
+    app = (ROOT / "infra" / "modules" / "functionapp.bicep").read_text()
+    assert f"var workQueueName = '{work_queue.QUEUE_NAME}'" in storage
+    assert "name: '${workQueueName}-poison'" in storage and work_queue.POISON_QUEUE_NAME == "rapport-work-poison"
+    for role in ("974c5e8b-45b9-4653-ba55-5f855dd0fb88",  # Storage Queue Data Contributor
+                 "8a0f0c08-91a1-4084-bc3d-661d67233fed"):  # Storage Queue Data Message Processor
+        assert f"'{role}'" in storage
+    # the trigger's connection is identity-based: the service URI and the user-assigned identity
+    assert f"{work_queue.CONNECTION}__queueServiceUri: queueServiceUrl" in app
+    assert f"{work_queue.CONNECTION}__credential: 'managedidentity'" in app
+    assert f"{work_queue.CONNECTION}__clientId: identityClientId" in app
+
+
+def test_the_trigger_reads_the_queue_rapport_sends_to():
+    from local.host import collect_queues
+
+    (trigger,) = collect_queues(load_function_app().app)
+    assert (trigger.name, trigger.queue_name, trigger.connection) == ("work_message", work_queue.QUEUE_NAME,
+                                                                       work_queue.CONNECTION)
+    assert load_settings({"RAPPORT_WORK_QUEUE__queueServiceUri": "https://x.queue.core.windows.net"}).work_queue
+    assert not load_settings({}).work_queue
