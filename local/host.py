@@ -45,7 +45,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from local import outbox_page
 from local.demo import DEMO_TENANT_ID, seed_demo
 from local.ncrontab import CronError, parse
-from local.queues import QueueOptions, QueueRunner, QueueTrigger
+from local.queues import QueueOptions, QueueRunner, QueueTrigger, QueueUnavailable
 from local.timers import Clock, Sleep, TimerRunner, TimerTrigger, call, fire
 from rapport import __version__, local_outbox, runtime, work_queue
 from rapport.identity.dev import check_bind, dev_route_open, is_loopback
@@ -594,6 +594,9 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool, timers: b
         except OSError as exc:
             print(f"rapport: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
             return 1
+        except QueueUnavailable as exc:
+            print(f"rapport: {exc}", file=sys.stderr)
+            return 1
         # Handlers first, so a Ctrl-C right after the banner still stops cleanly.
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -608,6 +611,7 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool, timers: b
             print(f"  local outbox:      {base}/dev/outbox")
         names = ", ".join(t.name for t in dev.timer_triggers) or "none"
         print(f"  timers:            {names if timers else 'off (run one with: rapport trigger NAME)'}")
+        print(f"  work:              {'the ' + work_queue.QUEUE_NAME + ' queue (queue trigger running)' if dev.queues else 'in-process after the answer (no RAPPORT_WORK_QUEUE)'}")
         print("Press Ctrl-C to stop.", flush=True)
         warm_up = asyncio.create_task(_demo_warm_up(dev)) if demo and timers else None
         try:

@@ -36,6 +36,10 @@ MIN_POLL = 0.1  # seconds: the Functions host's shortest wait between polls of a
 RUNNING_VISIBILITY = 300  # seconds a received message stays invisible while its function runs
 
 
+class QueueUnavailable(RuntimeError):
+    """The configured work queue cannot be reached at start (Azurite not running, a wrong connection)."""
+
+
 @dataclass
 class QueueTrigger:
     name: str
@@ -107,9 +111,10 @@ class QueueRunner:
             client = work_queue.queue_client(self.settings, t.queue_name)
             try:
                 await work_queue.ensure_queues(client, self.settings)
-            except Exception:
+            except Exception as exc:
                 await client.close()
-                raise
+                raise QueueUnavailable(f"the work queue ({work_queue.CONNECTION}) is unreachable: "
+                                       f"{type(exc).__name__}") from exc
             self._tasks.append(asyncio.get_running_loop().create_task(self._poll(t, client), name=f"queue-{t.name}"))
 
     async def stop(self) -> None:

@@ -256,3 +256,14 @@ def test_the_trigger_reads_the_queue_rapport_sends_to():
                                                                        work_queue.CONNECTION)
     assert load_settings({"RAPPORT_WORK_QUEUE__queueServiceUri": "https://x.queue.core.windows.net"}).work_queue
     assert not load_settings({}).work_queue
+
+
+async def test_a_host_whose_queue_is_unreachable_does_not_start(tmp_path):
+    from local.queues import QueueUnavailable
+
+    settings = load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "u.db"),
+                              "RAPPORT_WORK_QUEUE": work_queue.dev_connection_string("127.0.0.1", free_port())})
+    with pytest.raises(QueueUnavailable, match="unreachable"):
+        await DevHost(settings, timers=False).start()
+    svc = runtime.services()  # the host's overrides are gone again
+    assert svc.settings is not settings and svc.work_queue is None
