@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,6 +40,7 @@ log = logging.getLogger("rapport.work")
 QUEUE_NAME = "rapport-work"  # function_app's queue trigger reads this queue
 POISON_QUEUE_NAME = f"{QUEUE_NAME}-poison"  # the Functions host's name for it: <queue>-poison
 CONNECTION = "RAPPORT_WORK_QUEUE"  # the trigger's `connection`: the app settings named so (rapport.settings)
+SETTING_NAMES = (CONNECTION, f"{CONNECTION}__queueServiceUri")  # rapport.settings reads these two
 MAX_DELAY = timedelta(days=7)  # the longest a Storage queue message may stay invisible
 SEND_TIMEOUT = 3.0  # seconds; a send that takes longer is given up (the timer runs the item)
 PEEK_LIMIT = 32  # Storage answers at most 32 messages per peek
@@ -195,6 +197,8 @@ def current() -> StorageWorkQueue | None:
     svc = runtime.services()
     if svc.work_queue is not None:
         return svc.work_queue
+    if svc.settings is None and not any(os.environ.get(n, "").strip() for n in SETTING_NAMES):
+        return None  # nothing names a queue: no need to read (and keep) every setting for this
     settings = runtime.settings()
     if not settings.work_queue:
         return None

@@ -256,6 +256,10 @@ def test_the_trigger_reads_the_queue_rapport_sends_to():
                                                                        work_queue.CONNECTION)
     assert load_settings({"RAPPORT_WORK_QUEUE__queueServiceUri": "https://x.queue.core.windows.net"}).work_queue
     assert not load_settings({}).work_queue
+    from dataclasses import fields
+
+    assert {f.metadata["env"] for f in fields(Settings) if f.name.startswith("work_queue")} == set(
+        work_queue.SETTING_NAMES)
 
 
 async def test_a_host_whose_queue_is_unreachable_does_not_start(tmp_path):
