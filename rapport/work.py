@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from rapport import work_queue
+from rapport import telemetry, work_queue
 from rapport.records import WorkItem, aware, utcnow
 from rapport.store import AlreadyExists, Conflict, Store
 
@@ -297,6 +297,17 @@ async def drain_message(store: Store, body: bytes | str, *, dequeue_count: int |
     `retry_in` of its LEASE.)
     """
     msg = work_queue.parse(body)
+    # One span per message, continuing the trace of the request that queued the item; ids only.
+    with telemetry.span("work.message", traceparent=msg.traceparent, kind=telemetry.CONSUMER,
+                        **{"rapport.trigger": "queue", "rapport.tenant_id": msg.tenant_id,
+                           "rapport.work.id": msg.item_id}):
+        outcome = await _drain_message(store, msg, dequeue_count, now, retry_in, timeout)
+        telemetry.annotate(**{"rapport.outcome": outcome})
+        return outcome
+
+
+async def _drain_message(store: Store, msg: work_queue.WorkMessage, dequeue_count: int | None,
+                         now: datetime | None, retry_in: timedelta, timeout: float) -> str:
     load_handlers()
     at = aware(now) if now is not None else utcnow()
     extra = {"tenant_id": msg.tenant_id}

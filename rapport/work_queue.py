@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from rapport import runtime
+from rapport import runtime, telemetry
 from rapport.settings import Settings
 
 log = logging.getLogger("rapport.work")
@@ -78,8 +78,11 @@ class WorkMessage:
 
 
 def message_for(item: Any) -> WorkMessage:
-    """The message that points at a work item (rapport.records.WorkItem)."""
-    trace = getattr(item, "traceparent", None) or item.payload.get("traceparent")
+    """The message that points at a work item (rapport.records.WorkItem), with the `traceparent` the item
+    carries or else the one of the span in progress (the request that queued it), so the trigger's span
+    continues the caller's trace."""
+    trace = (getattr(item, "traceparent", None) or item.payload.get("traceparent")
+             or telemetry.current_traceparent())
     trace = trace if isinstance(trace, str) and _TRACEPARENT.match(trace) else None
     return WorkMessage(item.tenantId, item.id, trace)
 

@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.plugins.graph",
     "tests.plugins.demo",
     "tests.plugins.browser",
+    "tests.plugins.firm",
     "tests.plugins.azurite",
 ]
 

@@ -82,6 +82,7 @@ var rapportSettings = {
   OPENAI_API_KEY: hasOpenAiKey ? '${kv}openai-api-key)' : ''
   OPENAI_BASE_URL: openAiBaseUrl
   OPENAI_MODEL: openAiModel
+  RAPPORT_TELEMETRY: 'auto' // Azure Monitor through APPLICATIONINSIGHTS_CONNECTION_STRING (platform settings)
   RAPPORT_DEV_AUTH: '0'
   // The work queue: no connection string (shared keys are off), the identity-based connection instead.
   RAPPORT_WORK_QUEUE: ''
