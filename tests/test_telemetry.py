@@ -17,7 +17,7 @@ CANARY = "canary-7f3a"
 
 @pytest.fixture
 def spans():
-    assert telemetry.configure(load_settings({}), span_exporter=EXPORTER, metric_reader=READER) in ("test",), (
+    assert telemetry.begin(load_settings({}), span_exporter=EXPORTER, metric_reader=READER) in ("test",), (
         "another test configured telemetry first")
     EXPORTER.clear()
     yield EXPORTER
