@@ -23,7 +23,7 @@ from local.commands.work import work_command
 from local.host import DevHost, collect, load_function_app
 from local.queues import QueueOptions
 from local.timers import fire
-from rapport import followups, runtime, work, work_queue
+from rapport import followups, runtime, telemetry, work, work_queue
 from rapport.drafting import make_drafter
 from rapport.followups import sending
 from rapport.graph import GraphClient
@@ -271,3 +271,33 @@ async def test_a_host_whose_queue_is_unreachable_does_not_start(tmp_path):
         await DevHost(settings, timers=False).start()
     svc = runtime.services()  # the host's overrides are gone again
     assert svc.settings is not settings and svc.work_queue is None
+
+
+@pytest.fixture
+def exported():
+    from tests import test_telemetry  # one in-memory exporter per process: the providers are set once
+
+    assert telemetry.begin(load_settings({}), span_exporter=test_telemetry.EXPORTER,
+                           metric_reader=test_telemetry.READER) == "test"
+    test_telemetry.EXPORTER.clear()
+    yield test_telemetry.EXPORTER
+    test_telemetry.EXPORTER.clear()
+
+
+async def test_the_trigger_span_continues_the_trace_that_queued_the_item(qworld, exported):
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    ran: list[str] = []
+
+    async def traced(store: Store, item: WorkItem) -> None:
+        ran.append(item.id)
+
+    with work.handling("t-traced", traced):
+        async with qworld.host():
+            with telemetry.span("test.request", traceparent=f"00-{trace_id}-b7ad6b7169203331-01"):
+                item, _ = await work.enqueue(qworld.store, TENANT, "t-traced", "k", {"to": "jane@acme.example"})
+            await until(lambda: ran, what="the traced item run")
+            await until(lambda: [s for s in exported.get_finished_spans() if s.name == "work.message"])
+    (span,) = [s for s in exported.get_finished_spans() if s.name == "work.message"]
+    assert f"{span.context.trace_id:032x}" == trace_id  # the request's trace, through the queue
+    assert dict(span.attributes) == {"rapport.trigger": "queue", "rapport.tenant_id": TENANT,
+                                     "rapport.work.id": item.id, "rapport.outcome": "done"}
