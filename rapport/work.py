@@ -74,7 +74,7 @@ async def enqueue(store: Store, tenant_id: str, kind: str, key: str, payload: di
     there) and whether this call created it. `not_before`: when it may run (default now)."""
     at = not_before or utcnow()
     item = WorkItem(id=WorkItem.id_for(kind, key), tenantId=tenant_id, kind=kind, key=key, payload=payload,
-                    notBefore=at, createdAt=at)
+                    notBefore=at, createdAt=at, queuedAt=at, traceparent=telemetry.current_traceparent())
     try:
         stored = await store.put(item, create_only=True)
     except AlreadyExists:
@@ -110,7 +110,7 @@ async def requeue(store: Store, tenant_id: str, kind: str, key: str, payload: di
     def rearm(w: WorkItem) -> WorkItem:
         w.payload = {**w.payload, **payload, "rev": int(w.payload.get("rev", 0)) + 1}
         if w.state != "queued":
-            w.state, w.attempts, w.lastError, w.notBefore = "queued", 0, None, now
+            w.state, w.attempts, w.lastError, w.notBefore, w.queuedAt = "queued", 0, None, now, now
         return w
 
     rearmed = await store.update(WorkItem, tenant_id, existing.id, rearm)
@@ -198,6 +198,17 @@ async def _claim(store: Store, item: WorkItem, now: datetime) -> WorkItem | None
 async def _run_one(store: Store, item: WorkItem, fn: Handler, now: datetime, rng: random.Random | None,
                    timeout: float, report: DrainReport, retry_in: timedelta | None = None) -> None:
     extra = {"tenant_id": item.tenantId}
+    # One span per item, named by its kind (a fixed word); under the queue message's span when there
+    # is one, else continuing the trace of the request that queued it.
+    with telemetry.span(f"work.{item.kind}", traceparent=None if telemetry.in_span() else item.traceparent,
+                        **{"rapport.tenant_id": item.tenantId, "rapport.work.kind": item.kind,
+                           "rapport.work.id": item.id, "rapport.work.attempt": item.attempts + 1}):
+        outcome = await _run_traced(store, item, fn, now, rng, timeout, report, retry_in, extra)
+        telemetry.annotate(**{"rapport.outcome": outcome})
+
+
+async def _run_traced(store: Store, item: WorkItem, fn: Handler, now: datetime, rng: random.Random | None,
+                      timeout: float, report: DrainReport, retry_in: timedelta | None, extra: dict) -> str:
     try:
         async with asyncio.timeout(timeout):
             await fn(store, item)
@@ -211,12 +222,13 @@ async def _run_one(store: Store, item: WorkItem, fn: Handler, now: datetime, rng
             report.dead.append(item.id)
             log.error("ALERT work item %s (%s) is dead after %d attempts; last error: %s",
                       item.id, item.kind, settled.attempts, type(exc).__name__, extra=extra)
-        else:
-            report.retrying.append(item.id)
-        return
+            return "dead"
+        report.retrying.append(item.id)
+        return "retrying"
     await store.settle_work(item)
     report.done.append(item.id)
     log.info("work item %s (%s) done", item.id, item.kind, extra=extra)
+    return "done"
 
 
 
