@@ -190,6 +190,13 @@ async def followups_timer(timer: func.TimerRequest) -> None:
     await timer_pass(await runtime.store(), past_due=timer.past_due)
 
 
+@app.timer_trigger(schedule="30 */5 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def pipeline_timer(timer: func.TimerRequest) -> None:
+    from rapport.pipeline.timer import pipeline_timer as run  # enquiry clock (2 h draft, 4 h alert), cadence
+
+    await run(await runtime.store(), past_due=timer.past_due)
+
+
 # --- wiring ----------------------------------------------------------------------------------------
 # Everything this process is given, in one place. Every work kind has its handler from the first
 # request, so work kicked after an answer runs at once. Teams is reached through bot/ (rapport/
