@@ -111,10 +111,10 @@ def enquiry_card(f: EnquiryFacts, *, kind: str = "status", now: datetime, tz: tz
                      "placeholder": "Only needed to mark it lost", "spacing": "Medium"})
         nxt = NEXT.get(e.stage)
         if nxt:
-            actions.append(execute(f"Move to {LABELS[nxt].lower()}", VERB_STAGE, {**d, "stage": nxt},
+            actions.append(execute(LABELS[nxt], VERB_STAGE, {**d, "stage": nxt},
                                    style="positive", associated_inputs="none"))
         if not e.conflictsCleared:
-            actions.append(execute("Conflicts cleared", VERB_CONFLICTS, d, associated_inputs="none"))
+            actions.append(execute("Conflicts clear", VERB_CONFLICTS, d, associated_inputs="none"))
         for s in ("needs_analysis", "proposal", "negotiation", "instructed"):
             if s not in (nxt, e.stage):
                 actions.append({**execute(f"Mark {LABELS[s].lower()}", VERB_STAGE, {**d, "stage": s},
