@@ -122,18 +122,25 @@ async def _intake(store: Store, firm: Tenant, mailbox: Person, inbound: list[tup
     for m, ix in inbound:
         if aware(ix.at) < now - INTAKE_WINDOW:
             continue
+        # Capture lists the sender first among the participants: someone the firm already knows is
+        # correspondence, not an enquiry (checked before the rest, as most mail is from known people).
+        if not shared and (not ix.participants or contact_id(ix.participants[0]) not in fresh_contacts):
+            continue
         verdict = classify(m, firm, mailbox.upn)
         if not verdict.enquiry:
             continue
         cid = contact_id(verdict.sender)
         if cid not in fresh_contacts and not shared:
-            continue  # someone the firm already knows: correspondence, not an enquiry
+            continue
         if cid not in first or aware(ix.at) < aware(first[cid][1].at):
             first[cid] = (m, ix, verdict)
+    if not first:
+        return 0
+    people = {p.oid: p for p in await store.people(firm.id) if is_partner(p, firm)}
     opened = 0
     for cid in sorted(first):
         m, ix, verdict = first[cid]
-        if await _open(store, firm, mailbox, cid, m, ix, verdict, shared, fresh_accounts, now):
+        if await _open(store, firm, mailbox, cid, m, ix, verdict, shared, fresh_accounts, people):
             opened += 1
     return opened
 
@@ -151,7 +158,7 @@ async def _known_by(store: Store, firm: Tenant, acct: str, cid: str, people: dic
 
 
 async def _open(store: Store, firm: Tenant, mailbox: Person, cid: str, m: dict, ix: Interaction, verdict: Any,
-                shared: bool, fresh_accounts: set[str], now: datetime) -> bool:
+                shared: bool, fresh_accounts: set[str], people: dict[str, Person]) -> bool:
     for e in await store.find_all(Enquiry, firm.id, key=f"ct:{cid}:open"):
         if e.mergedInto is None:
             return False  # writing again before anyone answered: the same enquiry
@@ -160,7 +167,6 @@ async def _open(store: Store, firm: Tenant, mailbox: Person, cid: str, m: dict, 
     account = await store.get(Account, firm.id, acct) if acct else None
     if account is not None and account.kind in NOT_PROSPECTS:
         return False
-    people = {p.oid: p for p in await store.people(firm.id) if is_partner(p, firm)}
     known = await _known_by(store, firm, acct, cid, people) if acct and acct not in fresh_accounts else []
     reasons = ["new thread to the enquiries mailbox" if shared else "new sender", *verdict.reasons]
     if known:
