@@ -85,6 +85,13 @@ async def addin_notes(req: func.HttpRequest) -> func.HttpResponse:
     return await _http(req, add_note)
 
 
+@app.route(route="api/addin/enquiry", methods=["POST"])
+async def addin_enquiry(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.enquiry import enquiry_action  # "Log as enquiry" and the next-step button of the sidebar
+
+    return await _http(req, enquiry_action)
+
+
 @app.route(route="addin/{*path}", methods=["GET", "HEAD"])
 async def addin_static(req: func.HttpRequest) -> func.HttpResponse:
     from addin.static import serve_static
