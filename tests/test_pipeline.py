@@ -310,3 +310,26 @@ async def test_deadline_tells_owner_and_bd_but_never_the_walled(capture_store, g
     assert (await stages.change_stage(store, TID, bd.oid, e.id, "instructed")).status == "not_found"
     assert (await stages.change_stage(store, TID, bd.oid, "eq_nope", "instructed")).status == "not_found"
     del ben
+
+
+async def test_two_enquiries_of_one_person_merge_into_one(capture_store, world):
+    store, firm = capture_store, world
+    anna, ben = firm.partners[0].person, firm.partners[1].person
+    cid = contact_id("ivy@twice.example")
+    first = Enquiry(id="eq_a", tenantId=TID, contactId=cid, ownerOid=anna.oid, subject="first", receivedAt=T0,
+                    stageChanges=[])
+    second = Enquiry(id="eq_b", tenantId=TID, contactId=cid, ownerOid=anna.oid, subject="second",
+                     receivedAt=T0 - timedelta(hours=3), firstResponseAt=T0 - timedelta(hours=1),
+                     firstResponderOid=ben.oid, conflictsCleared=True)
+    other = Enquiry(id="eq_c", tenantId=TID, contactId=contact_id("someone@else.example"), ownerOid=anna.oid)
+    for e in (first, second, other):
+        await store.put(e)
+    assert (await stages.merge(store, TID, anna.oid, "eq_a", "eq_c")).status == "invalid"
+    assert (await stages.merge(store, TID, anna.oid, "eq_a", "eq_nope")).status == "not_found"
+    out = await stages.merge(store, TID, anna.oid, "eq_a", "eq_b")
+    assert out.status == "ok"
+    kept, gone = await store.get(Enquiry, TID, "eq_a"), await store.get(Enquiry, TID, "eq_b")
+    assert kept.receivedAt == T0 - timedelta(hours=3) and kept.firstResponderOid == ben.oid and kept.conflictsCleared
+    assert gone.mergedInto == "eq_a" and not gone.is_open
+    assert [e.id for e in await store.find_all(Enquiry, TID, key=f"ct:{cid}:open")] == ["eq_a"]
+    assert await stages.visible_enquiry(store, TID, anna.oid, "eq_b") is None

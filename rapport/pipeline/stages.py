@@ -156,7 +156,8 @@ async def merge(store: Store, tenant_id: str, viewer_oid: str, keep_id: Any, oth
             x.receivedAt = other.receivedAt
         if other.firstResponseAt and (x.firstResponseAt is None or aware(other.firstResponseAt) < aware(x.firstResponseAt)):
             x.firstResponseAt, x.firstResponderOid = other.firstResponseAt, other.firstResponderOid
-        x.responseSeconds = None if x.firstResponseAt is None else x.responseSeconds
+            x.responseSeconds = other.responseSeconds  # measured from the other's receipt; the timer's
+            # figures stay as recorded (a merge is rare, and the metric is per first reply)
         x.stageChanges = sorted([*x.stageChanges, *other.stageChanges], key=lambda c: aware(c.at))
         x.conflictsCleared = x.conflictsCleared or other.conflictsCleared
         return x
