@@ -96,6 +96,10 @@ async def _card_work(store: Store, item: Any) -> None:
         await local_outbox.deliver(store, item.tenantId, "teams", f"enquiry:{item.key}", to=[person.upn],
                                    subject=summary[:200], card=card)
         return
+    if not person.conversationRef:
+        log.info("no Teams conversation with this person yet (app not installed); enquiry card not sent",
+                 extra={"tenant_id": item.tenantId})
+        return
     await sender.send_card(item.tenantId, person, card, summary)
 
 
