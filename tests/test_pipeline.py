@@ -303,6 +303,11 @@ async def test_deadline_tells_owner_and_bd_but_never_the_walled(capture_store, g
     assert (await timer_pass(store, T0 + timedelta(days=1, hours=1, minutes=59), kick=False)).overdue == 0
     assert (await timer_pass(store, T0 + timedelta(days=1, hours=2, minutes=1), kick=False)).overdue == 1
     assert (await timer_pass(store, T0 + timedelta(days=1, hours=3), kick=False)).overdue == 0
+    # An unanswered enquiry from before the clock existed (migrated, seeded) pings nobody.
+    await store.put(Enquiry(id="eq_old", tenantId=TID, contactId=contact_id("old@past.example"), ownerOid=anna.oid,
+                            receivedAt=T0 - timedelta(days=30), stage="new"))
+    r = await timer_pass(store, T0 + timedelta(days=1, hours=4), kick=False)
+    assert (r.acknowledgements, r.overdue) == (0, 0)
     await drain(store)
     assert any("not answered in time" in (c.subject or "") for c in await cards_to(store, anna.upn))
     assert await cards_to(store, bd.upn) == []  # walled from the company: the enquiry does not exist for them

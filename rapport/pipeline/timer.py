@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rapport import work
 from rapport.identity.membership import may
@@ -25,6 +25,12 @@ from rapport.records import Enquiry, Tenant, aware, utcnow
 from rapport.store.base import Store
 
 log = logging.getLogger("rapport.pipeline")
+
+# An unanswered enquiry older than this gets no acknowledgement draft and no alert from the timer
+# (it still shows as overdue in "my pipeline"): records migrated or seeded from before the clock
+# existed must not all ping their owners at once, and a week-old "thank you, we'll be in touch by
+# 13:00" would be wrong anyway.
+STALE = timedelta(days=7)
 
 
 @dataclass
@@ -62,7 +68,7 @@ async def _clock(store: Store, firm: Tenant, now: datetime, report: PassReport) 
     s = firm.settings
     hours = Hours.of(s)
     for e in await store.find_all(Enquiry, firm.id, key="clock:running"):
-        if not e.clock_running or not e.ownerOid:
+        if not e.clock_running or not e.ownerOid or now - aware(e.receivedAt) > STALE:
             continue
         spent = working_seconds(hours, e.receivedAt, now)
         if spent >= s.acknowledgeAfterHours * 3600 and e.ackDraftId is None:
