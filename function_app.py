@@ -112,6 +112,13 @@ async def addin_notes(req: func.HttpRequest) -> func.HttpResponse:
     return await _http(req, add_note)
 
 
+@app.route(route="api/addin/enquiry", methods=["POST"])
+async def addin_enquiry(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.enquiry import enquiry_action  # "Log as enquiry" and the next-step button of the sidebar
+
+    return await _http(req, enquiry_action)
+
+
 @app.route(route="addin/{*path}", methods=["GET", "HEAD"])
 async def addin_static(req: func.HttpRequest) -> func.HttpResponse:
     from addin.static import serve_static
@@ -215,6 +222,13 @@ async def followups_timer(timer: func.TimerRequest) -> None:
     from rapport.followups import timer_pass
 
     await timer_pass(await runtime.store(), past_due=timer.past_due)
+
+
+@app.timer_trigger(schedule="30 */5 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def pipeline_timer(timer: func.TimerRequest) -> None:
+    from rapport.pipeline.timer import pipeline_timer as run  # enquiry clock (2 h draft, 4 h alert), cadence
+
+    await run(await runtime.store(), past_due=timer.past_due)
 
 
 # --- Admin consent: where Entra's admin-consent link comes back (public: it only shows the result) --

@@ -1,6 +1,7 @@
 """Capture benchmark: prints figures, passes no judgement (budgets from issue 4 shown beside them).
 
 1. Messages per second from Graph delta pages to stored interactions, on the embedded store
+   (then an incremental round of as many new mails with the enquiry intake on, rapport.pipeline),
    (SQLite, one process): the real GraphClient (msgraph-sdk over HTTP) reads a mailbox's delta from
    the Graph stand-in and capture writes the records. Budget: at least 5,000/s.
    Also shown: the ingest alone (pages already in memory), to tell transport from capture.
@@ -62,15 +63,38 @@ def _fill(standin: GraphStandIn, mb, n: int, rng: random.Random) -> None:
                             subject=f"Trade mark filing {i}", at=now - timedelta(minutes=i))
 
 
+def _fill_new_day(standin: GraphStandIn, mb, n: int, rng: random.Random) -> None:
+    """A busy incremental round: n new mails, 95% from the first round's people (replies, auto-replies,
+    newsletters among them), 5% from 500 people never seen before (each a candidate enquiry)."""
+    now = datetime.now(UTC)
+    old = sorted({m["from"]["emailAddress"]["address"] for m in standin.truth(mb, "inbox").values() if m})
+    new = [f"new{p}@prospect{p % 300}.example" for p in range(500)]
+    for i in range(n):
+        if i % 20 == 0:
+            sender, subject = new[(i // 20) % len(new)], "Trade mark enquiry"
+        else:
+            sender = rng.choice(old)
+            subject = rng.choice(["RE: Trade mark filing", "Automatic reply: renewal", "Invoice", "Filing receipt"])
+        standin.put_message(mb, "inbox", sender=sender, to=[mb.upn], subject=subject,
+                            at=now - timedelta(seconds=i), reply=subject.startswith("RE:"),
+                            inference="other" if subject == "Invoice" else "focused")
+
+
 def _standin_process(conn, n: int) -> None:
-    """The Graph stand-in in its own process: Graph's CPU is not Rapport's."""
+    """The Graph stand-in in its own process: Graph's CPU is not Rapport's. Told "more", it adds a
+    new day of mail (_fill_new_day) and answers; told "stop", it stops."""
 
     async def run() -> None:
         standin = await GraphStandIn(validate_subscriptions=False).start()
         mb = standin.add_mailbox("t-bench", "partner@firm.example")
         _fill(standin, mb, n, random.Random(7))
         conn.send((standin.base_url, mb.oid, mb.upn))
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # until told to stop
+        while True:
+            order = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+            if order != "more":
+                break
+            _fill_new_day(standin, mb, n, random.Random(8))
+            conn.send("ok")
         await standin.stop()
 
     asyncio.run(run())
@@ -110,6 +134,13 @@ async def bench_delta(n: int, page_size: int) -> dict[str, float]:
             await run.finish()
             ingest_only, ingest_cpu = time.perf_counter() - started, time.process_time() - cpu
             assert len(await store.find_all(Interaction, "t-bench")) == n
+            # An incremental round from the delta link, with the enquiry intake on (rapport.pipeline.mail).
+            parent.send("more")
+            await asyncio.get_running_loop().run_in_executor(None, parent.recv)
+            started, cpu = time.perf_counter(), time.process_time()
+            stats2, count2, _ = await sync.sync_folder(store, graph, firm, person, "inbox")
+            intake_s, intake_cpu = time.perf_counter() - started, time.process_time() - cpu
+            assert count2 == n, count2
         finally:
             await graph.close()
             await store.close()
@@ -118,7 +149,8 @@ async def bench_delta(n: int, page_size: int) -> dict[str, float]:
     return {"messages": n, "page_size": page_size, "seconds": end_to_end, "per_second": n / end_to_end,
             "per_cpu_second": n / end_to_end_cpu, "transport_per_second": n / transport,
             "ingest_again_per_second": n / ingest_only, "ingest_again_per_cpu_second": n / ingest_cpu,
-            "contacts_new": stats.contacts_new}
+            "contacts_new": stats.contacts_new, "intake_per_second": count2 / intake_s,
+            "intake_per_cpu_second": count2 / intake_cpu, "enquiries": stats2.enquiries}
 
 
 def _load_process(conn, url: str, bodies: list[bytes], concurrency: int) -> None:
@@ -215,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
           f"second of this process; transport alone {d['transport_per_second']:,.0f}/s; capture re-ingesting the "
           f"same pages {d['ingest_again_per_second']:,.0f}/s ({d['ingest_again_per_cpu_second']:,.0f}/CPU-s); "
           f"{d['contacts_new']} contacts created")
+    print(f"incremental round with the enquiry intake on: {d['messages']} new mails (5% from new people), "
+          f"{d['intake_per_second']:,.0f} messages/s end to end (budget >= 5,000/s), "
+          f"{d['intake_per_cpu_second']:,.0f}/CPU-s; {d['enquiries']} enquiries opened")
     print(f"  (host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}: wall-clock figures include "
           "other processes' share of the CPU)")
     w = asyncio.run(bench_webhook(args.posts, args.concurrency, args.items_per_post))

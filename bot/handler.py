@@ -49,6 +49,9 @@ COMMANDS_HELP: tuple[tuple[str, str, str], ...] = (
     ("brief", "name or company", "the brief of your next meeting with them"),
     ("my follow-ups", "", "the follow-up drafts waiting for your approval"),
     ("follow up", "name", "a follow-up draft for your last meeting with them"),
+    ("my pipeline", "", "your open enquiries by stage, overdue first"),
+    ("mark", "name instructed", "move their enquiry on (instructed, lost because ..., proposal, negotiation)"),
+    ("new enquiry from", "email", "log an enquiry by hand"),
     ("help", "", "this list"),
 )
 HELP = INTRO + "\n\nWhat you can type:\n\n" + "\n".join(

@@ -161,6 +161,14 @@ class TenantSettings(BaseModel):
     # not sync walls from a walls system.
     wallsMaxAgeHours: int | None = Field(default=None, ge=1, le=24 * 90)
     workingHours: str = ""  # "Mon-Fri 09:00-18:00 Europe/London"; "" = not set (rapport.firm.settings.working_hours)
+    # The enquiry pipeline (rapport.pipeline): the shared mailbox whose new threads are enquiries, who
+    # takes an enquiry nobody else owns (oids, in turn), and the clock and cadence. The 4-hour clock
+    # runs in `workingHours` above (rapport.pipeline.clock; unset: Mon-Fri 09:00-18:00 UTC).
+    enquiriesMailbox: str = ""
+    intakeRota: list[str] = Field(default_factory=list)
+    responseHours: float = Field(default=4.0, gt=0, le=24 * 14)  # working hours to a first reply
+    acknowledgeAfterHours: float = Field(default=2.0, gt=0, le=24 * 14)  # before the acknowledgement draft
+    cadenceDays: list[int] = Field(default_factory=lambda: [3, 7, 14, 30, 60])
 
     @field_validator("workingHours")
     @classmethod
@@ -375,6 +383,10 @@ class Draft(Record):
     snoozedUntil: datetime | None = None
     failureReason: str | None = None
     cardActivityId: str | None = None  # the approval card's Teams activity, updated in place after a send
+    # An enquiry's draft (kind "enquiry_reply"): which enquiry, and what for: "ack" (the conflict-safe
+    # acknowledgement) or "touch:N" (the cadence's N-th follow-up). Sent by the same approval and send.
+    enquiryId: str | None = None
+    purpose: str = ""
     createdAt: datetime = Field(default_factory=utcnow)
     updatedAt: datetime = Field(default_factory=utcnow)
 
@@ -387,25 +399,93 @@ class Draft(Record):
         return _iso(self.updatedAt)
 
 
+EnquiryStage = Literal["enquiry", "needs_analysis", "proposal", "negotiation", "instructed", "lost"]
+ENQUIRY_STAGES: tuple[str, ...] = ("enquiry", "needs_analysis", "proposal", "negotiation", "instructed", "lost")
+OPEN_STAGES: tuple[str, ...] = ("enquiry", "needs_analysis", "proposal", "negotiation")
+# Stages stored before the pipeline had its own (issue 16): read as the nearest new stage, so stored
+# records still load; the next write stores the new name.
+_LEGACY_STAGES = {"new": "enquiry", "responded": "enquiry", "qualified": "needs_analysis", "won": "instructed"}
+
+
+class StageChange(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    stage: str
+    byOid: str = ""
+    at: datetime
+
+
+class Touch(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    n: int
+    draftId: str = ""
+    at: datetime
+
+
 class Enquiry(Record):
+    """A new matter someone outside the firm asked about, from first mail to instructed or lost.
+
+    The clock: `receivedAt` to `firstResponseAt` (the first reply from anyone at the firm, credited
+    to `firstResponderOid`), counted in the firm's working hours (rapport.pipeline.clock). After a
+    proposal, `touches` are the cadence's follow-ups; a reply from the prospect pauses it."""
+
     doc_type: ClassVar[str] = "enquiry"
     family: ClassVar[str] = "pipeline"
     accountId: str | None = None
     contactId: str | None = None
     ownerOid: str | None = None
     subject: str = ""
-    stage: Literal["new", "responded", "qualified", "won", "lost"] = "new"
+    stage: EnquiryStage = "enquiry"
     receivedAt: datetime = Field(default_factory=utcnow)
     firstResponseAt: datetime | None = None
-    followUpCount: int = 0
+    firstResponderOid: str | None = None
+    responseSeconds: int | None = None  # working seconds from receipt to the first reply (the metric)
+    conflictsCleared: bool = False
+    lostReason: str = ""
+    stageChanges: list[StageChange] = Field(default_factory=list)
+    touches: list[Touch] = Field(default_factory=list)
+    followUpCount: int = 0  # before issue 16; kept so old records read the same
+    # How it came in and why (shown on the card): "mail" | "mailbox" | "manual"; e.g. "new sender, first thread".
+    source: str = "manual"
+    reason: str = ""
+    receivedBy: str | None = None  # the partner (or shared mailbox) it was addressed to
+    knownBy: list[str] = Field(default_factory=list)  # partners who already know the sender's company
+    sourceMessageId: str = ""
+    conversationId: str = ""
+    ackDraftId: str | None = None
+    overdueNotifiedAt: datetime | None = None
+    proposalAt: datetime | None = None
+    cadencePausedAt: datetime | None = None
+    cadenceAskedAt: datetime | None = None
+    mergedInto: str | None = None  # merged into another enquiry of the same person: closed, never shown
+
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _legacy_stage(cls, v: Any) -> Any:
+        return _LEGACY_STAGES.get(v, v) if isinstance(v, str) else v
 
     @property
     def is_open(self) -> bool:
-        return self.stage in ("new", "responded", "qualified")
+        return self.stage in OPEN_STAGES and self.mergedInto is None
+
+    @property
+    def clock_running(self) -> bool:
+        return self.is_open and self.firstResponseAt is None
+
+    @property
+    def cadence_active(self) -> bool:
+        return (self.is_open and self.stage in ("proposal", "negotiation") and self.cadencePausedAt is None
+                and self.cadenceAskedAt is None)
 
     def index_keys(self) -> list[str]:
         state = "open" if self.is_open else "closed"
-        return [f"acct:{self.accountId}:{state}", f"ct:{self.contactId}:{state}", f"pipeline:{state}"]
+        keys = [f"acct:{self.accountId}:{state}", f"ct:{self.contactId}:{state}", f"pipeline:{state}"]
+        if self.ownerOid:
+            keys.append(f"owner:{self.ownerOid}:{state}")
+        if self.clock_running:
+            keys.append("clock:running")  # the timer's and capture's working set: unanswered enquiries
+        if self.cadence_active:
+            keys.append("cadence:active")
+        return keys
 
     def sort_at(self) -> str:
         return _iso(self.receivedAt)

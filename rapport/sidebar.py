@@ -118,11 +118,11 @@ async def compose(scoped: ScopedStore, email: str, now: datetime) -> dict[str, A
     assert isinstance(view, ContactView)
     if view.restricted:
         return {**base, "status": "restricted", "knownTo": list(dict.fromkeys(view.known_to))}
-    return {**base, **await _known(scoped, view.contact, domain_account, results, now)}
+    return {**base, **await _known(scoped, view.contact, domain_account, results, now, tenant)}
 
 
 async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account | None, results: list[Any],
-                 now: datetime) -> dict[str, Any]:
+                 now: datetime, tenant: Tenant | None = None) -> dict[str, Any]:
     """`results`: _contact_reads then _account_reads of the domain's account, as read_many returned them."""
     acct = contact.accountId or (domain_account.id if domain_account else None)
     interactions, signals, meetings = results[:3]
@@ -172,7 +172,8 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
             for i in interactions[:SHOWN_INTERACTIONS]
         ],
         "pipeline": [
-            {"kind": "enquiry", "title": p.subject, "stage": p.stage, "since": iso(p.receivedAt)}
+            {"kind": "enquiry", "title": p.subject, "stage": p.stage, "since": iso(p.receivedAt),
+             **_enquiry_facts(scoped, p, contact, tenant)}
             if isinstance(p, Enquiry) else
             {"kind": "opportunity", "title": p.title, "stage": p.stage, "since": iso(p.openedAt)}
             for p in pipeline[:SHOWN_PIPELINE]
@@ -184,6 +185,20 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
         "keyDates": dates,
         "signals": [{"kind": s.kind, "summary": s.summary, "at": iso(s.at)} for s in signals[:SHOWN_SIGNALS]],
     }
+
+
+def _enquiry_facts(scoped: ScopedStore, e: Enquiry, contact: Contact, tenant: Tenant | None) -> dict[str, Any]:
+    """For the sender's own enquiry: its id, owner, clock and next stage (the sidebar's next-step
+    button); nothing more for a colleague's enquiry of the same company. No store call."""
+    if e.contactId != contact.id:
+        return {}
+    from rapport.pipeline.clock import due_at  # pure
+    from rapport.pipeline.stages import NEXT_STAGE
+
+    due = due_at(tenant.settings, e.receivedAt, tenant.settings.responseHours) if tenant and e.clock_running else None
+    return {"id": e.id, "sender": True, "owner": "you" if e.ownerOid == scoped.viewer_oid else
+            (_person_name(scoped, e.ownerOid) if e.ownerOid else ""), "dueAt": iso(due) if due else None,
+            "answeredAt": iso(e.firstResponseAt) if e.firstResponseAt else None, "next": NEXT_STAGE.get(e.stage)}
 
 
 def _person_name(scoped: ScopedStore, oid: str) -> str:

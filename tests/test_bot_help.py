@@ -13,7 +13,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from bot import briefs, followups, routes
+from bot import briefs, followups, pipeline, routes
 from bot.handler import COMMANDS_HELP, HELP
 from rapport import work
 from rapport.cards.welcome import MY_FOLLOWUPS, VERB_MY_FOLLOWUPS, VERBS, welcome_card
@@ -24,7 +24,8 @@ from tests.test_followups import OWNER, TENANT, card_texts, meeting_for, settle
 from tests.test_followups_e2e import Loop, loop  # noqa: F401 - `loop`: the fixture, used here
 
 CARD = "application/vnd.microsoft.card.adaptive"
-SAMPLE = {"name": "Rosa", "name or company": "Acme"}
+SAMPLE = {"name": "Rosa", "name or company": "Acme", "name instructed": "Rosa instructed",
+          "email": "rosa@newco.example"}
 
 
 def typed(words: str, argument: str) -> str:
@@ -33,7 +34,10 @@ def typed(words: str, argument: str) -> str:
 
 def parsed(text: str) -> Any:
     """Which command parser takes the text (None: the help answers it)."""
-    return briefs.parse_command(text) if briefs.parse_command(text) is not None else followups.parse_command(text)
+    for parser in (briefs.parse_command, followups.parse_command, pipeline.parse_command):
+        if parser(text) is not None:
+            return parser(text)
+    return None
 
 
 def welcome_cards(sent: list[Any]) -> list[dict[str, Any]]:

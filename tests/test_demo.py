@@ -286,7 +286,7 @@ async def test_seeding_again_keeps_what_happened_in_the_running_demo(demo_store:
     dc = next(c for c in demo_firm.contacts if c.private_owner)
     meeting = (await demo_store.meetings_between(TID, demo_now, demo_now + timedelta(days=1), organizer_oid=partner.oid))[0]
     await demo_store.update(Person, TID, partner.oid, lambda p: p.model_copy(update={"conversationRef": {"id": "c1"}}))
-    await demo_store.update(Enquiry, TID, enquiry.id, lambda e: e.model_copy(update={"stage": "won"}))
+    await demo_store.update(Enquiry, TID, enquiry.id, lambda e: e.model_copy(update={"stage": "instructed"}))
     await demo_store.update(Meeting, TID, meeting.id, lambda m: m.model_copy(update={"briefsSent": {partner.oid: "s"}}))
 
     def relax(c: Contact) -> Contact:
@@ -298,7 +298,7 @@ async def test_seeding_again_keeps_what_happened_in_the_running_demo(demo_store:
     await demo_store.update(Contact, TID, dc.id, relax)
     await seed_demo(demo_store, now=demo_now)
     assert (await demo_store.get_person(TID, partner.oid)).conversationRef == {"id": "c1"}
-    assert (await demo_store.get(Enquiry, TID, enquiry.id)).stage == "won"
+    assert (await demo_store.get(Enquiry, TID, enquiry.id)).stage == "instructed"
     assert (await demo_store.get(Meeting, TID, meeting.id)).briefsSent == {partner.oid: "s"}
     c = await demo_store.get(Contact, TID, dc.id)
     assert c.title == "Chief IP Officer" and {o.visibility for o in c.owners} == {"firm"}

@@ -225,6 +225,7 @@ CALLED_ROUTES = [
     ("GET", "/api/addin/context", "task pane: sidebar for the sender"),
     ("GET", "/api/addin/brief", "task pane: brief for a calendar item"),
     ("POST", "/api/addin/notes", "task pane: quick note"),
+    ("POST", "/api/addin/enquiry", "task pane: log as enquiry, the next-step button"),
     ("POST", "/api/graph/notifications", "Microsoft Graph change notifications"),
     ("POST", "/api/graph/lifecycle", "Microsoft Graph lifecycle notifications"),
 ]

@@ -404,6 +404,23 @@
       }
       return;
     }
+    if (verb === "logEnquiry" || verb === "enquiryStage") {
+      var body = verb === "logEnquiry" ? { action: "log", email: data.email }
+        : { action: "stage", enquiryId: data.enquiryId, stage: data.stage };
+      toast(verb === "logEnquiry" ? "Logging the enquiry\u2026" : "Moving the enquiry on\u2026");
+      try {
+        var done = await call("POST", "enquiry", body);
+        await refresh(false);
+        toast((done && done.message) || "Done.");
+      } catch (e) {
+        if (e instanceof ApiFailure && e.status >= 400 && e.status < 500) {
+          toast(e.message || "The enquiry could not be changed.");
+        } else {
+          explain(e);
+        }
+      }
+      return;
+    }
     toast("This action is not available in the sidebar.");
   }
 

@@ -43,6 +43,7 @@ from rapport.records import (
     Opportunity,
     Person,
     Record,
+    StageChange,
     Tenant,
     Wall,
     contact_id,
@@ -525,16 +526,29 @@ def _firm_records(rng: random.Random, now: datetime, cast: _Cast) -> tuple[
         screenedOids=[walled_oid], createdAt=datetime(2025, 3, 3, tzinfo=UTC),
     )]
     enquiries: list[Enquiry] = []
-    stages = ["new", "new", "responded", "responded", "qualified", "qualified", "won", "lost", "new", "responded"]
+    # The pipeline's stages (rapport.pipeline); "unanswered" ones have no first reply yet. The first is
+    # an hour old, so the demo shows a running 4-hour clock (and, two working hours in, an
+    # acknowledgement draft on the approval card).
+    stages = ["enquiry", "enquiry", "enquiry", "enquiry", "needs_analysis", "needs_analysis", "instructed", "lost",
+              "enquiry", "proposal"]
+    unanswered = {0, 1, 8}
     for i, stage in enumerate(stages):
         a = prospects[i % len(prospects)]
         c = a.contacts[0]
         received = now - timedelta(days=rng.randint(1, 60), hours=rng.randint(0, 8))
+        if i == 0:
+            received = now - timedelta(hours=1)
+        answered = None if i in unanswered else received + timedelta(hours=rng.randint(1, 72))
+        changes = [StageChange(stage="enquiry", byOid="", at=received)]
+        if stage != "enquiry":
+            changes.append(StageChange(stage=stage, byOid=a.partners[0], at=(answered or received) + timedelta(days=2)))
         enquiries.append(Enquiry(
             id=stable_id("enq", tid, str(i)), tenantId=tid, accountId=a.account.id, contactId=c.id,
             ownerOid=a.partners[0], subject=fill(rng.choice(PROSPECT_SUBJECTS), a), stage=stage, receivedAt=received,
-            firstResponseAt=None if stage == "new" else received + timedelta(hours=rng.randint(1, 72)),
-            followUpCount=rng.randint(0, 3),
+            firstResponseAt=answered, firstResponderOid=a.partners[0] if answered else None,
+            followUpCount=rng.randint(0, 3), stageChanges=changes, source="mail", reason="new sender, first thread",
+            lostReason="chose another firm" if stage == "lost" else "", conflictsCleared=stage != "enquiry",
+            proposalAt=changes[-1].at if stage == "proposal" else None,
         ))
     opportunities: list[Opportunity] = []
     titles = ["Portfolio transfer from incumbent firm", "Anti-counterfeiting programme in China", "Global filing programme",

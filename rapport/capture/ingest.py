@@ -78,6 +78,7 @@ class IngestStats:
     removed: int = 0  # delta deletions seen (removed messages and removed events)
     meetings: int = 0  # meetings created or changed
     skipped: int = 0  # items without the fields Rapport needs (counted, never fatal to the batch)
+    enquiries: int = 0  # enquiries the pipeline opened from this mail (rapport.pipeline.mail)
 
     def add(self, other: IngestStats) -> IngestStats:
         for name in self.__dataclass_fields__:
@@ -126,13 +127,13 @@ async def _rederive_moves(store: Store, tid: str, keys: list[str], fresh: set[st
 
 async def ingest(
     store: Store, firm: Tenant, owner: Person, *, messages: Iterable[dict] = (), events: Iterable[dict] = (),
-    folder: str = "inbox", now: datetime | None = None,
+    folder: str = "inbox", now: datetime | None = None, intake: bool = False,
 ) -> IngestStats:
     """Map a batch of one mailbox's Graph items and merge them into the store. Idempotent.
 
     A one-batch `Ingestion`: see there for the order of writes and what guards concurrent mailboxes.
     """
-    run = Ingestion(store, firm, owner, now=now)
+    run = Ingestion(store, firm, owner, now=now, intake=intake)
     await run.add(messages=messages, events=events, folder=folder)
     return await run.finish()
 
@@ -157,8 +158,13 @@ class Ingestion:
     # Folded people are written early once a round has seen this many (bounds the memory it holds).
     MAX_PEOPLE = 20_000
 
-    def __init__(self, store: Store, firm: Tenant, owner: Person, *, now: datetime | None = None) -> None:
+    def __init__(self, store: Store, firm: Tenant, owner: Person, *, now: datetime | None = None,
+                 intake: bool = False) -> None:
         self.store, self.firm, self.owner = store, firm, owner
+        # The enquiry pipeline sees each batch's external mail (rapport.pipeline.mail); off for a
+        # folder's first delta round (a mailbox's history is no stream of new enquiries).
+        self.intake = intake
+        self._fresh_accounts: set[str] = set()  # companies this round created
         self.now = now or datetime.now(UTC)
         self.stats = IngestStats()
         self._sightings: dict[str, list] = {}  # contact id -> [email, name, account id, first, last]
@@ -211,9 +217,13 @@ class Ingestion:
             dropped.update(c.dropped_interaction_ids)
 
         turn = _Turns()  # meanwhile the next delta page downloads (capture.sync prefetches)
+        mail: list[tuple[dict, Interaction]] = []  # external mail, for the pipeline
         for n, msg in enumerate(messages, 1):
             stats.messages += 1
-            take(map_message(msg, firm=self.firm, owner=self.owner, folder=folder))
+            c = map_message(msg, firm=self.firm, owner=self.owner, folder=folder)
+            take(c)
+            if self.intake and c.interactions and c.interactions[0].contactIds:
+                mail.append((msg, c.interactions[0]))
             await turn(n)
         for n, ev in enumerate(events, 1):
             stats.events += 1
@@ -229,6 +239,12 @@ class Ingestion:
         await self._create_accounts(account_domains)
         await self._create_contacts(sorted(batch_contacts))
         await self._write_items(interactions, meetings, cancelled, dropped)
+        if mail:
+            from rapport.pipeline.mail import after_batch  # loaded only when intake is on
+
+            self.stats.enquiries += await after_batch(
+                self.store, self.firm, self.owner, folder, mail, fresh_contacts=self._fresh,
+                fresh_accounts=self._fresh_accounts, now=now)
         if len(sightings) >= self.MAX_PEOPLE:
             await self._write_people()
 
@@ -251,6 +267,7 @@ class Ingestion:
             try:
                 await self.store.put(account_record(tid, acct_id, domains[acct_id]), create_only=True)
                 self.stats.accounts_new += 1
+                self._fresh_accounts.add(acct_id)
             except AlreadyExists:
                 pass
 

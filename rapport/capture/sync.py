@@ -152,7 +152,8 @@ async def _round(store: Store, graph: GraphClient, firm: Tenant, person: Person,
                  start: datetime, end: datetime, now: datetime) -> tuple[Any, int, str | None]:
     """Read one delta round (all its pages) and ingest it in batches. Returns (stats, items, deltaLink)."""
     count, final = 0, None
-    run = Ingestion(store, firm, person, now=now)
+    # The pipeline looks at new mail only: not at a folder's first round (the mailbox's history).
+    run = Ingestion(store, firm, person, now=now, intake=link is not None and folder != "calendar")
     batch: list[dict[str, Any]] = []
     pages = (graph.event_delta(firm.id, person.oid, start=start, end=end, link=link) if folder == "calendar" else
              graph.message_delta(firm.id, person.oid, folder, link=link, excerpts=firm.settings.captureExcerpts))

@@ -17,11 +17,13 @@ from rapport.cards.common import (
     VERB_ADD_NOTE,
     VERB_REFRESH,
     card,
+    card_time,
     day,
     execute,
     heading,
     line,
     note_input,
+    parse_time,
     plain,
     row,
     run,
@@ -39,7 +41,10 @@ CHANNEL_WORDS = {
     ("note", None): "Note",
 }
 STAGE_WORDS = {"new": "new", "responded": "responded", "qualified": "qualified", "identified": "identified",
-               "pitching": "pitching", "proposal": "proposal sent"}
+               "pitching": "pitching", "proposal": "proposal sent", "enquiry": "enquiry",
+               "needs_analysis": "needs analysis", "negotiation": "negotiation", "instructed": "instructed"}
+VERB_LOG_ENQUIRY = "logEnquiry"  # the task pane posts these to /api/addin/enquiry (addin/enquiry.py)
+VERB_ENQUIRY_STAGE = "enquiryStage"
 DATE_WORDS = {"renewal": "Renewal", "opposition": "Opposition deadline"}
 
 
@@ -94,12 +99,13 @@ def known_contact_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:
             [run(when(i.get("at"), now), subtle=True)])
         for i in facts.get("interactions", [])
     ]
-    pipeline = [
-        row([run("Enquiry: " if p.get("kind") == "enquiry" else "Opportunity: ", weight="Bolder"),
-             run(_without_prefix(p.get("title") or "(untitled)", p.get("kind") or ""), limit=120)],
-            [run(STAGE_WORDS.get(p.get("stage") or "", p.get("stage") or ""), subtle=True)])
-        for p in facts.get("pipeline", [])
-    ]
+    pipeline = []
+    for p in facts.get("pipeline", []):
+        pipeline.append(row([run("Enquiry: " if p.get("kind") == "enquiry" else "Opportunity: ", weight="Bolder"),
+                             run(_without_prefix(p.get("title") or "(untitled)", p.get("kind") or ""), limit=120)],
+                            [run(STAGE_WORDS.get(p.get("stage") or "", p.get("stage") or ""), subtle=True)]))
+        if p.get("sender"):
+            pipeline += _enquiry_detail(p, email, now)
     coming = [
         row([run("Meeting: ", weight="Bolder"), run(m.get("subject") or "(no subject)", limit=120)],
             [run(when(m.get("start"), now), subtle=True)])
@@ -121,6 +127,20 @@ def known_contact_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:
     ]
     actions = [execute("Add note", VERB_ADD_NOTE, {"email": email}, style="positive"), _refresh_action(email)]
     return card(body, actions, fallback=f"{plain(name)}: who they are to the firm")
+
+
+def _enquiry_detail(p: dict[str, Any], email: str, now: datetime) -> list[dict[str, Any]]:
+    """The sender's own enquiry: owner and clock, and its next stage as a button."""
+    clock = (run(" \u00b7 answered", subtle=True) if p.get("answeredAt") else
+             run(f" \u00b7 reply due {when(p['dueAt'], now)} {card_time(p['dueAt'])}",
+                 color="Attention" if (parse_time(p["dueAt"]) or now) <= now else None) if p.get("dueAt") else run(""))
+    out = [line(run("Owner: ", subtle=True), run(p.get("owner") or "nobody yet", limit=80), clock, spacing="None")]
+    nxt = p.get("next")
+    if nxt and p.get("id"):
+        label = STAGE_WORDS.get(nxt, nxt)
+        out.append({"type": "ActionSet", "spacing": "Small", "actions": [execute(
+            f"Move to {label}", VERB_ENQUIRY_STAGE, {"email": email, "enquiryId": p["id"], "stage": nxt})]})
+    return out
 
 
 def _without_prefix(title: str, kind: str) -> str:
@@ -161,7 +181,9 @@ def unknown_sender_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:
         kind = KIND_LABELS.get(account.get("kind") or "", "")
         body.append(line(run("Their organisation is known: "), run(account.get("name"), weight="Bolder"),
                          run(f" ({kind.lower()})" if kind else ""), spacing="Medium"))
-    return card(body, [_refresh_action(email)], fallback="Not yet known to the firm")
+    # A new person writing about new work: one click starts the enquiry (owner, 4-hour clock, stages).
+    return card(body, [execute("Log as enquiry", VERB_LOG_ENQUIRY, {"email": email}, style="positive"),
+                       _refresh_action(email)], fallback="Not yet known to the firm")
 
 
 def colleague_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:

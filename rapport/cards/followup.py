@@ -79,8 +79,12 @@ STATE_LOOK: dict[str, tuple[str, str]] = {
 }
 
 def title_for(draft: Draft) -> str:
-    """The card's title for the draft's state; also the notification's and the outbox's subject line."""
-    return STATE_LOOK.get(draft.state, STATE_LOOK["drafted"])[0]
+    """The card's title for the draft's state; also the notification's and the outbox's subject line.
+    An enquiry's draft (rapport.pipeline.drafts) names what it is: the acknowledgement or a follow-up."""
+    title = STATE_LOOK.get(draft.state, STATE_LOOK["drafted"])[0]
+    if draft.kind == "enquiry_reply":
+        return title.replace("Follow-up", "Acknowledgement" if draft.purpose == "ack" else "Enquiry follow-up", 1)
+    return title
 
 
 FLAG_WORDS = {
@@ -212,7 +216,7 @@ def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users
     typed = typed or {}
     editing = editing and draft.state in ("drafted", "snoozed", "failed")
     recipients = ", ".join(draft.to)
-    title, style = STATE_LOOK.get(draft.state, STATE_LOOK["drafted"])
+    title, style = title_for(draft), STATE_LOOK.get(draft.state, STATE_LOOK["drafted"])[1]
     body: list[dict[str, Any] | None] = [
         {"type": "Container", "style": style, "bleed": True, "items": [
             {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True,
@@ -222,6 +226,10 @@ def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users
     if notice:
         body.append(line(run(notice, weight="Bolder", limit=300), spacing="Small"))
     body.append(_status(draft, owner_name, now, tz))
+    if "conflict_safe" in draft.flags and draft.state in ("drafted", "snoozed"):
+        body.append(line(run("Conflict-safe: ", weight="Bolder"), run(
+            "thanks, who will handle it and when; it confirms nothing about acting for them.", subtle=True),
+            spacing="Small"))
     companies = companies_in(draft)
     if companies > 1 and draft.state not in ("superseded", "dismissed"):
         body.append(line(run(f"Attendees from {companies} companies: this draft mentions no company's matters.",

@@ -50,6 +50,7 @@ KEY_HEADER = "x-rapport-key"
 # A single-value extended property in Rapport's own namespace: Graph can $filter on it.
 KEY_PROPERTY = "String {6f1c7a2e-3d5b-4c8e-9a41-2b7d5e0c9f13} Name RapportKey"
 SENDS_PER_MINUTE = 30
+ENQUIRY_SENT_WORK = "enquiry-draft-sent"  # handled by rapport.pipeline.drafts (named here: no import of it)
 
 
 def idempotency_key(draft: Draft) -> str:
@@ -293,6 +294,8 @@ async def send_approved(store: Store, tenant_id: str, draft_id: str, version: in
     await _record_interaction(store, updated, key, message_id, sent_at, via_graph=mail_transport().name == "graph")
     await record_send_time(store, updated, sent_at)
     await queue_card(store, updated)
+    if updated.enquiryId:  # an enquiry's draft: the pipeline stops its clock (rapport.pipeline.drafts)
+        await work.enqueue(store, tenant_id, ENQUIRY_SENT_WORK, key, {"draftId": draft_id})
     log.info("follow-up %s sent (%s)", draft_id, mail_transport().name, extra={"tenant_id": tenant_id})
     telemetry.mail_sent.add(1, {"rapport.tenant_id": tenant_id})
     return "sent"

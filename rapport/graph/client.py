@@ -49,6 +49,9 @@ PAGE_SIZE = 100
 MESSAGE_SELECT = (
     "id", "subject", "from", "sender", "toRecipients", "ccRecipients", "receivedDateTime", "sentDateTime",
     "conversationId", "internetMessageId", "isDraft", "parentFolderId",
+    # Metadata the enquiry intake reads (rapport.pipeline.intake): the thread position (22 bytes for a
+    # thread's first mail) and Outlook's Focused/Other sorting (newsletters and bulk land in Other).
+    "conversationIndex", "inferenceClassification",
 )
 EXCERPT_FIELD = "bodyPreview"
 MAIL_FOLDERS = ("inbox", "sentitems")

@@ -250,6 +250,37 @@ async def test_drafts_by_state_follow_state_changes(store: Store):
     assert await store.drafts_by_state(A, "approved", owner_oid="oid-p2") == []
 
 
+async def test_enquiry_working_sets_follow_the_clock_the_cadence_and_the_stage(store: Store):
+    """The pipeline's queries (rapport.pipeline): unanswered ("clock:running"), cadence running
+    ("cadence:active") and an owner's open enquiries, each key moving with the record's state."""
+    from rapport.records import Enquiry
+
+    await store.put(Enquiry(id="eq_1", tenantId=A, contactId="ct_1", ownerOid="oid-p1", receivedAt=T0))
+    await store.put(Enquiry(id="eq_2", tenantId=A, contactId="ct_2", ownerOid="oid-p2", receivedAt=T0, stage="proposal",
+                            firstResponseAt=T0, proposalAt=T0))
+    await store.put(Enquiry(id="eq_3", tenantId=B, contactId="ct_1", ownerOid="oid-p1", receivedAt=T0))
+
+    async def ids(key: str) -> list[str]:
+        return sorted(e.id for e in await store.find_all(Enquiry, A, key=key))
+
+    assert (await ids("clock:running"), await ids("cadence:active")) == (["eq_1"], ["eq_2"])
+    assert await ids("owner:oid-p1:open") == ["eq_1"] and await ids("ct:ct_1:open") == ["eq_1"]
+
+    def answered(e: Enquiry) -> Enquiry:
+        e.firstResponseAt, e.stage = T0 + timedelta(hours=1), "instructed"
+        return e
+
+    def paused(e: Enquiry) -> Enquiry:
+        e.cadencePausedAt = T0
+        return e
+
+    await store.update(Enquiry, A, "eq_1", answered)
+    await store.update(Enquiry, A, "eq_2", paused)
+    assert (await ids("clock:running"), await ids("cadence:active")) == ([], [])
+    assert await ids("owner:oid-p1:open") == [] and await ids("owner:oid-p1:closed") == ["eq_1"]
+    assert await ids("pipeline:open") == ["eq_2"]
+
+
 # --- work items ----------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import time
 import uuid
@@ -144,9 +145,13 @@ class GraphStandIn:
     def put_message(
         self, mb: Mailbox, folder: str, *, sender: str, to: list[str], cc: list[str] | None = None,
         subject: str = "", at: datetime | None = None, msg_id: str | None = None, body: str = "",
-        sender_name: str = "",
+        sender_name: str = "", conversation: str | None = None, reply: bool = False,
+        inference: str = "focused", headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Create or replace a message (Graph's shape); returns it."""
+        """Create or replace a message (Graph's shape); returns it. `conversation` names its thread;
+        `reply` makes its conversationIndex a reply's (22 + 5 bytes, as Outlook grows it), else a
+        thread start's (22 bytes); `headers` are internetMessageHeaders (Graph sends them only when
+        a single message is read with $select, so delta rounds leave them out)."""
         at = at or datetime.now(UTC)
         mid = msg_id or f"AAMk{uuid.uuid4().hex}"
         msg = {
@@ -161,7 +166,11 @@ class GraphStandIn:
             "toRecipients": [_addr(a) for a in to],
             "ccRecipients": [_addr(a) for a in cc or []],
             "bccRecipients": [],
-            "conversationId": f"conv-{mid[-8:]}",
+            "conversationId": conversation or f"conv-{mid[-8:]}",
+            "conversationIndex": base64.b64encode(
+                hashlib.sha256((conversation or mid).encode()).digest()[:22] + (b"\x00" * 5 if reply else b"")).decode(),
+            "inferenceClassification": inference,
+            "internetMessageHeaders": [{"name": k, "value": v} for k, v in (headers or {}).items()],
             "internetMessageId": f"<{mid}@example.test>",
             "isDraft": False,
             "isRead": False,
