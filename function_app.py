@@ -190,6 +190,23 @@ async def followups_timer(timer: func.TimerRequest) -> None:
     await timer_pass(await runtime.store(), past_due=timer.past_due)
 
 
+# --- Metrics: weekly roll-ups, the Monday cards, the report page and the BD desk (rapport.metrics) ---
+# The "week-card" work handler loads with the drain.
+
+@app.timer_trigger(schedule="0 15 2 * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def metrics_rollup(timer: func.TimerRequest) -> None:
+    from rapport.metrics.rollup import rollup_timer  # the weeks still open, every firm, once a day
+
+    await rollup_timer(await runtime.store(), past_due=timer.past_due)
+
+
+@app.timer_trigger(schedule="0 */15 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def week_cards(timer: func.TimerRequest) -> None:
+    from rapport.metrics.week import week_cards_timer  # Monday 07:30 in each person's zone, once a week
+
+    await week_cards_timer(await runtime.store(), past_due=timer.past_due)
+
+
 # --- wiring ----------------------------------------------------------------------------------------
 # Everything this process is given, in one place. Every work kind has its handler from the first
 # request, so work kicked after an answer runs at once. Teams is reached through bot/ (rapport/
