@@ -15,7 +15,7 @@ from rapport.cards.common import card, execute, heading, line, row, run, section
 from rapport.cards.welcome import VERB_MY_FOLLOWUPS
 
 VERB_DRAFT_NOTE = "metrics.draftNote"  # "Draft a note" to a relationship going cold (bot/metrics.py)
-MAX_ITEMS = 5
+MAX_ITEMS = 3
 
 
 def _hours(h: float | None) -> str:
@@ -32,7 +32,7 @@ def partner_week_card(facts: dict[str, Any]) -> dict[str, Any]:
     without a follow-up, relationships going cold (each with "Draft a note"), new counsel moves."""
     approved, prior = facts["approved"], facts["approvedPrior4"]
     body: list[dict[str, Any] | None] = [
-        {"type": "TextBlock", "text": "Your week in business development", "weight": "Bolder", "size": "Medium",
+        {"type": "TextBlock", "text": "Your week in BD", "weight": "Bolder", "size": "Medium",
          "wrap": True, "style": "heading"},
         line(run(f"Week of {facts['weekLabel']}", subtle=True)),
         line(run(f"{approved}", weight="Bolder", size="Large"),
@@ -41,27 +41,27 @@ def partner_week_card(facts: dict[str, Any]) -> dict[str, Any]:
     ]
     pending = facts["pending"]
     body.append(section(f"Follow-ups waiting for you ({len(pending)})",
-                        [row([run(p["subject"], limit=80)], [run(p["when"], subtle=True)]) for p in pending[:MAX_ITEMS]]
+                        [row([run(p["subject"], limit=40)], [run(p["when"], subtle=True)]) for p in pending[:MAX_ITEMS]]
                         + [x for x in [_more(pending, MAX_ITEMS)] if x]))
     without = facts["withoutFollowup"]
     body.append(section(f"Meetings without a follow-up ({len(without)})",
-                        [row([run(m["subject"], limit=80)], [run(m["when"], subtle=True)]) for m in without[:MAX_ITEMS]]
+                        [row([run(m["subject"], limit=40)], [run(m["when"], subtle=True)]) for m in without[:MAX_ITEMS]]
                         + [x for x in [_more(without, MAX_ITEMS)] if x]))
     cold = facts["cold"]
     cold_items: list[dict[str, Any]] = []
     for c in cold[:3]:
         cold_items.append({"type": "ColumnSet", "spacing": "Small", "columns": [
             {"type": "Column", "width": "stretch", "verticalContentAlignment": "Center",
-             "items": [line(run(c["name"], weight="Bolder", limit=60), run(f" · {c['since']}", subtle=True))]},
+             "items": [line(run(c["name"], weight="Bolder", limit=40), run(f" · {c['since']}", subtle=True))]},
             {"type": "Column", "width": "auto", "items": [{"type": "ActionSet", "actions": [
                 execute("Draft a note", VERB_DRAFT_NOTE, {"contactId": c["contactId"]})]}]},
         ]})
     if len(cold) > 3:
         cold_items.append(text(f"and {len(cold) - 3} more", subtle=True))
-    body.append(section(f"Going cold ({len(cold)})", cold_items))
+    body.append(section(f"Going cold: no touch in {facts.get('coldWeeks', 8)} weeks ({len(cold)})", cold_items))
     moves = facts["counselMoves"]
     body.append(section(f"Counsel moves ({len(moves)})",
-                        [line(run(m["name"], weight="Bolder", limit=60), run(" " + m["summary"], limit=120))
+                        [line(run(m["name"], weight="Bolder", limit=60), run(" " + m["summary"], limit=60))
                          for m in moves[:MAX_ITEMS]] + [x for x in [_more(moves, MAX_ITEMS)] if x]))
     if not (pending or without or cold or moves):
         body.append(text("Nothing waiting for you this week.", spacing="Medium"))

@@ -15,7 +15,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from rapport.records import Account, Contact, Draft, Enquiry, Interaction, Meeting, Opportunity, Signal, aware
@@ -43,7 +43,8 @@ def week_window(monday: date, zone: tzinfo) -> tuple[datetime, datetime]:
     a week across a daylight-saving change is 167 or 169 hours long)."""
     start = datetime(monday.year, monday.month, monday.day, tzinfo=zone)
     nxt = monday + timedelta(days=7)
-    return start, datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone)
+    # in UTC: two datetimes of the same zone subtract and compare by wall clock
+    return start.astimezone(UTC), datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone).astimezone(UTC)
 
 
 def in_window(at: datetime | None, window: tuple[datetime, datetime]) -> bool:

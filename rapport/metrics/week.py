@@ -49,14 +49,17 @@ log = logging.getLogger("rapport.metrics")
 
 KIND = "week-card"
 SEND_AT = time(7, 30)  # Monday, in the person's own zone
+CATCH_UP = timedelta(hours=24)
 
 
 def due_week(now: datetime, person: Person) -> date | None:
-    """This week's Monday when its 07:30 in the person's zone has passed, else None."""
+    """This week's Monday during the day after its 07:30 in the person's zone, else None: a host
+    down on Monday catches up within the day, never with a stale card later in the week (nor on the
+    first day of a new installation)."""
     zone = timezones.zone(person.timeZone)
     monday = d.week_of(now, zone)
     due = datetime.combine(monday, SEND_AT, tzinfo=zone)
-    return monday if aware(now) >= due else None
+    return monday if due <= aware(now) < due + CATCH_UP else None
 
 
 def work_key(kind: str, oid: str, monday: date) -> str:
@@ -150,7 +153,7 @@ async def partner_facts(store: Store, tenant: Tenant, person: Person, now: datet
         if view is not None and view.contact is not None:
             entry = next(o for o in c.owners if o.oid == oid)
             cold.append({"contactId": c.id, "name": view.contact.name or view.contact.email,
-                         "since": "last touch " + when(entry.lastTouch, now, zone)})
+                         "since": when(entry.lastTouch, now, zone)})
 
     moves = []
     for s in await store.find_all(Signal, tid, since=window[0], until=window[1]):
@@ -169,7 +172,7 @@ async def partner_facts(store: Store, tenant: Tenant, person: Person, now: datet
                     for x in sorted(pending, key=lambda x: x.createdAt)],
         "withoutFollowup": [{"meetingId": m.id, "subject": m.subject or "(no subject)", "when": when(m.end, now, zone)}
                             for m in without],
-        "cold": cold, "counselMoves": moves,
+        "cold": cold, "coldWeeks": tenant.settings.coldAfterWeeks, "counselMoves": moves,
     }
 
 
