@@ -207,6 +207,27 @@ async def week_cards(timer: func.TimerRequest) -> None:
     await week_cards_timer(await runtime.store(), past_due=timer.past_due)
 
 
+@app.route(route="api/addin/desk", methods=["GET"])
+async def addin_desk(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.report import desk
+
+    return await _http(req, desk)
+
+
+@app.route(route="api/addin/report", methods=["GET"])
+async def addin_report(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.report import firm_report
+
+    return await _http(req, firm_report)
+
+
+@app.route(route="api/addin/metrics.csv", methods=["GET"])
+async def addin_metrics_csv(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.report import metrics_csv
+
+    return await _http(req, metrics_csv)
+
+
 # --- wiring ----------------------------------------------------------------------------------------
 # Everything this process is given, in one place. Every work kind has its handler from the first
 # request, so work kicked after an answer runs at once. Teams is reached through bot/ (rapport/

@@ -501,6 +501,9 @@ class WeekStats(Record):
     counselContacted30: int = 0
     newRelationships: int = 0
     cold: int = 0  # strong relationships gone cold, as of `computedAt` (a snapshot)
+    # Which ones (at most ten), for the partner's own desk only: never put in a report, a CSV or
+    # another person's view (rapport.metrics.desk reads them back through the partner's ScopedStore).
+    coldIds: list[str] = Field(default_factory=list)
     enquiries: int = 0  # received, owned by the partner
     enquiriesOnTime: int = 0
     enquiriesLate: int = 0

@@ -100,3 +100,33 @@ def firm_report_card(report: dict[str, Any], *, url: str = "") -> dict[str, Any]
                                                     text("Nothing stands out this week.")]})
     actions = [{"type": "Action.OpenUrl", "title": "Open the report", "url": url}] if url else []
     return card(body, actions, fallback=f"The firm's week: {last['approved']} approved BD actions")
+
+
+def desk_card(facts: dict[str, Any]) -> dict[str, Any]:
+    """"My BD desk" in the task pane when no mail or meeting is selected (rapport.metrics.desk)."""
+    body: list[dict[str, Any] | None] = [
+        {"type": "TextBlock", "text": "My BD desk", "weight": "Bolder", "size": "Medium", "wrap": True,
+         "style": "heading"},
+    ]
+    pending = facts["pending"]
+    body.append(section(f"Follow-ups waiting for you ({len(pending)})",
+                        [row([run(p["subject"], limit=40)], [run(p["when"], subtle=True)]) for p in pending[:MAX_ITEMS]]
+                        + [x for x in [_more(pending, MAX_ITEMS)] if x]))
+    meetings = facts["meetings"]
+    body.append(section(f"This week's meetings ({len(meetings)})",
+                        [line(run(m["subject"], weight="Bolder", limit=40),
+                              run(f" · {m['when']} · brief {m['brief']} · follow-up {m['followUp']}", subtle=True))
+                         for m in meetings[:MAX_ITEMS]] + [x for x in [_more(meetings, MAX_ITEMS)] if x]))
+    enquiries = facts["enquiries"]
+    body.append(section(f"Open enquiries ({len(enquiries)})",
+                        [row([run(e["subject"], limit=40)], [run(e["stage"], subtle=True)]) for e in enquiries[:MAX_ITEMS]]
+                        + [x for x in [_more(enquiries, MAX_ITEMS)] if x]))
+    cold = facts["cold"]
+    body.append(section(f"Going cold ({len(cold)})",
+                        [row([run(c["name"], limit=40)], [run(c["since"], subtle=True)]) for c in cold[:MAX_ITEMS]]
+                        + [x for x in [_more(cold, MAX_ITEMS)] if x]))
+    if not (pending or meetings or enquiries or cold):
+        body.append(text("Nothing waiting for you.", spacing="Medium"))
+    elif pending:
+        body.append(text("Approve them on their cards in Teams.", subtle=True, spacing="Medium"))
+    return card(body, fallback="My BD desk")

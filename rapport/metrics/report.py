@@ -91,9 +91,21 @@ def _sum(stats: list[WeekStats], attr: str) -> int:
     return sum(getattr(s, attr) for s in stats)
 
 
-def firm_report(stats: list[WeekStats], people: dict[str, Person], weeks: list[str]) -> dict[str, Any]:
+def latest_snapshots(stats: list[WeekStats]) -> dict[str, WeekStats]:
+    """Per partner, the newest roll-up holding a snapshot (cold, pipeline: taken while its week was current)."""
+    out: dict[str, WeekStats] = {}
+    for s in sorted(stats, key=lambda x: x.week):
+        if s.pipeline or s.cold or s.coldIds:
+            out[s.partnerOid] = s
+    return out
+
+
+def firm_report(stats: list[WeekStats], people: dict[str, Person], weeks: list[str],
+                snapshots: dict[str, WeekStats] | None = None) -> dict[str, Any]:
     """The managing partner's Monday report: firm trends over `weeks`, one row per partner, the
-    pipeline by stage, origination diversity and the exceptions worth a conversation."""
+    pipeline by stage (and relationships going cold) as of the newest snapshot, origination
+    diversity and the exceptions worth a conversation."""
+    snapshots = latest_snapshots(stats) if snapshots is None else snapshots
     by_week: dict[str, list[WeekStats]] = {w: [] for w in weeks}
     by_partner: dict[str, dict[str, WeekStats]] = {}
     for s in stats:
@@ -127,7 +139,7 @@ def firm_report(stats: list[WeekStats], people: dict[str, Person], weeks: list[s
             "approvedSeries": series,
             "followupMedian": d.percentile(hours, 50), "followupP90": d.percentile(hours, 90),
             "withoutFollowup": latest.withoutFollowup if latest else 0,
-            "cold": latest.cold if latest else 0,
+            "cold": snapshots[oid].cold if oid in snapshots else 0,
             "newRelationships": sum(s.newRelationships for s in mine.values()),
             "counselSurfaced": sum(s.counselSurfaced for s in mine.values()),
             "counselContacted30": sum(s.counselContacted30 for s in mine.values()),
@@ -138,7 +150,7 @@ def firm_report(stats: list[WeekStats], people: dict[str, Person], weeks: list[s
         })
     rows.sort(key=lambda r: (r["left"], r["name"].lower()))
     pipeline: dict[str, int] = {}
-    for s in by_week.get(last, []):
+    for s in snapshots.values():
         for stage, n in s.pipeline.items():
             pipeline[stage] = pipeline.get(stage, 0) + n
     origination = {

@@ -139,7 +139,8 @@ def figures(h: d.History, partner: Person, monday: date, now: datetime, tenant: 
         final=window[1] + timedelta(days=d.OPEN_WINDOW_DAYS) <= now, computedAt=now,
     )
     if everyone is not None and window[0] <= now < window[1]:  # snapshots belong to the week they were taken in
-        stats.cold = len(d.cold_relationships(everyone, h.accounts, oid, now, tenant.settings.coldAfterWeeks))
+        cold = d.cold_relationships(everyone, h.accounts, oid, now, tenant.settings.coldAfterWeeks)
+        stats.cold, stats.coldIds = len(cold), [c.id for c in cold[:d.COLD_LIST]]
         stats.pipeline = d.pipeline_by_stage(open_items or [], oid)
     return stats
 
@@ -171,7 +172,7 @@ async def roll_up(store: Store, tenant: Tenant, weeks: int, now: datetime | None
             s = figures(history, p, monday, now, tenant, everyone=everyone, open_items=open_items)
             before = previous.get(s.id)
             if before is not None and not s.pipeline and not s.cold:
-                s.cold, s.pipeline = before.cold, before.pipeline
+                s.cold, s.coldIds, s.pipeline = before.cold, before.coldIds, before.pipeline
             if not p.enabled and not _active(s):
                 continue
             out.append(s)

@@ -180,9 +180,15 @@ async def firm_facts(store: Store, tenant: Tenant, viewer: Person | None, now: d
                      weeks: int = rp.REPORT_WEEKS) -> dict[str, Any]:
     """The managing partner's report, from roll-ups only (no record is rescanned)."""
     labels = rp.report_weeks(now, viewer, weeks)
-    stats = await store.week_stats(tenant.tenantId, labels[0], (date.fromisoformat(labels[-1]) + timedelta(days=1)).isoformat())
+    until = (date.fromisoformat(labels[-1]) + timedelta(weeks=1, days=1)).isoformat()  # the current week too
+    stats = await store.week_stats(tenant.tenantId, labels[0], until)
+    if not any(s.week == labels[-1] for s in stats):
+        # Before the daily roll-up has run (a new installation: all the weeks; else the last two).
+        await roll_up(store, tenant, (weeks + 1) if not stats else 2, now)
+        stats = await store.week_stats(tenant.tenantId, labels[0], until)
     people = {p.oid: p for p in await store.people(tenant.tenantId) if was_partner(p, tenant)}
-    return rp.firm_report(stats, people, labels)
+    snapshots = rp.latest_snapshots(stats)  # cold and pipeline as of the newest roll-up
+    return rp.firm_report([s for s in stats if s.week <= labels[-1]], people, labels, snapshots)
 
 
 def report_url() -> str:
