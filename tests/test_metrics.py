@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from rapport import runtime, work
-from rapport.cards.week import VERB_DRAFT_NOTE, firm_report_card, partner_week_card
+from rapport.cards.week import VERB_DRAFT_NOTE, desk_card, firm_report_card, partner_week_card
 from rapport.metrics import definitions as d
 from rapport.metrics import report as rp
 from rapport.metrics import week
@@ -346,8 +346,13 @@ async def test_cards_render_without_warnings_and_fit_one_screen(page):
                                        followupHours=[3.0], pipeline={"proposal": 2})],
                             {A: Person(id=A, tenantId=T, oid=A, upn="a@x.example", name="Alice")}, ["2026-11-02"])
     empty = {**busy_facts(), "pending": [], "withoutFollowup": [], "cold": [], "counselMoves": []}
+    desk = {"pending": busy_facts()["pending"], "cold": busy_facts()["cold"],
+            "meetings": [{"meetingId": "m", "subject": "Strategy call", "when": "today", "brief": "sent",
+                          "followUp": "drafted"}] * 4,
+            "enquiries": [{"subject": "Trade mark clearance", "stage": "proposal", "received": "2 days ago"}]}
     cards = {"busy": partner_week_card(busy_facts()), "empty": partner_week_card(empty),
-             "firm": firm_report_card(report, url="https://rapport.example/addin/report.html")}
+             "firm": firm_report_card(report, url="https://rapport.example/addin/report.html"),
+             "desk": desk_card(desk), "desk-empty": desk_card({"pending": [], "cold": [], "meetings": [], "enquiries": []})}
     for width in (450, 320):
         await page.set_viewport_size({"width": width, "height": 900})
         await page.set_content(f"<!doctype html><html><body style='margin:0'><div id='root' style='width:{width}px'>"
@@ -388,3 +393,14 @@ async def test_metrics_command_prints_the_table_and_csv(firm, tmp_path, capsys, 
     assert await metrics_command(settings, T, 2, False) == 0
     assert "approved" in capsys.readouterr().out
     await firm.open()
+
+
+def test_chart_js_is_served_from_the_npm_package_not_a_cdn():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    vendored = root / "addin/web/vendor/chart.umd.min.js"
+    assert vendored.read_bytes() == (root / "node_modules/chart.js/dist/chart.umd.min.js").read_bytes()
+    page = (root / "addin/web/report.html").read_text() + (root / "addin/web/report.js").read_text()
+    assert "https://" not in page.replace("https://login.microsoftonline.com", "")
+    assert 'src="vendor/chart.umd.min.js"' in page

@@ -92,6 +92,9 @@ class History:
     drafts_by_owner: dict[str, list[Draft]] = field(default_factory=dict)
     drafts_by_meeting: dict[str, list[Draft]] = field(default_factory=dict)
     meetings_by_owner: dict[str, list[Meeting]] = field(default_factory=dict)
+    enquiries_by_owner: dict[str, list[Any]] = field(default_factory=dict)
+    opportunities_by_owner: dict[str, list[Opportunity]] = field(default_factory=dict)
+    signals_by_owner: dict[str, list[Signal]] = field(default_factory=dict)  # by the contact's owners
 
     @classmethod
     def of(cls, *, drafts: Iterable[Draft] = (), meetings: Iterable[Meeting] = (), signals: Iterable[Signal] = (),
@@ -110,6 +113,13 @@ class History:
                 h.drafts_by_meeting.setdefault(d.meetingId, []).append(d)
         for m in h.meetings:
             h.meetings_by_owner.setdefault(m.organizerOid, []).append(m)
+        for e in h.enquiries:
+            h.enquiries_by_owner.setdefault(getattr(e, "ownerOid", None) or "", []).append(e)
+        for o in h.opportunities:
+            h.opportunities_by_owner.setdefault(o.ownerOid or "", []).append(o)
+        for s in h.signals:
+            for oid in _owners(h.contacts.get(s.contactId)):
+                h.signals_by_owner.setdefault(oid, []).append(s)
         if first_met is not None:
             h.first_met = dict(first_met)
         else:  # from the meetings given (a hand-built history holds all of them)
@@ -194,7 +204,7 @@ def counsel_moves(h: History, partner: str, window: tuple[datetime, datetime],
     in the window about contacts the partner owns. "Contacted within N days" counts only what has
     happened by `now`: a week's figure can still grow for 30 days after it ends."""
     surfaced = c7 = c30 = 0
-    for s in h.signals:
+    for s in h.signals_by_owner.get(partner, ()):
         if s.kind != "counsel_move" or not in_window(s.at, window):
             continue
         contact = h.contacts.get(s.contactId)
@@ -220,6 +230,15 @@ def new_relationships(h: History, partner: str, window: tuple[datetime, datetime
         for cid in m.contactIds:
             if h.first_met.get(cid) == aware(m.start) and cid not in out:
                 out.append(cid)
+    return out
+
+
+def by_owner(contacts: Iterable[Contact]) -> dict[str, list[Contact]]:
+    """Contacts grouped by each partner who keeps them (a contact with two owners is in both lists)."""
+    out: dict[str, list[Contact]] = {}
+    for c in contacts:
+        for o in c.owners:
+            out.setdefault(o.oid, []).append(c)
     return out
 
 
@@ -278,9 +297,7 @@ def enquiry_figures(h: History, partner: str, window: tuple[datetime, datetime],
     instructions, a move into "instructed") made in the window, by stage."""
     f = EnquiryFigures()
     limit = timedelta(hours=hours)
-    for e in h.enquiries:
-        if e.ownerOid != partner:
-            continue
+    for e in h.enquiries_by_owner.get(partner, ()):
         if in_window(e.receivedAt, window):
             f.received += 1
             first = getattr(e, "firstResponseAt", None)
@@ -300,7 +317,7 @@ def enquiry_figures(h: History, partner: str, window: tuple[datetime, datetime],
 
 
 def opportunities_opened(h: History, partner: str, window: tuple[datetime, datetime]) -> int:
-    return sum(1 for o in h.opportunities if o.ownerOid == partner and in_window(o.openedAt, window))
+    return sum(1 for o in h.opportunities_by_owner.get(partner, ()) if in_window(o.openedAt, window))
 
 
 def pipeline_by_stage(open_items: Iterable[Any], partner: str) -> dict[str, int]:

@@ -117,7 +117,8 @@ async def load_history(store: Store, tenant_id: str, start: datetime, end: datet
 
 def figures(h: d.History, partner: Person, monday: date, now: datetime, tenant: Tenant, *,
             everyone: list[Contact] | None = None, open_items: list | None = None) -> WeekStats:
-    """One partner's WeekStats for the week beginning `monday` (in their zone), counted from `h`."""
+    """One partner's WeekStats for the week beginning `monday` (in their zone), counted from `h`.
+    `everyone`: the partner's own contacts (d.by_owner), for the snapshot of the current week."""
     zone = timezones.zone(partner.timeZone)
     window = d.week_window(monday, zone)
     oid = partner.oid
@@ -166,10 +167,15 @@ async def roll_up(store: Store, tenant: Tenant, weeks: int, now: datetime | None
     history, everyone, open_items = await load_history(store, tenant.tenantId, start, end, now, snapshot=True)
     previous = {s.id: s for s in await store.week_stats(tenant.tenantId, (oldest - timedelta(weeks=1)).isoformat(),
                                                           (latest + timedelta(weeks=1)).isoformat())}
+    owned = d.by_owner(everyone)
+    open_by_owner: dict[str, list] = {}
+    for item in open_items:
+        open_by_owner.setdefault(getattr(item, "ownerOid", None) or "", []).append(item)
     out: list[WeekStats] = []
     for p in people:
         for monday in mondays(now, weeks, timezones.zone(p.timeZone)):
-            s = figures(history, p, monday, now, tenant, everyone=everyone, open_items=open_items)
+            s = figures(history, p, monday, now, tenant, everyone=owned.get(p.oid, []),
+                        open_items=open_by_owner.get(p.oid, []))
             before = previous.get(s.id)
             if before is not None and not s.pipeline and not s.cold:
                 s.cold, s.coldIds, s.pipeline = before.cold, before.coldIds, before.pipeline
