@@ -404,3 +404,75 @@ def test_chart_js_is_served_from_the_npm_package_not_a_cdn():
     page = (root / "addin/web/report.html").read_text() + (root / "addin/web/report.js").read_text()
     assert "https://" not in page.replace("https://login.microsoftonline.com", "")
     assert 'src="vendor/chart.umd.min.js"' in page
+
+
+# --- privacy, as a property: generated firms, canaries in every contact ---------------------------------
+
+from hypothesis import HealthCheck, given  # noqa: E402
+from hypothesis import settings as hsettings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from rapport.metrics.desk import desk as desk_facts  # noqa: E402
+from rapport.records import Wall  # noqa: E402
+
+PARTNERS = (A, B, "oid-c")
+CONTACT = st.fixed_dictionaries({
+    "owner": st.sampled_from(PARTNERS), "visibility": st.sampled_from(["private", "team", "firm"]),
+    "cold": st.booleans(), "moved": st.booleans(), "pending": st.booleans(), "walled": st.sampled_from([None, *PARTNERS]),
+})
+
+
+@hsettings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(contacts=st.lists(CONTACT, min_size=1, max_size=6))
+async def test_canaries_reach_only_the_partner_who_keeps_them(tmp_path_factory, contacts):
+    """Each generated contact (its name, its account, its counsel move, a pending draft to it) carries
+    its own canary. The managing partner's report, its CSVs and card carry none; a partner's card
+    and desk carry a canary only of a contact they keep and are not walled from, and the desk shows
+    every such one that is cold (a visible canary must appear)."""
+    store = Store(SqliteBackend(str(tmp_path_factory.mktemp("canary") / "m.db")))
+    await store.open()
+    now = datetime(2026, 11, 11, 12, tzinfo=UTC)
+    try:
+        people = [Person(id=o, tenantId=T, oid=o, upn=f"{o}@firm.example", name=f"Partner {o}", team="IP")
+                  for o in PARTNERS]
+        people.append(Person(id=MP, tenantId=T, oid=MP, upn="mp@firm.example", name="Mona", role="managing_partner"))
+        records: list = [Tenant(id=T, tenantId=T, name="Firm", domains=["firm.example"]), *people]
+        for i, spec in enumerate(contacts):
+            canary = f"CANARY{i}Q{i * 7919}"
+            acct = Account.new(T, f"acct{i}.example", name=f"Acct {canary}", kind="client")
+            last = now - timedelta(days=120 if spec["cold"] else 3)
+            c = Contact.new(T, f"{canary.lower()}@acct{i}.example", name=f"Name {canary}", accountId=acct.id,
+                            owners=[Owner(oid=spec["owner"], name="x", visibility=spec["visibility"],
+                                          since=now - timedelta(days=800), lastTouch=last)])
+            records += [acct, c]
+            if spec["moved"]:
+                records.append(Signal(id=f"sg{i}", tenantId=T, contactId=c.id, at=now - timedelta(days=4),
+                                      summary=f"moved {canary}", accountIds=[acct.id]))
+            if spec["pending"]:
+                records.append(Draft(id=f"df{i}", tenantId=T, ownerOid=spec["owner"], subject=f"Re {canary}",
+                                     to=[c.email], accountIds=[acct.id], state="drafted"))
+            if spec["walled"]:
+                records.append(Wall(id=f"wall{i}", tenantId=T, accountIds=[acct.id], screenedOids=[spec["walled"]]))
+        await store.put_many(records)
+        tenant = await store.get_tenant(T)
+        await roll_up(store, tenant, 3, now)
+        everyone = {p.oid: p for p in await store.people(T)}
+        stats = await store.week_stats(T, "2026-01-01", "2027-01-01")
+        report = await week.firm_facts(store, tenant, everyone[MP], now)
+        firm_out = [_texts(report), _texts(firm_report_card(report, url="x")), rp.to_csv(rp.table(stats, everyone)),
+                    *(rp.metric_csv(rp.table(stats, everyone), m) for m in rp.METRICS)]
+        ids = [r.id for r in records if isinstance(r, Contact)]
+        for i, _ in enumerate(contacts):
+            assert all(f"CANARY{i}Q" not in out and ids[i] not in out for out in firm_out), (i, "named in the report")
+        for oid in PARTNERS:
+            facts = await week.partner_facts(store, tenant, everyone[oid], now)
+            desk = await desk_facts(store, T, everyone[oid], now)
+            outs = _texts(facts) + _texts(partner_week_card(facts)) + _texts(desk) + _texts(desk_card(desk))
+            for i, spec in enumerate(contacts):
+                may = spec["owner"] == oid and spec["walled"] != oid
+                if not may:
+                    assert f"CANARY{i}Q" not in outs, (oid, i, spec)
+                elif spec["cold"]:
+                    assert f"Name CANARY{i}Q" in _texts(desk), (oid, i, spec)  # the owner sees their own
+    finally:
+        await store.close()
