@@ -476,3 +476,19 @@ async def test_canaries_reach_only_the_partner_who_keeps_them(tmp_path_factory, 
                     assert f"Name CANARY{i}Q" in _texts(desk), (oid, i, spec)  # the owner sees their own
     finally:
         await store.close()
+
+
+async def test_report_send_delivers_the_cards_now_under_keys_of_its_own(firm, tmp_path, capsys):
+    from local.commands.metrics import report_send_command
+
+    settings = load_settings({"RAPPORT_SQLITE_PATH": str(tmp_path / "m.db")})
+    await firm.close()
+    assert await report_send_command(settings, T) == 0
+    assert await report_send_command(settings, "no-such-tenant") == 2
+    out = capsys.readouterr().out
+    assert "a@firm.example: the partner's week sent" in out and "mp@firm.example: the firm's report sent" in out
+    await firm.open()
+    sent = sorted((o.to[0], o.subject) for o in await _outbox(firm))
+    assert sent == [("a@firm.example", "Your week in business development"),
+                    ("b@firm.example", "Your week in business development"),
+                    ("mp@firm.example", "The firm's week in business development")]

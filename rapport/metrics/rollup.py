@@ -71,7 +71,7 @@ async def _batched(store: Store, tenant_id: str, reads: list[Read]) -> list:
 async def load_history(store: Store, tenant_id: str, start: datetime, end: datetime, now: datetime, *,
                        snapshot: bool) -> tuple[d.History, list[Contact], list]:
     """The records of [start, end) (UTC bounds already padded for time zones) a roll-up counts from,
-    plus, when `snapshot`, every contact and the open pipeline (for the figures read "as of now")."""
+    plus, when `snapshot`, the client contacts and the open pipeline (for the figures read "as of now")."""
     drafts = await store.find_all(Draft, tenant_id, since=start)  # updatedAt >= any approval or meeting in range
     meetings = await store.find_all(Meeting, tenant_id, since=start - timedelta(days=1), until=end)
     signals = await store.find_all(Signal, tenant_id, since=start, until=end)
@@ -106,7 +106,9 @@ async def load_history(store: Store, tenant_id: str, start: datetime, end: datet
     everyone: list[Contact] = []
     open_items: list = []
     if snapshot:
-        everyone = await store.find_all(Contact, tenant_id)
+        # Only a client's contact can go cold (definitions.cold_relationships): read those, by account.
+        groups = await _batched(store, tenant_id, [Read(Contact, key=f"acct:{a.id}", every=True) for a in accounts])
+        everyone = [c for group in groups for c in group]
         open_items = [*await store.find_all(Enquiry, tenant_id, key="pipeline:open"),
                       *await store.find_all(Opportunity, tenant_id, key="pipeline:open")]
     history = d.History.of(drafts=drafts, meetings=meetings, signals=signals, contacts=contacts,
@@ -152,7 +154,7 @@ def _active(s: WeekStats) -> bool:
 
 
 async def roll_up(store: Store, tenant: Tenant, weeks: int, now: datetime | None = None, *,
-                  write: bool = True) -> list[WeekStats]:
+                  write: bool = True, force_snapshot: bool = False) -> list[WeekStats]:
     """Count the `weeks` most recent weeks (the current one included) of every partner of a tenant;
     write them as WeekStats (`write`), keeping a week's snapshots (cold, pipeline) taken while it was
     current. A partner who has left is counted only for the weeks they had activity."""
@@ -164,9 +166,14 @@ async def roll_up(store: Store, tenant: Tenant, weeks: int, now: datetime | None
     oldest = latest - timedelta(weeks=weeks - 1)
     start = datetime(oldest.year, oldest.month, oldest.day, tzinfo=timezones.zone("")) - PAD
     end = now + PAD
-    history, everyone, open_items = await load_history(store, tenant.tenantId, start, end, now, snapshot=True)
     previous = {s.id: s for s in await store.week_stats(tenant.tenantId, (oldest - timedelta(weeks=1)).isoformat(),
                                                           (latest + timedelta(weeks=1)).isoformat())}
+    # The snapshots (cold, pipeline) are taken once a week, by the first roll-up of a partner's new
+    # week (or when asked): reading every client contact is the roll-up's biggest read.
+    snapshot = force_snapshot or any(
+        WeekStats.id_for(p.oid, mondays(now, 1, timezones.zone(p.timeZone))[0].isoformat()) not in previous
+        for p in people if p.enabled)
+    history, everyone, open_items = await load_history(store, tenant.tenantId, start, end, now, snapshot=snapshot)
     owned = d.by_owner(everyone)
     open_by_owner: dict[str, list] = {}
     for item in open_items:
@@ -174,10 +181,11 @@ async def roll_up(store: Store, tenant: Tenant, weeks: int, now: datetime | None
     out: list[WeekStats] = []
     for p in people:
         for monday in mondays(now, weeks, timezones.zone(p.timeZone)):
-            s = figures(history, p, monday, now, tenant, everyone=owned.get(p.oid, []),
+            s = figures(history, p, monday, now, tenant, everyone=owned.get(p.oid, []) if snapshot else None,
                         open_items=open_by_owner.get(p.oid, []))
             before = previous.get(s.id)
-            if before is not None and not s.pipeline and not s.cold:
+            start_w, end_w = d.week_window(monday, timezones.zone(p.timeZone))
+            if before is not None and not (snapshot and start_w <= now < end_w):  # keep the snapshot it took
                 s.cold, s.coldIds, s.pipeline = before.cold, before.coldIds, before.pipeline
             if not p.enabled and not _active(s):
                 continue

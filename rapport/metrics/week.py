@@ -31,12 +31,11 @@ from rapport.metrics import definitions as d
 from rapport.metrics import report as rp
 from rapport.metrics.rollup import roll_up
 from rapport.records import (
-    Account,
-    Contact,
     Draft,
     Person,
     Signal,
     Tenant,
+    WeekStats,
     WorkItem,
     aware,
     iso,
@@ -95,7 +94,7 @@ async def timer_pass(store: Store, now: datetime | None = None) -> WeekPass:
         fresh = [(kind, k, payload) for (kind, k, payload), got in zip(wanted, existing, strict=True) if got is None]
         if not fresh:
             continue
-        await _ensure_rollups(store, tenant, now)
+        await _ensure_rollups(store, tenant, now, [(payload["oid"], payload["week"]) for _, _, payload in fresh])
         for kind, k, payload in fresh:
             _, created = await work.enqueue(store, tenant.tenantId, KIND, k, {**payload, "kind": kind, "at": iso(now)}, not_before=now)
             out.queued += int(created)
@@ -112,19 +111,21 @@ async def week_cards_timer(store: Store, *, now: datetime | None = None, past_du
     return report
 
 
-async def _ensure_rollups(store: Store, tenant: Tenant, now: datetime) -> None:
-    """Last week's roll-ups exist before a card reads them: a zone ahead of UTC reaches Monday 07:30
-    before the daily roll-up has run, so roll up the last two weeks (cheap) when any is missing."""
-    last = rp.report_weeks(now, None, 1)[0]
-    have = await store.week_stats(tenant.tenantId, last, (date.fromisoformat(last) + timedelta(days=1)).isoformat())
-    if not have:
+async def _ensure_rollups(store: Store, tenant: Tenant, now: datetime, due: list[tuple[str, str]]) -> None:
+    """The due people's roll-ups of this week (its snapshot: cold relationships) and last week exist
+    before a card reads them: a zone ahead of UTC reaches Monday 07:30 before the daily roll-up has
+    run, so roll up the last two weeks when any is missing."""
+    ids = [WeekStats.id_for(oid, monday) for oid, monday in due]
+    ids += [WeekStats.id_for(oid, (date.fromisoformat(monday) - timedelta(weeks=1)).isoformat()) for oid, monday in due]
+    have = await store.read_many(tenant.tenantId, [Read(WeekStats, record_id=i) for i in ids])
+    people = {p.oid: p for p in await store.people(tenant.tenantId)}
+    if any(got is None and is_partner(people.get(i[0]), tenant) for got, i in zip(have, due + due, strict=True)):
         await roll_up(store, tenant, 2, now)
 
 
 # --- the facts each card shows --------------------------------------------------------------------
 
-async def partner_facts(store: Store, tenant: Tenant, person: Person, now: datetime, *,
-                        contacts: list[Contact] | None = None) -> dict[str, Any]:
+async def partner_facts(store: Store, tenant: Tenant, person: Person, now: datetime) -> dict[str, Any]:
     """What the partner's week card and the BD desk show, read through the partner's own ScopedStore:
     last week's approved actions against the four before, follow-ups waiting, last week's meetings
     without a follow-up, relationships going cold, last week's counsel moves about their contacts."""
@@ -144,16 +145,17 @@ async def partner_facts(store: Store, tenant: Tenant, person: Person, now: datet
     h = d.History.of(meetings=meetings, drafts=mine)
     without = d.without_followup(h, oid, window, now)
 
-    if contacts is None:
-        contacts = await store.find_all(Contact, tid)
-    accounts = {a.id: a for a in await store.find_all(Account, tid, key="kind:client")}
+    # Going cold: the ids the newest roll-up's snapshot kept (this week's, taken by the roll-up the
+    # timer ensures before it queues the cards), read back through the partner's scope.
+    newest = (await store.find(WeekStats, tid, key=f"partner:{oid}", newest_first=True, limit=2)).items
+    snap = next((x for x in newest if x.coldIds or x.cold or x.pipeline), None)
     cold = []
-    for c in d.cold_relationships(contacts, accounts, oid, now, tenant.settings.coldAfterWeeks)[:d.COLD_LIST]:
-        view = await scoped.contact(c.id)  # walls and visibility: the one rule
-        if view is not None and view.contact is not None:
-            entry = next(o for o in c.owners if o.oid == oid)
-            cold.append({"contactId": c.id, "name": view.contact.name or view.contact.email,
-                         "since": when(entry.lastTouch, now, zone)})
+    for cid in (snap.coldIds if snap else []):
+        view = await scoped.contact(cid)  # walls and visibility: the one rule
+        entry = next((o for o in view.contact.owners if o.oid == oid), None) if view and view.contact else None
+        if entry is not None:
+            cold.append({"contactId": cid, "name": view.contact.name or view.contact.email,
+                         "since": when(entry.lastTouch, now, zone) if entry.lastTouch else ""})
 
     moves = []
     for s in await store.find_all(Signal, tid, since=window[0], until=window[1]):
