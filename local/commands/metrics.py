@@ -43,7 +43,7 @@ async def metrics_command(settings: Any, tenant_id: str, weeks: int, as_csv: boo
         if tenant is None:
             return 2
         print(f"counting {weeks} week(s) of {tenant.name} ...", file=sys.stderr)
-        stats = await roll_up(store, tenant, weeks, write=False)  # the records as they are now
+        stats = await roll_up(store, tenant, weeks, write=False, force_snapshot=True)  # the records as they are now
         people = {p.oid: p for p in await store.people(tenant.tenantId) if was_partner(p, tenant)}
     except StoreUnavailable as exc:
         print(f"rapport metrics: {exc}", file=sys.stderr)

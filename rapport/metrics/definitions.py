@@ -160,21 +160,24 @@ def ended_meetings(h: History, partner: str, window: tuple[datetime, datetime],
             if m.external and not m.isCancelled and in_window(m.end, window) and aware(m.end) <= now]
 
 
-def followup_hours(h: History, partner: str, window: tuple[datetime, datetime], now: datetime) -> list[float]:
+def followup_hours(h: History, partner: str, window: tuple[datetime, datetime], now: datetime,
+                   ended: list[Meeting] | None = None) -> list[float]:
     """Hours from each such meeting's end to the partner's approval of its follow-up, for the
-    meetings that ended in the window and have one (a meeting is in the week it ended)."""
+    meetings that ended in the window and have one (a meeting is in the week it ended).
+    `ended`: ended_meetings(...) when the caller has it already."""
     out = []
-    for m in ended_meetings(h, partner, window, now):
+    for m in ended_meetings(h, partner, window, now) if ended is None else ended:
         at = _followed_up(h, m)
         if at is not None and at <= now:
             out.append(round(max(0.0, (at - aware(m.end)).total_seconds() / 3600), 2))
     return out
 
 
-def without_followup(h: History, partner: str, window: tuple[datetime, datetime], now: datetime) -> list[Meeting]:
+def without_followup(h: History, partner: str, window: tuple[datetime, datetime], now: datetime,
+                     ended: list[Meeting] | None = None) -> list[Meeting]:
     """Meetings that ended in the window with no approved follow-up by `now` (pending, dismissed,
     snoozed or never drafted alike)."""
-    return [m for m in ended_meetings(h, partner, window, now)
+    return [m for m in (ended_meetings(h, partner, window, now) if ended is None else ended)
             if (at := _followed_up(h, m)) is None or at > now]
 
 
