@@ -407,13 +407,14 @@ async def test_two_allowed_tenants_in_one_activity_are_refused(bot):
 
 
 def test_the_bot_answers_every_verb_its_cards_show():
-    """bot/routes.py hands the bot one table: every brief, follow-up and welcome card verb, none twice."""
+    """bot/routes.py hands the bot one table: every brief, follow-up, welcome and week card verb, none twice."""
     from bot import briefs, followups
     from rapport.cards.brief import BRIEF_VERBS
     from rapport.cards.followup import VERBS as FOLLOWUP_VERBS
+    from rapport.cards.week import VERBS as WEEK_VERBS
     from rapport.cards.welcome import VERBS as WELCOME_VERBS
 
-    assert set(routes.VERBS) == set(BRIEF_VERBS) | set(FOLLOWUP_VERBS) | set(WELCOME_VERBS)
+    assert set(routes.VERBS) == set(BRIEF_VERBS) | set(FOLLOWUP_VERBS) | set(WELCOME_VERBS) | set(WEEK_VERBS)
     assert not set(briefs.VERBS) & set(followups.VERBS)
     bot = routes.make_bot(load_settings({}))
     assert bot.verbs == routes.VERBS and bot.commands == (briefs.on_text, followups.on_text)

@@ -15,6 +15,8 @@ from rapport.cards.common import card, execute, heading, line, row, run, section
 from rapport.cards.welcome import VERB_MY_FOLLOWUPS
 
 VERB_DRAFT_NOTE = "metrics.draftNote"  # "Draft a note" to a relationship going cold (bot/metrics.py)
+# Every verb these cards show that no other card family owns ("Review follow-ups" is the welcome card's).
+VERBS = (VERB_DRAFT_NOTE,)
 MAX_ITEMS = 3
 
 

@@ -202,6 +202,9 @@ def report_url() -> str:
 async def deliver(store: Store, tenant_id: str, person: Person, key: str, card: dict[str, Any], summary: str) -> None:
     settings = runtime.settings()
     if settings.bot_app_id:
+        if not person.conversationRef:  # the bot is not installed for them: nothing to post into, no retry
+            log.info("week card not delivered: the person has not installed the bot", extra={"tenant_id": tenant_id})
+            return
         services = runtime.services()
         if services.teams_briefs is None:
             raise RuntimeError("the bot is configured but no Teams sender is provided (function_app's wiring)")
