@@ -66,11 +66,11 @@ def firm(partners: int, weeks: int, rng: random.Random):
     accounts = [Account.new(TID, f"client{a}.example", name=f"Client {a}", kind="client" if a % 2 else "prospect")
                 for a in range(partners * 10)]
     out += accounts
-    start = NOW - timedelta(weeks=weeks)
+    start = NOW - timedelta(days=NOW.weekday(), weeks=weeks - 1)  # a Monday: the last week is this one
     for i, p in enumerate(people):
         contacts = []
         for k in range(100):
-            acct = accounts[(i * 10 + k % 10)]
+            acct = accounts[(i * 10 + k % 10 + 1) % len(accounts)]  # k % 10 == 0: a client's contact
             cold = k % 10 == 0
             c = Contact.new(TID, f"c{k}.p{i}@{acct.domain}", name=f"Contact {k} of {i}", accountId=acct.id,
                             owners=[Owner(oid=p.oid, name=p.name, visibility="private" if k % 7 == 0 else "firm",
@@ -82,13 +82,13 @@ def firm(partners: int, weeks: int, rng: random.Random):
             monday = start + timedelta(weeks=w)
             for m in range(5):
                 end = monday + timedelta(days=m, hours=10 + m)
-                if end > NOW:
+                if end > NOW + timedelta(days=2):  # this week's later meetings are still to come
                     continue
                 c = contacts[(w * 5 + m) % 100]
                 mid = f"mt_b{i}_{w}_{m}"
                 out.append(Meeting(id=mid, tenantId=TID, eventId=mid, organizerOid=p.oid, subject="Meeting",
                                    start=end - timedelta(hours=1), end=end, contactIds=[c.id], accountIds=[c.accountId]))
-                if m < 4:
+                if m < 4 and end < NOW:
                     at = end + timedelta(hours=rng.choice([1, 2, 4, 8, 20, 50]))
                     if at < NOW:
                         out.append(Draft(id=f"df_b{i}_{w}_{m}", tenantId=TID, ownerOid=p.oid, meetingId=mid, state="sent",
