@@ -256,6 +256,44 @@ async def admin_settings(req: func.HttpRequest) -> func.HttpResponse:
     return await _http(req, settings)
 
 
+# --- Metrics: weekly roll-ups, the Monday cards, the report page and the BD desk (rapport.metrics) ---
+# The "week-card" work handler loads with the drain.
+
+@app.timer_trigger(schedule="0 15 2 * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def metrics_rollup(timer: func.TimerRequest) -> None:
+    from rapport.metrics.rollup import rollup_timer  # the weeks still open, every firm, once a day
+
+    await rollup_timer(await runtime.store(), past_due=timer.past_due)
+
+
+@app.timer_trigger(schedule="0 */15 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def week_cards(timer: func.TimerRequest) -> None:
+    from rapport.metrics.week import week_cards_timer  # Monday 07:30 in each person's zone, once a week
+
+    await week_cards_timer(await runtime.store(), past_due=timer.past_due)
+
+
+@app.route(route="api/addin/desk", methods=["GET"])
+async def addin_desk(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.report import desk
+
+    return await _http(req, desk)
+
+
+@app.route(route="api/addin/report", methods=["GET"])
+async def addin_report(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.report import firm_report
+
+    return await _http(req, firm_report)
+
+
+@app.route(route="api/addin/metrics.csv", methods=["GET"])
+async def addin_metrics_csv(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.report import metrics_csv
+
+    return await _http(req, metrics_csv)
+
+
 # --- wiring ----------------------------------------------------------------------------------------
 # Everything this process is given, in one place. Every work kind has its handler from the first
 # request, so work kicked after an answer runs at once. Teams is reached through bot/ (rapport/

@@ -169,6 +169,11 @@ class TenantSettings(BaseModel):
     responseHours: float = Field(default=4.0, gt=0, le=24 * 14)  # working hours to a first reply
     acknowledgeAfterHours: float = Field(default=2.0, gt=0, le=24 * 14)  # before the acknowledgement draft
     cadenceDays: list[int] = Field(default_factory=lambda: [3, 7, 14, 30, 60])
+    # Metrics (rapport.metrics, docs/metrics.md): a strong relationship with no touch in this many
+    # weeks is "going cold"; the partner's-week card and the managing partner's Monday report go out
+    # unless turned off. An enquiry is answered on time within `responseHours` (the clock above).
+    coldAfterWeeks: int = Field(default=8, ge=1, le=104)
+    weeklyCards: bool = True
 
     @field_validator("workingHours")
     @classmethod
@@ -578,6 +583,55 @@ class Signal(Record):
         return _iso(self.at)
 
 
+class WeekStats(Record):
+    """One partner's figures for one week (rapport.metrics.rollup): counts only, never a name, a
+    subject or an address, so a report read from roll-ups cannot show what a viewer may not see.
+
+    `week` is the Monday (YYYY-MM-DD) the week starts on in the partner's own time zone (`zone`).
+    Written by the roll-up timer; a week whose windows are still open (a counsel move's 30 days) is
+    written again until they close (`final`).
+    """
+
+    doc_type: ClassVar[str] = "weekstats"
+    family: ClassVar[str] = "metrics"
+    partnerOid: str
+    week: str
+    zone: str = "UTC"
+    approved: int = 0  # BD actions the partner approved (docs/metrics.md)
+    approvedByKind: dict[str, int] = Field(default_factory=dict)
+    followupHours: list[float] = Field(default_factory=list)  # meeting end -> approval, per meeting
+    meetings: int = 0  # external meetings that ended
+    withoutFollowup: int = 0
+    counselSurfaced: int = 0
+    counselContacted7: int = 0
+    counselContacted30: int = 0
+    newRelationships: int = 0
+    cold: int = 0  # strong relationships gone cold, as of `computedAt` (a snapshot)
+    # Which ones (at most ten), for the partner's own desk only: never put in a report, a CSV or
+    # another person's view (rapport.metrics.desk reads them back through the partner's ScopedStore).
+    coldIds: list[str] = Field(default_factory=list)
+    enquiries: int = 0  # received, owned by the partner
+    enquiriesOnTime: int = 0
+    enquiriesLate: int = 0
+    enquiriesUnanswered: int = 0  # no response yet and past the response time
+    opportunities: int = 0  # opened
+    instructions: int = 0
+    stageMoves: dict[str, int] = Field(default_factory=dict)  # moves into each pipeline stage
+    pipeline: dict[str, int] = Field(default_factory=dict)  # open enquiries/opportunities by stage (snapshot)
+    final: bool = False
+    computedAt: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def id_for(cls, partner_oid: str, week: str) -> str:
+        return stable_id("wk", partner_oid, week)
+
+    def index_keys(self) -> list[str]:
+        return [f"partner:{self.partnerOid}"]
+
+    def sort_at(self) -> str:
+        return self.week
+
+
 class AuditEvent(Record):
     """Who did what, when. Hashes and lengths only: never a mail or draft body."""
 
@@ -725,7 +779,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
     cls.doc_type: cls
     for cls in (
         Tenant, Person, Contact, Account, Interaction, Meeting, Draft, Enquiry, Opportunity,
-        Campaign, Matter, Wall, Signal, AuditEvent, WorkItem, OutboxItem, SyncState, Subscription,
+        Campaign, Matter, Wall, Signal, WeekStats, AuditEvent, WorkItem, OutboxItem, SyncState, Subscription,
         SubscriptionRoute,
     )
 }

@@ -89,6 +89,8 @@ def test_good_build_writes_a_package_whose_manifest_validates(settings, tpl, tmp
     ext = manifest["extensions"][0]
     assert ext["runtimes"][0]["code"]["page"] == f"https://{HOST}/addin/taskpane.html"
     assert ext["runtimes"][0]["actions"][0]["pinnable"] is True
+    tab = manifest["staticTabs"][0]  # "My BD desk" as a personal tab: the report page (addin/web/report.html)
+    assert tab["contentUrl"] == f"https://{HOST}/addin/report.html" and tab["scopes"] == ["personal"]
     contexts = {c for r in ext["ribbons"] for c in r["contexts"]}
     assert {"mailRead", "meetingDetailsAttendee", "meetingDetailsOrganizer"} <= contexts
     assert "{{" not in json.dumps(manifest)

@@ -49,6 +49,29 @@
   function showEmpty(text) {
     setText("empty-text", text || "Open an email and Rapport shows who the sender is to the firm.");
     show("empty");
+    loadDesk();
+  }
+
+  // "My BD desk" under the empty state: what is waiting for the partner when nothing is selected.
+  // A bonus: if it cannot load (signed out, offline), the empty state stands on its own.
+  async function loadDesk() {
+    var seq = state.seq;
+    var host = document.getElementById("desk-host");
+    host.textContent = "";
+    host.setAttribute("data-desk", "loading");
+    try {
+      var data = await call("GET", "desk", undefined, null, false);
+      if (seq !== state.seq || document.body.getAttribute("data-state") !== "empty") return;
+      var card = new AdaptiveCards.AdaptiveCard();
+      card.hostConfig = hostConfig(applyTheme());
+      card.parse(data.card);
+      var el = card.render();
+      host.textContent = "";
+      if (el) host.appendChild(el);
+      host.setAttribute("data-desk", "shown");
+    } catch (e) {
+      host.setAttribute("data-desk", "unavailable");
+    }
   }
 
   function showSignIn(text) {

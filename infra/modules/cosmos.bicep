@@ -21,6 +21,7 @@ var containerNames = [
   'interactions'
   'matters'
   'meetings'
+  'metrics'
   'outbox'
   'people'
   'pipeline'

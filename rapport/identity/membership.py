@@ -140,6 +140,14 @@ def is_partner(person: Person | None, tenant: Tenant) -> bool:
     return person.role == "partner"
 
 
+def was_partner(person: Person | None, tenant: Tenant) -> bool:
+    """True for a partner now, or one who has left (disabled) and would be a partner otherwise: the
+    metrics keep a departed partner's past weeks (rapport.metrics); nothing else may use this."""
+    if person is None or person.tenantId != tenant.tenantId:
+        return False
+    return is_partner(person.model_copy(update={"enabled": True}), tenant)
+
+
 def partners(tenant: Tenant, people: Iterable[Person]) -> list[Person]:
     """The tenant's partners among `people`, in the order given."""
     return [p for p in people if is_partner(p, tenant)]
@@ -157,6 +165,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "firm_pipeline": frozenset({"bd", "managing_partner"}),
     # the managing partner's Monday report: per-partner counts, never another's private records
     "firm_report": frozenset({"managing_partner"}),
+    # the partner's own week (card on Monday, "My BD desk"): anyone whose relationships Rapport keeps
+    "own_week": frozenset({"partner", "managing_partner"}),
     # people, roles, settings, imports, export and erasure (also the admin app role on a token)
     "administer": frozenset({"admin"}),
 }

@@ -35,6 +35,7 @@ from rapport.records import (
     Signal,
     Tenant,
     Wall,
+    WeekStats,
     WorkItem,
     contact_id,
     iso,
@@ -466,6 +467,13 @@ class Store:
 
     async def signals_for_contact(self, tenant_id: str, cid: str, limit: int = 10) -> list[Signal]:
         return (await self.find(Signal, tenant_id, key=f"ct:{cid}", newest_first=True, limit=limit)).items
+
+    async def week_stats(self, tenant_id: str, since_week: str, until_week: str, *,
+                         partner_oid: str | None = None) -> list[WeekStats]:
+        """Weekly roll-ups (rapport.metrics) of weeks `since_week` <= week < `until_week` (Monday
+        dates, YYYY-MM-DD), of every partner or one, oldest first."""
+        key = f"partner:{partner_oid}" if partner_oid else None
+        return await self.find_all(WeekStats, tenant_id, key=key, since=since_week, until=until_week)
 
     async def walls(self, tenant_id: str) -> list[Wall]:
         return await self.find_all(Wall, tenant_id)

@@ -480,3 +480,26 @@ async def test_sqlite_text_reads_match_document_reads(tmp_path):
         assert len([r for r in as_text if isinstance(r, tuple)]) == 3 + 7
     finally:
         await store.close()
+
+
+async def test_week_stats_by_week_range_and_partner(store: Store):
+    """Weekly roll-ups (rapport.metrics) sort by their Monday: a range of weeks, one partner's or
+    everyone's, oldest first, never another tenant's; rewriting a week replaces it."""
+    from rapport.records import WeekStats
+
+    def ws(tenant: str, oid: str, week: str, approved: int) -> WeekStats:
+        return WeekStats(id=WeekStats.id_for(oid, week), tenantId=tenant, partnerOid=oid, week=week, approved=approved,
+                         followupHours=[1.5, 30.0], pipeline={"proposal": 2})
+
+    weeks = ["2026-10-26", "2026-11-02", "2026-11-09", "2026-11-16"]
+    await store.put_many([ws(A, oid, w, i) for i, w in enumerate(weeks) for oid in ("p1", "p2")])
+    await store.put_many([ws(B, "p1", w, 99) for w in weeks])
+    got = await store.week_stats(A, "2026-11-02", "2026-11-16")
+    assert [(s.week, s.partnerOid) for s in got] == [("2026-11-02", "p1"), ("2026-11-02", "p2"),
+                                                      ("2026-11-09", "p1"), ("2026-11-09", "p2")]
+    assert all(s.tenantId == A and s.approved < 99 for s in got)
+    mine = await store.week_stats(A, "2026-01-01", "2027-01-01", partner_oid="p2")
+    assert [s.week for s in mine] == weeks and mine[0].followupHours == [1.5, 30.0] and mine[0].pipeline == {"proposal": 2}
+    await store.put_many([ws(A, "p2", "2026-11-09", 7)])
+    again = await store.week_stats(A, "2026-11-09", "2026-11-10", partner_oid="p2")
+    assert [s.approved for s in again] == [7]
