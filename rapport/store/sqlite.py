@@ -575,6 +575,17 @@ class SqliteBackend(Backend):
             r.record_id is not None or r.every or r.limit <= self.SHORT_LIMIT for r in reads)
         return await self._read(run, short=short)
 
+    async def scan_texts(
+        self, tenant_id: str, family: str, *, after: str | None = None, limit: int = 1000,
+    ) -> tuple[list[str], str | None]:
+        # The (tenant_id, family, id) unique index: a range read in id order, on a reader thread.
+        limit = max(1, min(int(limit), 1000))
+        rows = await self._read(lambda db: db.execute(
+            "SELECT id, doc FROM docs WHERE tenant_id=? AND family=? AND id>? ORDER BY id LIMIT ?",
+            (tenant_id, family, after or "", limit + 1)).fetchall())
+        nxt = rows[limit - 1][0] if len(rows) > limit else None
+        return [doc for _id, doc in rows[:limit]], nxt
+
     async def list_tenant_ids(self) -> list[str]:
         rows = await self._read(
             lambda db: db.execute("SELECT id FROM tenant_dir ORDER BY id").fetchall()
