@@ -248,10 +248,12 @@ def map_message(msg: dict, *, firm: Tenant, owner: Person, folder: str,
         direction = "inbound"
     ix = Interaction(
         id=Interaction.id_for("graph-mail", f"{owner.oid}:{msg['id']}"), tenantId=firm.id, channel="email",
-        at=at, subject=clean_text(msg.get("subject"))[:300], direction=direction, ownerOid=owner.oid,
-        contactIds=people.contact_ids, accountIds=people.account_ids, participants=people.participants,
-        source="graph-mail", sourceId=f"{owner.oid}:{msg['id']}",
-        excerpt=_excerpt(msg, firm),
+        # With an erased person in it, the mail is kept for the others without its subject or text
+        # (they may name that person; the suppression holds no name to scrub them by).
+        at=at, subject="" if people.dropped else clean_text(msg.get("subject"))[:300], direction=direction,
+        ownerOid=owner.oid, contactIds=people.contact_ids, accountIds=people.account_ids,
+        participants=people.participants, source="graph-mail", sourceId=f"{owner.oid}:{msg['id']}",
+        excerpt=None if people.dropped else _excerpt(msg, firm),
     )
     return people.captured(interactions=[ix])
 
@@ -315,7 +317,7 @@ def map_event(event: dict, *, firm: Tenant, owner: Person, suppressed: frozenset
         direction = "outbound"
     else:
         direction = "inbound"
-    subject = clean_text(event.get("subject"))[:300]
+    subject = "" if people.dropped else clean_text(event.get("subject"))[:300]  # as map_message
     meeting = Meeting(
         id=meeting_id, tenantId=firm.id, eventId=str(event["id"]),
         organizerOid=owner.oid,  # the calendar's owner ("my meetings"); the organizer's address is below
@@ -329,6 +331,7 @@ def map_event(event: dict, *, firm: Tenant, owner: Person, suppressed: frozenset
     ix = Interaction(
         id=ix_id, tenantId=firm.id, channel="meeting", at=start, subject=subject, direction=direction,
         ownerOid=owner.oid, contactIds=people.contact_ids, accountIds=people.account_ids,
-        participants=people.participants, source="graph-event", sourceId=source_id, excerpt=_excerpt(event, firm),
+        participants=people.participants, source="graph-event", sourceId=source_id,
+        excerpt=None if people.dropped else _excerpt(event, firm),
     )
     return people.captured(interactions=[ix], meetings=[meeting])
