@@ -122,6 +122,11 @@ class Settings:
     openai_base_url: str | None = _setting("OPENAI_BASE_URL", _url)
     openai_model: str = _setting("OPENAI_MODEL", _text, "gpt-4o-mini")  # OpenAI-compatible servers only
     dev_auth: bool = _setting("RAPPORT_DEV_AUTH", _bool, False)
+    # Telemetry (rapport/telemetry.py): auto = Azure Monitor when the connection string is set, else off.
+    telemetry: str = _setting("RAPPORT_TELEMETRY", _choice("auto", "off", "console", "azure"), "auto")
+    # Not a secret here: the component has local auth off, so the exporter signs in with the identity.
+    appinsights_connection_string: str | None = _setting("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    managed_identity_client_id: str | None = _setting("AZURE_CLIENT_ID")  # the user-assigned identity, in Azure
 
     @property
     def api_audience(self) -> str | None:

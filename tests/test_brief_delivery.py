@@ -452,9 +452,9 @@ def test_account_id_helper_consistency():
 
 def _trigger(name: str):
     import function_app
-    from local.host import _functions
+    from local.host import functions
 
-    for f in _functions(function_app.app):
+    for f in functions(function_app.app):
         if f.get_function_name() == name:
             return f.get_user_function()
     raise LookupError(name)

@@ -356,8 +356,9 @@ def test_every_addin_api_route_is_authenticated():
     namespace = vars(function_app)
     assert unwrapped_addin_routes(source, namespace) == []
     # every registered api/addin route was seen by the check (none hidden from the AST walk)
-    # Read off the builders: FunctionApp.get_functions() may run only once per process (the host's).
-    triggers = [fb._function.get_trigger() for fb in function_app.app._function_builders]
+    from local.host import functions
+
+    triggers = [f.get_trigger() for f in functions(function_app.app)]
     routes = [t.route for t in triggers if getattr(t, "route", None)]
     addin_routes = [r for r in routes if r.strip("/").startswith("api/addin")]
     tree_routes = source.count('route="api/addin')

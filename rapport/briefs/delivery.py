@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from rapport import local_outbox, runtime, work
+from rapport import local_outbox, runtime, telemetry, work
 from rapport.briefs.compose import build
 from rapport.cards.brief import brief_card
 from rapport.cards.common import plain
@@ -336,6 +336,8 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
 
         await store.update(Meeting, tid, meeting.id, mark)
     log.info("brief delivered (%s)", ",".join(done) or "no channel", extra={"tenant_id": tid})
+    if done:
+        telemetry.briefs_delivered.add(1, {"rapport.tenant_id": tid})
     return "delivered"
 
 
