@@ -25,6 +25,7 @@ var containerNames = [
   'people'
   'pipeline'
   'signals'
+  'suppressions'
   'sync'
   'tenants'
   'walls'
