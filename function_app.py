@@ -205,6 +205,31 @@ async def followups_timer(timer: func.TimerRequest) -> None:
     await timer_pass(await runtime.store(), past_due=timer.past_due)
 
 
+# --- Admin consent: where Entra's admin-consent link comes back (public: it only shows the result) --
+
+@app.route(route="api/consent/callback", methods=["GET"])
+async def consent_callback(req: func.HttpRequest) -> func.HttpResponse:
+    from rapport.identity.consent import consent_callback as page
+
+    return await _http(req, page)
+
+
+# --- Admin API (the firm's admins and scripts; every route @admin_only: the Rapport.Admin app role) --
+
+@app.route(route="api/admin/people", methods=["GET", "POST", "DELETE", "PATCH"])
+async def admin_people(req: func.HttpRequest) -> func.HttpResponse:
+    from admin.people import people
+
+    return await _http(req, people)
+
+
+@app.route(route="api/admin/settings", methods=["GET", "PATCH"])
+async def admin_settings(req: func.HttpRequest) -> func.HttpResponse:
+    from admin.settings import settings
+
+    return await _http(req, settings)
+
+
 # --- wiring ----------------------------------------------------------------------------------------
 # Everything this process is given, in one place. Every work kind has its handler from the first
 # request, so work kicked after an answer runs at once. Teams is reached through bot/ (rapport/

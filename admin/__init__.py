@@ -1,3 +1,6 @@
-"""The admin HTTP API (/api/admin/*): the firm's scripts call it with a token carrying Rapport's admin
-app role for their tenant. Handlers are `async def handler(request, caller) -> Answer`, wrapped by
-admin.auth.admin_only where routed (function_app.py)."""
+"""The admin API surface (/api/admin/*): the firm's scripts and admins manage people, settings and
+imports over HTTP with the same domain functions as the `rapport` CLI.
+
+Every api/admin route is wrapped by `auth.admin_only` (tests/test_admin_auth.py fails on one that
+is not). May import rapport (never bot, addin, function_app or local).
+"""

@@ -141,7 +141,7 @@ def settings() -> Settings:
         _keep("settings", svc.settings, ("settings",))
         from rapport import telemetry
 
-        telemetry.configure(svc.settings)  # once per process, from the settings the process runs on
+        telemetry.begin(svc.settings)  # once per process, from the settings the process runs on
     return svc.settings
 
 

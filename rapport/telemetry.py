@@ -79,7 +79,7 @@ def mode(settings: Any) -> str:
     return wanted
 
 
-def configure(settings: Any, *, span_exporter: Any = None, metric_reader: Any = None) -> str:
+def begin(settings: Any, *, span_exporter: Any = None, metric_reader: Any = None) -> str:
     """Install the providers once per process; returns the mode. Tests pass an in-memory exporter
     and reader (and then the mode is "test")."""
     global _configured

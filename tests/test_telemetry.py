@@ -17,7 +17,7 @@ CANARY = "canary-7f3a"
 
 @pytest.fixture
 def spans():
-    assert telemetry.configure(load_settings({}), span_exporter=EXPORTER, metric_reader=READER) in ("test",), (
+    assert telemetry.begin(load_settings({}), span_exporter=EXPORTER, metric_reader=READER) in ("test",), (
         "another test configured telemetry first")
     EXPORTER.clear()
     yield EXPORTER
@@ -100,3 +100,32 @@ def test_the_alert_rules_name_what_the_code_emits():
     assert f'"{webhooks.notifications.__module__}.{webhooks.notifications.__name__}"' in bicep
     main = (Path(__file__).resolve().parents[1] / "infra" / "main.bicep").read_text()
     assert "modules/alerts.bicep" in main
+
+
+async def test_http_spans_carry_ids_and_no_personal_data(spans, demo_pane, http):
+    from local.demo import DEMO_TENANT_ID
+    from tests.plugins.browser import SHARED_EMAIL
+    from tests.test_notes import ELEANOR, post
+
+    incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    status, _ = await post(http, demo_pane, {"email": SHARED_EMAIL, "text": f"Lunch {CANARY} notes",
+                                             "clientKey": "tel-1"})
+    assert status == 201
+    async with http.get(demo_pane.url("/api/addin/context"), params={"email": SHARED_EMAIL},
+                        headers={**demo_pane.auth(ELEANOR), "traceparent": incoming}) as r:
+        assert r.status == 200 and CANARY in await r.text()  # the canary really went through
+    async with http.get(demo_pane.url("/api/addin/context"), params={"email": "not an address"},
+                        headers=demo_pane.auth(ELEANOR)) as r:
+        assert r.status == 400
+    finished = spans.get_finished_spans()
+    by_name = {s.name: s for s in finished}
+    context = [s for s in finished if s.name.endswith(".context")]
+    assert "addin.notes.add_note" in by_name and len(context) == 2
+    ok, refused = context
+    assert format(ok.context.trace_id, "032x") == incoming.split("-")[1]  # the caller's trace continues
+    assert ok.attributes["rapport.tenant_id"] == DEMO_TENANT_ID
+    assert ok.attributes["http.response.status_code"] == 200 and refused.attributes["http.response.status_code"] == 400
+    assert ok.attributes["rapport.correlation_id"]
+    text = _everything(spans)
+    for secret in (CANARY, SHARED_EMAIL, SHARED_EMAIL.split("@")[0], "not an address", "Bearer"):
+        assert secret not in text, secret
