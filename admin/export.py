@@ -1,4 +1,5 @@
-"""GET /api/admin/export?family=F[&after=CURSOR][&limit=N]: one page of a firm's export over HTTP.
+"""GET /api/admin/export?family=F[&after=CURSOR][&limit=N]: one page of a firm's export over HTTP
+(admin_only: audited as admin.export.read).
 
 The body is NDJSON: the page's stored documents of family F, one per line, exactly as
 `rapport tenant export` writes them to F.jsonl; header x-rapport-next holds the cursor of the next
@@ -11,15 +12,16 @@ body Rapport accepts, and a purge, which cannot be undone, is an operator's act 
 
 from __future__ import annotations
 
+from admin.auth import AdminCaller, admin_only
 from rapport import runtime
-from rapport.identity import Caller
 from rapport.records import FAMILIES
 from rapport.web import Answer, ApiError, Request
 
 MAX_PAGE = 1000
 
 
-async def export_page(request: Request, caller: Caller) -> Answer:
+@admin_only
+async def export_page(request: Request, caller: AdminCaller) -> Answer:
     family = request.params.get("family", "")
     if family not in FAMILIES:
         raise ApiError(400, f"family must be one of: {', '.join(FAMILIES)}")

@@ -1,77 +1,99 @@
-"""The admin HTTP handlers of export and forget (admin/export.py, admin/forget.py).
+"""/api/admin/export and /api/admin/contacts/forget through function_app's one error policy, behind
+admin_only (admin/export.py, admin/forget.py), on SQLite and the local Cosmos server (the `admin`
+fixture of tests/test_admin_api.py).
 
-They are not routed yet (admin/auth.py's admin_only wrapper is another part of issue 15): called
-here as the route will call them, with the Caller the wrapper proves. The tenant is always the
-caller's: another firm's records never appear, and another firm's contact is never erased.
+The tenant is always the token's: another firm's records never appear in an export page, another
+firm's contact is never erased; a token without Rapport's admin role is refused; every call is
+audited; bad input is a 400 with a correlation id.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode
 
-import pytest
+import azure.functions as func
 
-from admin.export import export_page
-from admin.forget import forget
-from rapport import runtime
-from rapport.identity import Caller
-from rapport.records import Contact, Interaction, Tenant, contact_id
-from rapport.web import ApiError, Request
+import function_app
+from rapport.records import AuditEvent, Contact, Interaction, contact_id
+from tests.plugins.identity import TENANT_A, TENANT_B
+from tests.test_admin_api import admin, app_token  # noqa: F401 - the fixture, and its token
 
-A = "aaaaaaaa-0000-4000-8000-00000000000a"
-B = "bbbbbbbb-0000-4000-8000-00000000000b"
 EMAIL = "jane.roe@client.test"
 
 
-def request(params=None, body=None) -> Request:
-    return Request("POST" if body is not None else "GET", "/api/admin/x", {"content-type": "application/json"},
-                   params or {}, json.dumps(body).encode() if body is not None else b"", "corr-1")
+async def call(token: str | None, method: str, route: str, *, params: dict | None = None, body=None):
+    from admin.export import export_page
+    from admin.forget import forget
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    raw = b""
+    if body is not None:
+        raw = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    query = f"?{urlencode(params)}" if params else ""
+    req = func.HttpRequest(method, f"http://127.0.0.1:7071/api/admin/{route}{query}", headers=headers, body=raw,
+                           params=dict(parse_qsl(query.lstrip("?"))))
+    resp = await function_app._http(req, export_page if route == "export" else forget)
+    text = resp.get_body().decode()
+    assert "Traceback" not in text
+    return resp, text
 
 
-@pytest.fixture
-async def firms(capture_store):
-    for tid in (A, B):
-        await capture_store.put_tenant(Tenant(id=tid, tenantId=tid, name=tid[:4], domains=[f"{tid[:4]}.test"]))
-        await capture_store.put(Contact.new(tid, EMAIL, name=f"Jane of {tid[:4]}"))
-        await capture_store.put_many([
+async def seed(store) -> None:
+    for tid in (TENANT_A, TENANT_B):
+        await store.put(Contact.new(tid, EMAIL, name=f"Jane of {tid[:4]}"))
+        await store.put_many([
             Interaction(id=f"ix-{tid[:4]}-{n:02d}", tenantId=tid, channel="email", ownerOid="oid-1",
                         at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n), contactIds=[contact_id(EMAIL)],
                         subject=f"mail {n} of {tid[:4]}") for n in range(7)])
-    with runtime.override(store=capture_store):
-        yield capture_store
 
 
-async def test_export_pages_one_family_of_the_callers_firm_as_ndjson(firms):
-    caller = Caller(A, "oid-admin")
+async def test_export_pages_one_family_of_the_callers_firm_as_ndjson(admin):  # noqa: F811
+    await seed(admin.store)
+    token = app_token(admin, TENANT_B)
     lines, after, pages = [], None, 0
     while True:
-        answer = await export_page(request({"family": "interactions", "limit": "3", **({"after": after} if after else {})}),
-                                   caller)
-        assert answer.status == 200 and answer.mimetype == "application/x-ndjson"
-        lines += answer.encoded().decode().splitlines()
+        resp, text = await call(token, "GET", "export",
+                                params={"family": "interactions", "limit": "3", **({"after": after} if after else {})})
+        assert resp.status_code == 200 and resp.mimetype == "application/x-ndjson", text
+        lines += text.splitlines()
         pages += 1
-        after = answer.headers["x-rapport-next"]
+        after = resp.headers["x-rapport-next"]
         if not after:
             break
     docs = [json.loads(line) for line in lines]
-    assert pages == 3 and len(docs) == 7 and {d["tenantId"] for d in docs} == {A}
-    assert all("of bbbb" not in line for line in lines)
+    assert pages == 3 and len(docs) == 7 and {d["tenantId"] for d in docs} == {TENANT_B}
+    assert all("of aaaa" not in line for line in lines)
     for bad in ({"family": "../etc"}, {"family": "contacts", "limit": "0"}, {"family": "contacts", "limit": "x"},
                 {"family": "contacts", "limit": "5000"}, {}):
-        with pytest.raises(ApiError) as err:
-            await export_page(request(bad), caller)
-        assert err.value.status == 400
+        resp, text = await call(token, "GET", "export", params=bad)
+        assert resp.status_code == 400 and "correlationId" in text
+    # Without the admin role: refused, nothing exported.
+    resp, text = await call(app_token(admin, TENANT_B, roles=[]), "GET", "export", params={"family": "contacts"})
+    assert resp.status_code == 403 and "Jane" not in text
+    resp, _ = await call(None, "GET", "export", params={"family": "contacts"})
+    assert resp.status_code == 401
+    actions = [a.action for a in await admin.store.find_all(AuditEvent, TENANT_B)]
+    assert actions.count("admin.export.read") == 3 + 5
 
 
-async def test_forget_erases_in_the_callers_firm_only(firms):
-    answer = await forget(request(body={"email": EMAIL.upper()}), Caller(A, "oid-admin"))
-    assert answer.status == 200 and answer.body["counts"]["contacts deleted"] == 1
-    assert EMAIL not in answer.encoded().decode()
-    assert await firms.contact_by_email(A, EMAIL) is None
-    assert (await firms.contact_by_email(B, EMAIL)).name == "Jane of bbbb"
-    assert len((await firms.interactions_for_contact(B, contact_id(EMAIL))).items) == 7
-    for body in ({"email": "not an address"}, {"email": 3}, {}, ["x"], {"email": "x@aaaa.test"}):
-        with pytest.raises(ApiError) as err:
-            await forget(request(body=body), Caller(A, "oid-admin"))
-        assert err.value.status == 400
+async def test_forget_erases_in_the_callers_firm_only(admin):  # noqa: F811
+    await seed(admin.store)
+    resp, text = await call(app_token(admin, TENANT_B), "POST", "contacts/forget", body={"email": EMAIL.upper()})
+    assert resp.status_code == 200, text
+    assert json.loads(text)["counts"]["contacts deleted"] == 1 and EMAIL not in text.lower()
+    assert await admin.store.contact_by_email(TENANT_B, EMAIL) is None
+    assert (await admin.store.contact_by_email(TENANT_A, EMAIL)).name == "Jane of aaaa"
+    assert len((await admin.store.interactions_for_contact(TENANT_A, contact_id(EMAIL))).items) == 7
+    for body in ({"email": "not an address"}, {"email": 3}, {}, ["x"], {"email": "x@b.test"}):
+        resp, text = await call(app_token(admin, TENANT_B), "POST", "contacts/forget", body=body)
+        assert resp.status_code == 400 and "correlationId" in text, (body, text)
+    resp, _ = await call(app_token(admin, TENANT_B, roles=[]), "POST", "contacts/forget", body={"email": EMAIL})
+    assert resp.status_code == 403
+    resp, _ = await call(app_token(admin, TENANT_A, roles=[]), "POST", "contacts/forget", body={"email": EMAIL})
+    assert resp.status_code in (401, 403)
+    assert await admin.store.contact_by_email(TENANT_A, EMAIL) is not None
+    actions = [a.action for a in await admin.store.find_all(AuditEvent, TENANT_B)]
+    assert "admin.contacts.forget" in actions and "contact.forgotten" in actions

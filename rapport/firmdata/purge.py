@@ -3,7 +3,7 @@ its partition, leaving ONE audit line outside the firm's data.
 
 The audit line is an AuditEvent in SYSTEM_PARTITION (no firm's partition, so it survives the purge
 and is in no firm's export): the firm's tenant id (an organisation's id, not a person's), the
-counts, when, and the kind of caller ("cli" or "admin-api"), never a person's name, address or id.
+counts, when, and the kind of caller ("cli"), never a person's name, address or id.
 It is written before the purge as "started" and completed after, so a purge cut short still shows.
 
 The caller must type the firm's tenant id or its exact name (`confirm`): a purge cannot be undone.
