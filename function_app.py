@@ -294,6 +294,20 @@ async def addin_metrics_csv(req: func.HttpRequest) -> func.HttpResponse:
     return await _http(req, metrics_csv)
 
 
+@app.route(route="api/admin/export", methods=["GET"])
+async def admin_export(req: func.HttpRequest) -> func.HttpResponse:
+    from admin.export import export_page
+
+    return await _http(req, export_page)
+
+
+@app.route(route="api/admin/contacts/forget", methods=["POST"])
+async def admin_forget(req: func.HttpRequest) -> func.HttpResponse:
+    from admin.forget import forget
+
+    return await _http(req, forget)
+
+
 # --- wiring ----------------------------------------------------------------------------------------
 # Everything this process is given, in one place. Every work kind has its handler from the first
 # request, so work kicked after an answer runs at once. Teams is reached through bot/ (rapport/

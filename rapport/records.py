@@ -775,12 +775,42 @@ class SubscriptionRoute(Record):
 ROUTES_PARTITION = "_graph-routes"
 
 
+class Suppression(Record):
+    """An outside person the firm erased (`rapport contact forget`): capture never records them again.
+
+    Keyed by a hash of the firm and the normalized address (Suppression.id_for), so the record holds
+    no address or name: capture hashes each address it sees and drops the ones found here
+    (rapport.capture.names.is_suppressed, the one rule).
+    """
+
+    doc_type: ClassVar[str] = "suppression"
+    family: ClassVar[str] = "suppressions"
+    at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def id_for(cls, tenant_id: str, email: str) -> str:
+        return _suppression_id(tenant_id, normalize_email(email))
+
+    def sort_at(self) -> str:
+        return _iso(self.at)
+
+
+@functools.lru_cache(maxsize=65536)  # capture asks for the same few thousand addresses over and over
+def _suppression_id(tenant_id: str, normalized: str) -> str:
+    return stable_id("sp", tenant_id, normalized)
+
+
+# Records written outside any firm's partition, by the system itself: the audit line of a purged
+# firm (it must outlive the firm's data, and holds no personal data). Never a tenant id (GUIDs).
+SYSTEM_PARTITION = "_rapport-system"
+
+
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.doc_type: cls
     for cls in (
         Tenant, Person, Contact, Account, Interaction, Meeting, Draft, Enquiry, Opportunity,
         Campaign, Matter, Wall, Signal, WeekStats, AuditEvent, WorkItem, OutboxItem, SyncState, Subscription,
-        SubscriptionRoute,
+        SubscriptionRoute, Suppression,
     )
 }
 

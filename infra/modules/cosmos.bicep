@@ -26,6 +26,7 @@ var containerNames = [
   'people'
   'pipeline'
   'signals'
+  'suppressions'
   'sync'
   'tenants'
   'walls'

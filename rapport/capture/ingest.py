@@ -40,7 +40,7 @@ from rapport.capture.merge import (
     same_contact,
 )
 from rapport.capture.names import better_name
-from rapport.records import Account, Contact, Interaction, Meeting, Person, Signal, Tenant
+from rapport.records import Account, Contact, Interaction, Meeting, Person, Signal, Suppression, Tenant
 from rapport.store.base import AlreadyExists, Conflict, Store
 
 # Capture never holds the event loop for long (the sidebar and webhooks share it): mapping and
@@ -172,6 +172,7 @@ class Ingestion:
         self._accounts: set[str] = set()  # account ids known to be stored
         self._fresh: set[str] = set()  # contacts this round created
         self._regroup: set[str] = set()  # name keys whose counsel-move signals must be re-derived
+        self._suppressed: frozenset[str] | None = None  # the firm's erased people, read once a round
 
     def _seen(self, cid: str) -> Contact:
         email, name, acct, first, last = self._sightings[cid]
@@ -216,18 +217,22 @@ class Ingestion:
             cancelled.update(c.cancelled_meeting_ids)
             dropped.update(c.dropped_interaction_ids)
 
+        if self._suppressed is None:
+            # Bounded: one record per person the firm erased (rapport contact forget).
+            self._suppressed = frozenset(s.id for s in await self.store.find_all(Suppression, self.firm.id))
+        suppressed = self._suppressed
         turn = _Turns()  # meanwhile the next delta page downloads (capture.sync prefetches)
         mail: list[tuple[dict, Interaction]] = []  # external mail, for the pipeline
         for n, msg in enumerate(messages, 1):
             stats.messages += 1
-            c = map_message(msg, firm=self.firm, owner=self.owner, folder=folder)
+            c = map_message(msg, firm=self.firm, owner=self.owner, folder=folder, suppressed=suppressed)
             take(c)
             if self.intake and c.interactions and c.interactions[0].contactIds:
                 mail.append((msg, c.interactions[0]))
             await turn(n)
         for n, ev in enumerate(events, 1):
             stats.events += 1
-            take(map_event(ev, firm=self.firm, owner=self.owner))
+            take(map_event(ev, firm=self.firm, owner=self.owner, suppressed=suppressed))
             await turn(n)
         # A cancelled or removed event in the batch wins over a live copy of it (delta order is not trusted).
         for ix_id in dropped:

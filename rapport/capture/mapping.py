@@ -23,6 +23,7 @@ from rapport.capture.names import (
     is_free_mail,
     is_internal,
     is_own_domain,
+    is_suppressed,
 )
 from rapport.records import (
     Account,
@@ -159,8 +160,9 @@ def _external(email: str, own_domains: tuple[str, ...]) -> tuple[str | None, str
 class _Participants:
     """Turns the addresses of one item into contact and account sightings (shared by mail and events)."""
 
-    def __init__(self, firm: Tenant, owner: Person, at: datetime) -> None:
-        self.firm, self.owner, self.at = firm, owner, at
+    def __init__(self, firm: Tenant, owner: Person, at: datetime, suppressed: frozenset[str] = frozenset()) -> None:
+        self.firm, self.owner, self.at, self.suppressed = firm, owner, at, suppressed
+        self.dropped = False  # an erased person took part (is_suppressed): left out entirely
         self.owner_email = owner.upn.lower()
         self.own_domains = tuple(firm.domains)
         self.contacts: dict[str, list] = {}  # contact id -> [email, name, account id]
@@ -170,7 +172,11 @@ class _Participants:
 
     def see(self, email: str, name: str, *, person: bool = True) -> str | None:
         """Record one participant; returns the contact id when external. `person=False` (a room or
-        other resource) and automated senders are participants, never contacts."""
+        other resource) and automated senders are participants, never contacts. An erased person
+        (is_suppressed) is none of these: None, and the item is marked."""
+        if self.suppressed and is_suppressed(email, self.firm.id, self.suppressed):
+            self.dropped = True
+            return None
         if email not in self.participants:
             self.participants.append(email)
         ext = None if email == self.owner_email else _external(email, self.own_domains)
@@ -206,8 +212,11 @@ class _Participants:
 # --- the mapping (pure) ------------------------------------------------------------------------
 
 
-def map_message(msg: dict, *, firm: Tenant, owner: Person, folder: str) -> Captured:
-    """One Graph message -> one Interaction plus the contacts and accounts it shows. Pure."""
+def map_message(msg: dict, *, firm: Tenant, owner: Person, folder: str,
+                suppressed: frozenset[str] = frozenset()) -> Captured:
+    """One Graph message -> one Interaction plus the contacts and accounts it shows. Pure.
+    `suppressed`: the firm's erased people (Suppression ids): a mail with no one else outside the
+    firm is skipped, else they are left out of it."""
     if not isinstance(msg, dict) or not msg.get("id"):
         return Captured(skipped=True)
     if "@removed" in msg:
@@ -220,7 +229,7 @@ def map_message(msg: dict, *, firm: Tenant, owner: Person, folder: str) -> Captu
         )
     except ValueError:
         return Captured(skipped=True)
-    people = _Participants(firm, owner, at)
+    people = _Participants(firm, owner, at, suppressed)
     sender = _address(msg.get("from")) or _address(msg.get("sender"))
     if sender:
         people.see(*sender)
@@ -229,6 +238,8 @@ def map_message(msg: dict, *, firm: Tenant, owner: Person, folder: str) -> Captu
             a = _address(entry)
             if a:
                 people.see(*a)
+    if people.dropped and not people.any_external:
+        return Captured(skipped=True)  # a mail with an erased person only: not recorded at all
     if not people.any_external:
         direction = "internal"
     elif sent or (sender is not None and sender[0] == people.owner_email):
@@ -237,10 +248,12 @@ def map_message(msg: dict, *, firm: Tenant, owner: Person, folder: str) -> Captu
         direction = "inbound"
     ix = Interaction(
         id=Interaction.id_for("graph-mail", f"{owner.oid}:{msg['id']}"), tenantId=firm.id, channel="email",
-        at=at, subject=clean_text(msg.get("subject"))[:300], direction=direction, ownerOid=owner.oid,
-        contactIds=people.contact_ids, accountIds=people.account_ids, participants=people.participants,
-        source="graph-mail", sourceId=f"{owner.oid}:{msg['id']}",
-        excerpt=_excerpt(msg, firm),
+        # With an erased person in it, the mail is kept for the others without its subject or text
+        # (they may name that person; the suppression holds no name to scrub them by).
+        at=at, subject="" if people.dropped else clean_text(msg.get("subject"))[:300], direction=direction,
+        ownerOid=owner.oid, contactIds=people.contact_ids, accountIds=people.account_ids,
+        participants=people.participants, source="graph-mail", sourceId=f"{owner.oid}:{msg['id']}",
+        excerpt=None if people.dropped else _excerpt(msg, firm),
     )
     return people.captured(interactions=[ix])
 
@@ -253,8 +266,10 @@ def _excerpt(item: dict, firm: Tenant) -> str | None:
     return excerpt_of(text if isinstance(text, str) else None)
 
 
-def map_event(event: dict, *, firm: Tenant, owner: Person) -> Captured:
-    """One Graph event (calendarView item) -> one Meeting and, unless cancelled, one Interaction."""
+def map_event(event: dict, *, firm: Tenant, owner: Person, suppressed: frozenset[str] = frozenset()) -> Captured:
+    """One Graph event (calendarView item) -> one Meeting and, unless cancelled, one Interaction.
+    An erased person (`suppressed`, as map_message) is left out, and so is an event with no one
+    else outside the firm."""
     if not isinstance(event, dict) or not event.get("id"):
         return Captured(skipped=True)
     meeting_id = Meeting.id_for(owner.oid, event["id"])
@@ -269,14 +284,19 @@ def map_event(event: dict, *, firm: Tenant, owner: Person) -> Captured:
         end = parse_graph_time(event.get("end"))
     except ValueError:
         return Captured(skipped=True)
-    people = _Participants(firm, owner, start)
+    people = _Participants(firm, owner, start, suppressed)
     organizer = _address(event.get("organizer"))
     if organizer:
         people.see(*organizer)
+        if people.dropped:
+            organizer = None
     attendees: list[Attendee] = []
     for entry in event.get("attendees") or ():
         a = _address(entry)
         if not a:
+            continue
+        if suppressed and is_suppressed(a[0], firm.id, suppressed):
+            people.dropped = True  # not an attendee either
             continue
         kind = str(entry.get("type") or "required").lower()
         people.see(*a, person=kind != "resource")
@@ -285,6 +305,8 @@ def map_event(event: dict, *, firm: Tenant, owner: Person) -> Captured:
             email=a[0], name=a[1], type=kind if kind in ("required", "optional", "resource") else "required",
             response=clean_text(status.get("response")) or "none" if isinstance(status, dict) else "none",
         ))
+    if people.dropped and not people.any_external:
+        return Captured(skipped=True)  # a meeting with an erased person only: not recorded at all
     cancelled = bool(event.get("isCancelled"))
     organizer_email = organizer[0] if organizer else ""
     if not people.any_external:
@@ -295,7 +317,7 @@ def map_event(event: dict, *, firm: Tenant, owner: Person) -> Captured:
         direction = "outbound"
     else:
         direction = "inbound"
-    subject = clean_text(event.get("subject"))[:300]
+    subject = "" if people.dropped else clean_text(event.get("subject"))[:300]  # as map_message
     meeting = Meeting(
         id=meeting_id, tenantId=firm.id, eventId=str(event["id"]),
         organizerOid=owner.oid,  # the calendar's owner ("my meetings"); the organizer's address is below
@@ -309,6 +331,7 @@ def map_event(event: dict, *, firm: Tenant, owner: Person) -> Captured:
     ix = Interaction(
         id=ix_id, tenantId=firm.id, channel="meeting", at=start, subject=subject, direction=direction,
         ownerOid=owner.oid, contactIds=people.contact_ids, accountIds=people.account_ids,
-        participants=people.participants, source="graph-event", sourceId=source_id, excerpt=_excerpt(event, firm),
+        participants=people.participants, source="graph-event", sourceId=source_id,
+        excerpt=None if people.dropped else _excerpt(event, firm),
     )
     return people.captured(interactions=[ix], meetings=[meeting])

@@ -12,7 +12,7 @@ import html
 import re
 from functools import lru_cache
 
-from rapport.records import Tenant
+from rapport.records import Suppression, Tenant
 from rapport.text import clean, cut
 
 EXCERPT_CHARS = 200
@@ -62,6 +62,19 @@ _AUTOMATED = re.compile(
 def is_automated(email: str) -> bool:
     """Machine senders (no-reply, bounces, notifications) are nobody to have a relationship with."""
     return bool(_AUTOMATED.match(email.partition("@")[0]))
+
+
+def is_suppressed(email: str, firm_id: str, suppressed: frozenset[str]) -> bool:
+    """THE rule for "the firm erased this person, never capture them again" (`rapport contact
+    forget` writes a Suppression keyed by the hash of the normalized address; capture reads the
+    firm's set of them once a round and drops every address found in it: not a contact, not a
+    participant, not an attendee)."""
+    if not suppressed:
+        return False
+    try:
+        return Suppression.id_for(firm_id, email) in suppressed
+    except ValueError:
+        return False
 
 
 def is_internal(domain: str, firm: Tenant) -> bool:

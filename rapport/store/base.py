@@ -13,7 +13,7 @@ import abc
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 from rapport.records import (
+    RECORD_TYPES,
     AuditEvent,
     Contact,
     Draft,
@@ -157,6 +158,14 @@ class Backend(abc.ABC):
         ordered by ixAt (then id), one page at a time."""
 
     @abc.abstractmethod
+    async def scan_texts(
+        self, tenant_id: str, family: str, *, after: str | None = None, limit: int = 1000,
+    ) -> tuple[list[str], str | None]:
+        """Every document of one tenant's family, as JSON text (the document without its ETag), in
+        id order, one page at a time: a page holds the ids after `after`; the cursor returned is the
+        page's last id, None at the end. For whole-firm work (export, erasure) in constant memory."""
+
+    @abc.abstractmethod
     async def list_tenant_ids(self) -> list[str]:
         """The onboarded tenants (a directory kept by put_tenant; system jobs iterate it)."""
 
@@ -217,6 +226,22 @@ def _load_row(cls: type[R], row: tuple[str, str, str] | None, record_id: str | N
     """A point read's (doc type, JSON text, etag): the record, or None if missing, of another type,
     or not loadable."""
     return None if row is None or row[0] != cls.doc_type else _load_text(cls, row[1], row[2], record_id)
+
+
+def _load_any(text: str) -> Record | None:
+    """A scanned document as the record type its docType names, or None (unknown type, does not load)."""
+    try:
+        doc_type = json.loads(text).get("docType")
+    except (ValueError, AttributeError):
+        doc_type = None
+    cls = RECORD_TYPES.get(doc_type) if isinstance(doc_type, str) else None
+    if cls is None:
+        _skipped(Record, _id_in(text), ValueError("unknown docType"))
+        return None
+    record = _load_text(cls, text, "")
+    if record is not None:
+        record.etag = None  # a scan reads no ETag: nothing may be written bound to one
+    return record
 
 
 def _loaded(records: Iterable[R | None]) -> list[R]:
@@ -397,6 +422,25 @@ class Store:
         if not self.backend.concurrent_reads:
             return [await one(r) for r in reads]
         return list(await asyncio.gather(*(one(r) for r in reads)))
+
+    async def scan(self, tenant_id: str, family: str, *, after: str | None = None, limit: int = 1000) -> Page:
+        """One page of every document of a tenant's family, as JSON text, in id order (Backend.scan_texts)."""
+        texts, nxt = await self.backend.scan_texts(tenant_id, family, after=after, limit=max(1, min(int(limit), 1000)))
+        return Page(texts, nxt)
+
+    async def scan_records(self, tenant_id: str, family: str, *, limit: int = 500) -> AsyncIterator[Record]:
+        """Every record of a tenant's family, page by page (constant memory), each loaded as its own
+        type; a stored document that does not load is left out with one alert, as everywhere."""
+        after = None
+        while True:
+            page = await self.scan(tenant_id, family, after=after, limit=limit)
+            for text in page.items:
+                record = _load_any(text)
+                if record is not None:
+                    yield record
+            if page.cursor is None:
+                return
+            after = page.cursor
 
     async def delete(self, cls: type[Record], tenant_id: str, record_id: str) -> None:
         await self.backend.delete_doc(tenant_id, cls.family, record_id)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import re
 import uuid
@@ -91,6 +92,17 @@ def _clean(doc: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in doc.items() if k not in SYSTEM_FIELDS}
     out["_etag"] = doc.get("_etag")
     return out
+
+
+def _text(doc: dict[str, Any]) -> str:
+    """A stored document as JSON text, without Cosmos' system fields (what SQLite keeps)."""
+    body = {k: v for k, v in doc.items() if k not in SYSTEM_FIELDS}
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate the standard parser let through: keep it escaped
+        text = json.dumps(body, separators=(",", ":"))
+    return text
 
 
 def _brief(exc: BaseException) -> str:
@@ -509,6 +521,18 @@ class CosmosBackend(Backend):
         out = [_clean(r) for r in rows]
         nxt = cursor_out(rows[-1].get("ixAt", ""), rows[-1]["id"]) if more else None
         return out, nxt
+
+    async def scan_texts(
+        self, tenant_id: str, family: str, *, after: str | None = None, limit: int = 1000,
+    ) -> tuple[list[str], str | None]:
+        limit = max(1, min(int(limit), 1000))
+        params: dict[str, Any] = {"@tenantId": tenant_id, "@top": limit + 1, "@after": after or ""}
+        # PARTITION: the tenant's logical partition (or its prefix), in id order (unique within it), keyset-paged.
+        sql = f"SELECT TOP @top * FROM c WHERE {TENANT_FILTER} AND c.id > @after ORDER BY c.id ASC"
+        container = await self._container(family)
+        rows = await self._query(container, family, tenant_id, sql, params, f"scan {family}")
+        nxt = rows[limit - 1]["id"] if len(rows) > limit else None
+        return [_text(r) for r in rows[:limit]], nxt
 
     async def list_tenant_ids(self) -> list[str]:
         container = await self._container(DIRECTORY)

@@ -220,6 +220,8 @@ class SqliteBackend(Backend):
         self._inline: sqlite3.Connection | None = None  # the loop's reader connection, for short reads
         self._reader_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._scan_conn: sqlite3.Connection | None = None  # whole-firm scans (export, erasure), one at a time
+        self._scan_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
@@ -280,6 +282,7 @@ class SqliteBackend(Backend):
                 await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True)
         with self._conns_lock:
             conns, self._reader_conns = self._reader_conns, []
+            self._scan_conn = None
         for c in conns:
             c.close()
         if conn is not None:
@@ -351,6 +354,41 @@ class SqliteBackend(Backend):
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"sqlite: {exc}") from None
             return self._guard(db, fn)
+
+        try:
+            done = asyncio.get_running_loop().run_in_executor(readers, call)
+        except RuntimeError as exc:
+            raise StoreUnavailable(f"sqlite: {exc}") from None
+        return await done
+
+    SCAN_CACHE_KB = 4096  # a scan reads each page once: a small cache, so its memory stays flat
+
+    def _scan_db(self) -> sqlite3.Connection:
+        """The scans' own reader connection, with a small page cache: a whole-firm scan through the
+        readers' (64 MB each, three of them) would fill them all with pages read once, and an
+        export's memory would grow with the firm up to theirs."""
+        with self._conns_lock:
+            if self._scan_conn is None:
+                conn = self._connect()
+                conn.execute("PRAGMA query_only=1")
+                conn.execute(f"PRAGMA cache_size=-{self.SCAN_CACHE_KB}")
+                self._scan_conn = conn
+                self._reader_conns.append(conn)  # closed with the readers
+            return self._scan_conn
+
+    async def _read_scan(self, fn):
+        """Run fn(the scan connection) on a reader thread, one scan page at a time."""
+        readers = self._readers
+        if readers is None:
+            return await self._run(fn)
+
+        def call():
+            with self._scan_lock:
+                try:
+                    db = self._scan_db()
+                except sqlite3.Error as exc:
+                    raise StoreUnavailable(f"sqlite: {exc}") from None
+                return self._guard(db, fn)
 
         try:
             done = asyncio.get_running_loop().run_in_executor(readers, call)
@@ -574,6 +612,17 @@ class SqliteBackend(Backend):
         short = len(reads) <= self.SHORT_BATCH and all(
             r.record_id is not None or r.every or r.limit <= self.SHORT_LIMIT for r in reads)
         return await self._read(run, short=short)
+
+    async def scan_texts(
+        self, tenant_id: str, family: str, *, after: str | None = None, limit: int = 1000,
+    ) -> tuple[list[str], str | None]:
+        # The (tenant_id, family, id) unique index: a range read in id order, on a reader thread.
+        limit = max(1, min(int(limit), 1000))
+        rows = await self._read_scan(lambda db: db.execute(
+            "SELECT id, doc FROM docs WHERE tenant_id=? AND family=? AND id>? ORDER BY id LIMIT ?",
+            (tenant_id, family, after or "", limit + 1)).fetchall())
+        nxt = rows[limit - 1][0] if len(rows) > limit else None
+        return [doc for _id, doc in rows[:limit]], nxt
 
     async def list_tenant_ids(self) -> list[str]:
         rows = await self._read(

@@ -503,3 +503,40 @@ async def test_week_stats_by_week_range_and_partner(store: Store):
     await store.put_many([ws(A, "p2", "2026-11-09", 7)])
     again = await store.week_stats(A, "2026-11-09", "2026-11-10", partner_oid="p2")
     assert [s.approved for s in again] == [7]
+
+
+# --- scan: every document of a tenant's family, in id order, page by page -----------------------------
+
+
+async def test_scan_pages_every_document_of_one_tenant_in_id_order(store: Store):
+    import json
+
+    cid = contact_id("scan@client.com")
+    for tid in (A, B):
+        await store.put_many([interaction(tid, n, cid, at=T0 + timedelta(minutes=n), subject=f"in {tid[:4]}")
+                              for n in range(23)])
+        await store.put(Contact.new(tid, "scan@client.com", name=f"in {tid[:4]}"))
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        page = await store.scan(A, "interactions", after=after, limit=5)
+        pages += 1
+        docs = [json.loads(t) for t in page.items]
+        assert all(d["tenantId"] == A and d["subject"] == "in aaaa" and d["docType"] == "interaction" for d in docs)
+        assert not any(k.startswith("_") or k == "rapportWrite" for d in docs for k in d)  # no system fields
+        seen += [d["id"] for d in docs]
+        if page.cursor is None:
+            break
+        after = page.cursor
+    assert pages == 5 and len(seen) == 23 == len(set(seen)) and seen == sorted(seen)
+    # A page cut at the end exactly: no empty page after it is needed, and none is wrong.
+    last = await store.scan(A, "interactions", after=seen[-6], limit=5)
+    assert len(last.items) == 5 and last.cursor is None
+    assert (await store.scan(A, "interactions", after=seen[-1])).items == []
+    assert (await store.scan("cccccccc-0000-0000-0000-00000000000c", "interactions")).items == []
+    records = [r async for r in store.scan_records(A, "contacts", limit=2)]
+    assert [(type(r).__name__, r.tenantId, r.name) for r in records] == [("Contact", A, "in aaaa")]
+    # The documents load back as the records that were written.
+    got = [r async for r in store.scan_records(A, "interactions", limit=7)]
+    assert [r.id for r in got] == seen and all(isinstance(r, Interaction) for r in got)
