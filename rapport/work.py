@@ -48,7 +48,7 @@ TIMER_BUDGET = 150.0  # seconds a timer pass claims new items for; host.json all
 # when a module under rapport/ registers a handler and is missing here.
 HANDLER_MODULES: tuple[str, ...] = (
     "rapport.capture.sync", "rapport.capture.subscriptions", "rapport.followups.cards", "rapport.followups.drafting",
-    "rapport.followups.sending", "rapport.briefs.delivery",
+    "rapport.followups.sending", "rapport.briefs.delivery", "rapport.relationships.delivery",
 )
 
 Handler = Callable[[Store, WorkItem], Awaitable[None]]

@@ -24,6 +24,7 @@ var containerNames = [
   'outbox'
   'people'
   'pipeline'
+  'relationships'
   'signals'
   'sync'
   'tenants'

@@ -37,6 +37,7 @@ from rapport.cards.common import (
     when,
 )
 from rapport.cards.contact import DATE_WORDS, STAGE_WORDS, _channel, _strength_color, _without_prefix
+from rapport.cards.relationships import VERB_ASK_INTRO
 
 VERB_REFRESH_BRIEF = "refreshBrief"
 VERB_SNOOZE_BRIEF = "snoozeBrief"
@@ -95,6 +96,9 @@ def _attendee_block(a: dict[str, Any], now: datetime) -> dict[str, Any]:
         who = ", ".join(plain(n, 60) for n in (a.get("knownTo") or [])[:3]) or "a colleague"
         items.append(line(run("Known to "), run(who, weight="Bolder"), run(" - ask for an introduction."),
                           spacing="None"))
+        if a.get("email"):  # the request itself: rapport.relationships.intros (bot/relationships.py answers it)
+            items.append({"type": "ActionSet", "spacing": "Small", "actions": [
+                execute("Ask for an introduction", VERB_ASK_INTRO, {"email": a["email"], "from": "brief"})]})
     else:
         if account:
             kind = KIND_LABELS.get(account.get("kind") or "", "")
