@@ -35,6 +35,7 @@ from rapport.records import (
     Meeting,
     Owner,
     Person,
+    Signal,
     Tenant,
     Wall,
     account_id,
@@ -364,3 +365,32 @@ async def test_nothing_about_the_contact_reaches_the_asker_before_acceptance(wor
 
 
 _ = (datetime, UTC)
+
+
+async def test_a_move_card_in_teams_and_not_a_move_through_a_bot_invoke(world):
+    w = world
+    old, new = "jo@oldco.example", "jo@newco.example"
+    for email, domain in ((old, "oldco.example"), (new, "newco.example")):
+        await w.store.put(Account.new(T, domain, name=domain.split(".")[0].title()))
+        await w.store.put(Contact.new(T, email, name="Jo Mover", accountId=account_id(domain),
+                                      firstSeen=utcnow() - timedelta(days=60 if email == old else 1),
+                                      owners=[Owner(oid=BEN, name="Ben Ode", visibility="firm")]))
+    signal = Signal(id="sg-jo", tenantId=T, contactId=contact_id(new), fromValue=old, toValue=new,
+                    accountIds=[account_id("newco.example"), account_id("oldco.example")],
+                    summary="Jo Mover now writes from newco.example", at=utcnow() - timedelta(days=1))
+    await w.store.put(signal)
+    from rapport.relationships import timer_pass
+
+    assert (await timer_pass(w.store, kick=False))["moves"] == 1
+    await drain(w)
+    cards = w.cards_to(BEN)
+    move = next(c for c in cards if "Counsel move" in texts(c))
+    assert "Jo Mover" in texts(move) and "Oldco" in texts(move) and "Newco" in texts(move)
+    assert any("Follow-up to approve" in texts(c) and "Congratulations" in texts(c) for c in cards)
+    data = next(a["data"] for a in nodes(move) if isinstance(a, dict) and a.get("verb") == "move.dismiss")
+    assert (await w.invoke(ANNA, "move.dismiss", data))["statusCode"] == 404  # not hers: as if none
+    body = await w.invoke(BEN, "move.dismiss", data)
+    assert "Not a move" in texts(body["value"]) and verbs_of(body["value"]) == []
+    body = await w.invoke(BEN, "move.refresh", data)
+    assert "Rapport will not raise this move again" in texts(body["value"])
+    assert (await timer_pass(w.store, kick=False))["moves"] == 0
