@@ -81,11 +81,14 @@ def clean_reason(value: Any) -> str:
 
 
 async def _audit(store: Store, req: IntroRequest, action: str, actor: str, now: datetime, **details: Any) -> None:
-    await store.audit(AuditEvent(
-        id=stable_id("au", action, req.id, actor, now.isoformat()), tenantId=req.tenantId, at=now, actorOid=actor,
-        action=action, targetId=req.id,
-        details={"requestId": req.id, "askerOid": req.askerOid, "routedTo": list(req.routedTo),
-                 "ownerOids": list(req.ownerOids), **details}))
+    try:
+        await store.audit(AuditEvent(
+            id=stable_id("au", action, req.id, actor, now.isoformat()), tenantId=req.tenantId, at=now,
+            actorOid=actor, action=action, targetId=req.id,
+            details={"requestId": req.id, "askerOid": req.askerOid, "routedTo": list(req.routedTo),
+                     "ownerOids": list(req.ownerOids), **details}))
+    except AlreadyExists:  # the same event in the same microsecond (a double submit): recorded once
+        pass
 
 
 async def _route(store: Store, tenant_id: str, owner_oids: list[str], asker_oid: str) -> list[str]:

@@ -87,9 +87,12 @@ def draft_id(signal_id: str, partner_oid: str) -> str:
 
 
 async def _audit(store: Store, alert: MoveAlert, action: str, actor: str, now: datetime, **details: Any) -> None:
-    await store.audit(AuditEvent(
-        id=stable_id("au", action, alert.id, actor), tenantId=alert.tenantId, at=now, actorOid=actor, action=action,
-        targetId=alert.id, details={"signalId": alert.signalId, **details}))
+    try:
+        await store.audit(AuditEvent(
+            id=stable_id("au", action, alert.id, actor), tenantId=alert.tenantId, at=now, actorOid=actor,
+            action=action, targetId=alert.id, details={"signalId": alert.signalId, **details}))
+    except AlreadyExists:  # one event per (move, action, actor)
+        pass
 
 
 async def move_pass(store: Store, tenant: Tenant, now: datetime) -> int:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, get_args
 
 from rapport.records import AuditEvent, Contact, Visibility, aware, contact_id, stable_id, utcnow
-from rapport.store import ScopedStore, Store
+from rapport.store import AlreadyExists, ScopedStore, Store
 from rapport.store.errors import NotFound
 
 CHOICES: tuple[str, ...] = get_args(Visibility)
@@ -68,7 +68,10 @@ async def set_visibility(store: Store, tenant_id: str, actor_oid: str, email: st
         if current is None:
             raise NotFound()
         return current, previous
-    await store.audit(AuditEvent(
-        id=stable_id("au", ACTION, cid, actor_oid, now.isoformat()), tenantId=tenant_id, at=now, actorOid=actor_oid,
-        action=ACTION, targetId=cid, details={"from": previous, "to": visibility}))
+    try:
+        await store.audit(AuditEvent(
+            id=stable_id("au", ACTION, cid, actor_oid, now.isoformat()), tenantId=tenant_id, at=now,
+            actorOid=actor_oid, action=ACTION, targetId=cid, details={"from": previous, "to": visibility}))
+    except AlreadyExists:  # the same change in the same microsecond (a double submit): recorded once
+        pass
     return updated, previous
