@@ -100,12 +100,12 @@ async def move_pass(store: Store, tenant: Tenant, now: datetime) -> int:
     Returns how many moves were raised."""
     tid = tenant.id
     raised = 0
-    for s in await store.find_all(Signal, tid, since=now - LOOKBACK, until=now + timedelta(days=1)):
-        if s.kind != "counsel_move":
-            continue
-        if await store.get(MoveAlert, tid, MoveAlert.id_for(s.id)) is not None:
-            continue
-        if await raise_move(store, tenant, s, now):
+    signals = [s for s in await store.find_all(Signal, tid, since=now - LOOKBACK, until=now + timedelta(days=1))
+               if s.kind == "counsel_move"]
+    # Which were raised already: one batch of point reads, not a round trip per signal.
+    known = await store.read_many(tid, [Read(MoveAlert, record_id=MoveAlert.id_for(s.id)) for s in signals])
+    for s, alert in zip(signals, known, strict=True):
+        if alert is None and await raise_move(store, tenant, s, now):
             raised += 1
     await track(store, tid, now)
     return raised
