@@ -235,3 +235,32 @@ def test_working_days_skip_weekends():
 
 
 _ = (IntroRequest, work)
+
+
+async def test_move_pass_on_both_stores_raises_once_and_tracks(ingest_store):
+    from rapport.records import Draft, Interaction, MoveAlert, Signal
+    from rapport.relationships import moves, timer_pass
+
+    store = ingest_store
+    await seed(store)
+    old, new = "jo@oldco.example", "jo@newco.example"
+    for email, domain, days in ((old, "oldco.example", 60), (new, "newco.example", 1)):
+        await store.put(Account.new(T, domain, name=domain.split(".")[0].title()))
+        await store.put(Contact.new(T, email, name="Jo Mover", accountId=account_id(domain),
+                                    firstSeen=MONDAY - timedelta(days=days),
+                                    owners=[Owner(oid=BEN, name="Ben Ode"), Owner(oid=WALT, name="Walt Screened")]))
+    await store.put(Wall(id="w2", tenantId=T, accountIds=[account_id("oldco.example")], screenedOids=[WALT]))
+    sig = Signal(id="sg-1", tenantId=T, contactId=contact_id(new), fromValue=old, toValue=new,
+                 accountIds=[account_id("newco.example"), account_id("oldco.example")], at=MONDAY - timedelta(days=1))
+    await store.put(sig)
+    assert (await timer_pass(store, MONDAY, kick=False))["moves"] == 1
+    assert (await timer_pass(store, MONDAY + timedelta(minutes=15), kick=False))["moves"] == 0
+    [alert] = await store.find_all(MoveAlert, T)
+    assert alert.partnerOids == [BEN]  # Walt is walled from the old company: nothing for him
+    draft = await store.get(Draft, T, moves.draft_id(sig.id, BEN))
+    assert draft.purpose == "counsel_move" and draft.to == [new]
+    await store.put(Interaction(id="ix-call", tenantId=T, channel="email", at=MONDAY + timedelta(days=3),
+                                direction="outbound", ownerOid=BEN, contactIds=[contact_id(new)]))
+    await timer_pass(store, MONDAY + timedelta(days=3, hours=1), kick=False)
+    t = await audit.move_tracking(store, T, MONDAY + timedelta(days=4))
+    assert (t.raised, t.contacted_7, t.contacted_30, t.waiting) == (1, 1, 1, 0)
