@@ -407,13 +407,17 @@ async def test_two_allowed_tenants_in_one_activity_are_refused(bot):
 
 
 def test_the_bot_answers_every_verb_its_cards_show():
-    """bot/routes.py hands the bot one table: every brief, follow-up and welcome card verb, none twice."""
-    from bot import briefs, followups
+    """bot/routes.py hands the bot one table: every brief, follow-up, welcome and relationship card verb,
+    none twice."""
+    from bot import briefs, followups, relationships
     from rapport.cards.brief import BRIEF_VERBS
     from rapport.cards.followup import VERBS as FOLLOWUP_VERBS
+    from rapport.cards.relationships import INTRO_VERBS, MOVE_VERBS, VERB_ASK_INTRO
     from rapport.cards.welcome import VERBS as WELCOME_VERBS
 
-    assert set(routes.VERBS) == set(BRIEF_VERBS) | set(FOLLOWUP_VERBS) | set(WELCOME_VERBS)
+    assert set(routes.VERBS) == (set(BRIEF_VERBS) | set(FOLLOWUP_VERBS) | set(WELCOME_VERBS) | set(INTRO_VERBS)
+                                 | set(MOVE_VERBS) | {VERB_ASK_INTRO})
     assert not set(briefs.VERBS) & set(followups.VERBS)
+    assert not (set(briefs.VERBS) | set(followups.VERBS)) & set(relationships.VERBS)
     bot = routes.make_bot(load_settings({}))
     assert bot.verbs == routes.VERBS and bot.commands == (briefs.on_text, followups.on_text)
