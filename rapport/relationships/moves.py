@@ -47,6 +47,7 @@ from rapport.records import (
     Draft,
     Interaction,
     MoveAlert,
+    Person,
     Signal,
     Tenant,
     aware,
@@ -104,15 +105,21 @@ async def move_pass(store: Store, tenant: Tenant, now: datetime) -> int:
                if s.kind == "counsel_move"]
     # Which were raised already: one batch of point reads, not a round trip per signal.
     known = await store.read_many(tid, [Read(MoveAlert, record_id=MoveAlert.id_for(s.id)) for s in signals])
+    # One people list and one scope handle per partner for the whole pass (the walls are read once each).
+    people = {p.oid: p for p in await store.people(tid)} if signals else {}
+    scopes: dict[str, ScopedStore] = {}
     for s, alert in zip(signals, known, strict=True):
-        if alert is None and await raise_move(store, tenant, s, now):
+        if alert is None and await raise_move(store, tenant, s, now, people=people, scopes=scopes):
             raised += 1
     await track(store, tid, now)
     return raised
 
 
-async def raise_move(store: Store, tenant: Tenant, signal: Signal, now: datetime) -> MoveAlert | None:
+async def raise_move(store: Store, tenant: Tenant, signal: Signal, now: datetime, *,
+                     people: dict[str, Person] | None = None,
+                     scopes: dict[str, ScopedStore] | None = None) -> MoveAlert | None:
     tid = tenant.id
+    scopes = {} if scopes is None else scopes
     new = await store.get(Contact, tid, signal.contactId)
     old = await store.get(Contact, tid, contact_id(signal.fromValue)) if signal.fromValue else None
     if new is None:
@@ -121,10 +128,10 @@ async def raise_move(store: Store, tenant: Tenant, signal: Signal, now: datetime
     told: list[str] = []
     drafts: list[str] = []
     for oid in knowers:
-        person = await store.get_person(tid, oid)
-        if not is_partner(person, tenant):
+        person = people.get(oid) if people is not None else await store.get_person(tid, oid)
+        if person is None or not is_partner(person, tenant):
             continue
-        scoped = ScopedStore(store, tid, oid)
+        scoped = scopes.setdefault(oid, ScopedStore(store, tid, oid))
         # A wall on either company: for this partner the move does not exist.
         if await scoped.contact(new.id) is None or (old is not None and await scoped.contact(old.id) is None):
             continue
