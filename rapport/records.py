@@ -202,6 +202,9 @@ class Owner(BaseModel):
     visibility: Visibility = "firm"
     since: datetime | None = None
     lastTouch: datetime | None = None
+    # "intro": the entry was given by an owner accepting an introduction request
+    # (rapport.relationships.intros); its holder sees the contact but may not widen who else does.
+    via: str = ""
 
 
 class Contact(Record):

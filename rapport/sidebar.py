@@ -169,7 +169,7 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
         "contact": {"name": contact.name, "title": contact.title, "phone": contact.phone},
         "account": _account_facts(account),
         "knownBy": known_by,
-        "yourVisibility": mine.visibility if mine is not None else None,
+        "yourVisibility": mine.visibility if mine is not None and not mine.via else None,
         "interactions": [
             {"at": iso(i.at), "channel": i.channel, "direction": i.direction, "subject": i.subject,
              "text": i.text if i.channel == "note" else None,

@@ -114,7 +114,9 @@ async def test_ask_folds_two_owners_either_answers_once_and_sharing_shows_the_as
     view = await ScopedStore(store, T, ANNA).contact(contact_id("secret@acme.example"))
     assert view.contact is not None and view.contact.name == "Sam Secret"
     entry = next(o for o in view.contact.owners if o.oid == ANNA)
-    assert entry.visibility == "private"  # Anna's team sees no more than before
+    assert entry.visibility == "private" and entry.via == "intro"  # Anna's team sees no more than before
+    with pytest.raises(visibility.NotOwner):  # nor can Anna widen it: hers to see, not to pass on
+        await visibility.set_visibility(store, T, ANNA, "secret@acme.example", "firm")
     assert (await ScopedStore(store, T, ZOE).contact(contact_id("secret@acme.example"))).restricted
     assert (intros.CARD_OUTCOME, ANNA) in await cards_queued(store)
     # a new ask after the answer is a new request (round 2), never the closed one reopened

@@ -233,6 +233,10 @@ async def test_introduction_end_to_end_over_http_and_bot_invokes(world):
     status, ctx = await w.get("/api/addin/context", ANNA, email=SECRET)
     assert ctx["status"] == "known" and ctx["contact"]["name"] == "Sam CANARYNAME"
     assert "CANARYSUBJECT" not in json.dumps(ctx)
+    # shared with Anna, not passed on by her: no control, and the route refuses
+    assert ctx["yourVisibility"] is None and "setVisibility" not in verbs_of(ctx["card"])
+    status, body = await w.post("/api/addin/visibility", ANNA, {"email": SECRET, "visibility": "firm"})
+    assert status == 403 and "introduction" in body["error"]["message"]
     req = await w.store.get(IntroRequest, T, rid)
     assert req.state == "accepted" and req.answeredBy == BEN and req.asks == 2
     actions = sorted(e.action for e in await w.store.find_all(AuditEvent, T) if e.action.startswith("intro."))

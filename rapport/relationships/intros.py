@@ -14,7 +14,9 @@ rapport.store.scope), the colleague may ask the owners for an introduction with 
   the scope shows them the contact and nobody else more than before), introduce (the owner will
   make the introduction; nothing is shared), or decline with a reason. The asker gets a card with
   the outcome. Nothing about the contact reaches the asker before an acceptance: the asker's
-  answers and cards carry only what the asker typed and the address they asked about.
+  answers and cards carry only what the asker typed and the address they asked about. A shared
+  entry is marked `via="intro"`: its holder may not widen it (rapport.relationships.visibility), so
+  an introduction never shares the contact beyond the asker.
 - `remind_pass`: an open request unanswered three working days (Monday to Friday) after it was
   made gets one reminder card, never two.
 
@@ -210,7 +212,7 @@ async def _share(store: Store, req: IntroRequest, now: datetime) -> None:
         if any(o.oid == req.askerOid for o in c.owners):
             return None
         c.owners = sorted([*c.owners, Owner(oid=req.askerOid, name=asker.name if asker else "", visibility="private",
-                                            since=now)], key=lambda o: o.oid)
+                                            since=now, via="intro")], key=lambda o: o.oid)
         return c
 
     await store.update(Contact, req.tenantId, req.contactId, add)

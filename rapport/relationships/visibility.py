@@ -1,6 +1,7 @@
 """A partner decides who at the firm sees their relationship with a contact: private, team or firm.
 
-Only an owner of the contact may change their own entry (`Contact.owners[i].visibility`); the rule
+Only an owner of the contact may change their own entry (`Contact.owners[i].visibility`), and not an
+entry an introduction gave them (`via="intro"`: they may see the contact, not pass it on); the rule
 that reads it is rapport.store.scope (ScopedStore.may_see), so the change applies at once to every
 surface that reads through the scope (sidebar, briefs, drafting, bot commands, card refreshes): this
 module writes the entry and nothing else. The write is ETag-bound (Store.update), so a capture
@@ -47,8 +48,12 @@ async def set_visibility(store: Store, tenant_id: str, actor_oid: str, email: st
     if view is None:
         raise NotFound()
     # An owner always sees their own contact in full; anyone else is refused without a write.
-    if view.contact is None or not any(o.oid == actor_oid for o in view.contact.owners):
+    mine = next((o for o in view.contact.owners if o.oid == actor_oid), None) if view.contact is not None else None
+    if mine is None:
         raise NotOwner("only a partner who knows this contact can change who sees it")
+    if mine.via == "intro":  # shared with the actor by an introduction: theirs to see, not to pass on
+        raise NotOwner("this contact was shared with you by an introduction; the partners who know them decide "
+                       "who sees it")
     before: dict[str, str] = {}
 
     def change(c: Contact) -> Contact | None:
