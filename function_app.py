@@ -119,6 +119,20 @@ async def addin_enquiry(req: func.HttpRequest) -> func.HttpResponse:
     return await _http(req, enquiry_action)
 
 
+@app.route(route="api/addin/intro", methods=["POST"])
+async def addin_intro(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.relationships import ask_intro
+
+    return await _http(req, ask_intro)
+
+
+@app.route(route="api/addin/visibility", methods=["POST"])
+async def addin_visibility(req: func.HttpRequest) -> func.HttpResponse:
+    from addin.relationships import set_visibility
+
+    return await _http(req, set_visibility)
+
+
 @app.route(route="addin/{*path}", methods=["GET", "HEAD"])
 async def addin_static(req: func.HttpRequest) -> func.HttpResponse:
     from addin.static import serve_static
@@ -306,6 +320,17 @@ async def admin_forget(req: func.HttpRequest) -> func.HttpResponse:
     from admin.forget import forget
 
     return await _http(req, forget)
+
+
+# --- Relationships (introductions' reminders, counsel moves raised and tracked) -------------------
+# The "relationship-card" work handler loads with the drain; cards reach Teams through the briefs'
+# sender (wired below), else the local outbox.
+
+@app.timer_trigger(schedule="0 */15 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def relationships_timer(timer: func.TimerRequest) -> None:
+    from rapport.relationships import timer_pass
+
+    await timer_pass(await runtime.store(), past_due=timer.past_due)
 
 
 # --- wiring ----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 from botbuilder.schema import Activity
 
-from bot import briefs, followups, metrics, pipeline
+from bot import briefs, followups, metrics, pipeline, relationships
 from bot.adapter import BotAuthError, BotConfigError, RapportBotAuthentication, make_adapter
 from bot.briefs import TeamsBriefSender
 from bot.followups import TeamsCardDelivery
@@ -39,7 +39,7 @@ MAX_ACTIVITY_BYTES = 256 * 1024  # Teams activities are a few KB; cards submitte
 
 # Every card verb the bot answers, by name (bot/verbs.py dispatches adaptiveCard/action on it), and
 # the text commands, tried in this order before the help text.
-VERBS = {**briefs.VERBS, **followups.VERBS, **pipeline.VERBS, **metrics.VERBS}
+VERBS = {**briefs.VERBS, **followups.VERBS, **pipeline.VERBS, **metrics.VERBS, **relationships.VERBS}
 COMMANDS = (briefs.on_text,  # "brief [name or company]"
             followups.on_text,  # "my follow-ups", "follow up <name>"
             pipeline.on_text)  # "my pipeline", "mark <name> instructed", "new enquiry from <email>"

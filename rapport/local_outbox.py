@@ -26,7 +26,7 @@ from rapport.store import AlreadyExists, Store
 
 LIMIT = 200  # per tenant; a demo outbox holds tens
 PARTNER_CHANNELS = ("teams", "actionable-mail")
-REF_KEYS = ("draftId", "meetingId")  # what a card's actions act on
+REF_KEYS = ("draftId", "meetingId", "requestId", "alertId")  # what a card's actions act on (intros, moves too)
 _OUTBOX_ID = re.compile(r"^ob_[0-9a-f]{32}$")
 
 

@@ -222,6 +222,9 @@ class Person(Record):
     # IANA name (from Graph mailboxSettings, see rapport.timezones); "" = unknown, treated as UTC.
     timeZone: str = ""
     timeZoneCheckedAt: datetime | None = None  # last read from Graph (refreshed daily by capture's sync)
+    # When they became a partner (the firm's HR date; None = unknown): one input of seniority
+    # (rapport.identity.membership.seniority), which the introductions audit compares.
+    partnerSince: datetime | None = None
 
     def index_keys(self) -> list[str]:
         return [f"upn:{self.upn.lower()}"]
@@ -239,6 +242,9 @@ class Owner(BaseModel):
     visibility: Visibility = "firm"
     since: datetime | None = None
     lastTouch: datetime | None = None
+    # "intro": the entry was given by an owner accepting an introduction request
+    # (rapport.relationships.intros); its holder sees the contact but may not widen who else does.
+    via: str = ""
 
 
 class Contact(Record):
@@ -381,6 +387,9 @@ class Draft(Record):
     version: int = 1
     state: DraftState = "drafted"
     drafter: str = "template"
+    # Why the draft exists beyond its kind: "" for a meeting's follow-up, "counsel_move" for the
+    # congratulations note after a move (rapport.relationships.moves).
+    purpose: str = ""
     flags: list[str] = Field(default_factory=list)
     approvedBy: str | None = None
     approvedAt: datetime | None = None
@@ -650,6 +659,66 @@ class AuditEvent(Record):
         return _iso(self.at)
 
 
+class IntroRequest(Record):
+    """A colleague's request to be introduced to a contact someone at the firm keeps to themselves
+    (rapport.relationships.intros). One open request per (contact, asker): asking again folds in."""
+
+    doc_type: ClassVar[str] = "intro"
+    family: ClassVar[str] = "relationships"
+    contactId: str
+    askerOid: str
+    ownerOids: list[str] = Field(default_factory=list)  # the owners whose relationship is asked for
+    routedTo: list[str] = Field(default_factory=list)  # who may answer (owners, or the managing partner)
+    reason: str = ""
+    asks: int = 1
+    round: int = 1  # the n-th request of this (contact, asker); a closed one is never reopened
+    state: Literal["open", "accepted", "declined"] = "open"
+    answer: Literal["", "share", "introduce"] = ""
+    answeredBy: str | None = None
+    answerReason: str = ""
+    createdAt: datetime = Field(default_factory=utcnow)
+    answeredAt: datetime | None = None
+    remindedAt: datetime | None = None
+
+    @classmethod
+    def id_for(cls, cid: str, asker_oid: str, round_: int) -> str:
+        return stable_id("ir", cid, asker_oid, str(round_))
+
+    def index_keys(self) -> list[str]:
+        return [f"state:{self.state}", f"pair:{self.contactId}:{self.askerOid}"] + [f"to:{o}" for o in self.routedTo]
+
+    def sort_at(self) -> str:
+        return _iso(self.createdAt)
+
+
+class MoveAlert(Record):
+    """What Rapport did about one counsel-move signal (rapport.relationships.moves): raised to the
+    partners who know the person once, dismissed for good, tracked to the first contact after it.
+    A record of its own because capture re-derives signals (and rewrites them) at will."""
+
+    doc_type: ClassVar[str] = "movealert"
+    family: ClassVar[str] = "relationships"
+    signalId: str
+    contactId: str  # the person at the new address
+    fromContactId: str
+    state: Literal["raised", "dismissed"] = "raised"
+    partnerOids: list[str] = Field(default_factory=list)  # who was told
+    draftIds: list[str] = Field(default_factory=list)
+    raisedAt: datetime = Field(default_factory=utcnow)
+    dismissedBy: str | None = None
+    contactedAt: datetime | None = None
+
+    @classmethod
+    def id_for(cls, signal_id: str) -> str:
+        return stable_id("ma", signal_id)
+
+    def index_keys(self) -> list[str]:
+        return [f"move-state:{self.state}", f"ct:{self.contactId}"]
+
+    def sort_at(self) -> str:
+        return _iso(self.raisedAt)
+
+
 class WorkItem(Record):
     """Slow work written before the answer and drained after it (docs/architecture.md, "Work after the answer")."""
 
@@ -809,7 +878,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
     cls.doc_type: cls
     for cls in (
         Tenant, Person, Contact, Account, Interaction, Meeting, Draft, Enquiry, Opportunity,
-        Campaign, Matter, Wall, Signal, WeekStats, AuditEvent, WorkItem, OutboxItem, SyncState, Subscription,
+        Campaign, Matter, Wall, Signal, WeekStats, AuditEvent, IntroRequest, MoveAlert, WorkItem, OutboxItem, SyncState, Subscription,
         SubscriptionRoute, Suppression,
     )
 }

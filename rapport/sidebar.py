@@ -117,7 +117,9 @@ async def compose(scoped: ScopedStore, email: str, now: datetime) -> dict[str, A
         return {**base, "status": "unknown", "account": _account_facts(domain_account)}
     assert isinstance(view, ContactView)
     if view.restricted:
-        return {**base, "status": "restricted", "knownTo": list(dict.fromkeys(view.known_to))}
+        # Only that the contact is known and to whom: the viewer may ask them for an introduction
+        # (rapport.relationships.intros; a walled viewer never gets here: the view is None).
+        return {**base, "status": "restricted", "knownTo": list(dict.fromkeys(view.known_to)), "canAskIntro": True}
     return {**base, **await _known(scoped, view.contact, domain_account, results, now, tenant)}
 
 
@@ -157,6 +159,8 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
         known_by.append({"name": o.name, "you": o.oid == viewer, "private": False,
                          "lastTouch": iso(last) if last else None, "strength": s.score, "label": s.label})
     known_by.sort(key=lambda k: (not k["you"], k["private"], -(k["strength"] or 0)))
+    # An owner decides who sees their relationship (rapport.relationships.visibility): their own entry's choice.
+    mine = next((o for o in contact.owners if o.oid == viewer), None)
 
     dates = key_dates(matters, now)
 
@@ -165,6 +169,7 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
         "contact": {"name": contact.name, "title": contact.title, "phone": contact.phone},
         "account": _account_facts(account),
         "knownBy": known_by,
+        "yourVisibility": mine.visibility if mine is not None and not mine.via else None,
         "interactions": [
             {"at": iso(i.at), "channel": i.channel, "direction": i.direction, "subject": i.subject,
              "text": i.text if i.channel == "note" else None,

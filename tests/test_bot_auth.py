@@ -408,17 +408,20 @@ async def test_two_allowed_tenants_in_one_activity_are_refused(bot):
 
 
 def test_the_bot_answers_every_verb_its_cards_show():
-    """bot/routes.py hands the bot one table: every brief, follow-up, welcome, enquiry and week card verb, none twice."""
-    from bot import briefs, followups, metrics, pipeline
+    """bot/routes.py hands the bot one table: every brief, follow-up, welcome, enquiry, week and
+    relationship card verb, none twice."""
+    from bot import briefs, followups, metrics, pipeline, relationships
     from rapport.cards.brief import BRIEF_VERBS
     from rapport.cards.followup import VERBS as FOLLOWUP_VERBS
+    from rapport.cards.relationships import INTRO_VERBS, MOVE_VERBS, VERB_ASK_INTRO
     from rapport.cards.week import VERBS as WEEK_VERBS
     from rapport.cards.welcome import VERBS as WELCOME_VERBS
     from rapport.pipeline.cards import VERBS as ENQUIRY_VERBS
 
     assert set(routes.VERBS) == (set(BRIEF_VERBS) | set(FOLLOWUP_VERBS) | set(WELCOME_VERBS) | set(ENQUIRY_VERBS)
-                                 | set(WEEK_VERBS))
-    tables = [set(briefs.VERBS), set(followups.VERBS), set(pipeline.VERBS), set(metrics.VERBS)]
+                                 | set(WEEK_VERBS) | set(INTRO_VERBS) | set(MOVE_VERBS) | {VERB_ASK_INTRO})
+    tables = [set(briefs.VERBS), set(followups.VERBS), set(pipeline.VERBS), set(metrics.VERBS),
+              set(relationships.VERBS)]
     assert sum(len(t) for t in tables) == len(set().union(*tables))  # no verb in two tables
     bot = routes.make_bot(load_settings({}))
     assert bot.verbs == routes.VERBS and bot.commands == (briefs.on_text, followups.on_text, pipeline.on_text)

@@ -16,6 +16,7 @@ from rapport.cards.brief import (
     brief_card,
     unavailable_card,
 )
+from rapport.cards.relationships import VERB_ASK_INTRO
 from tests.test_cards import nodes
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -56,7 +57,7 @@ FACTS = {
     "drafter": "template", "flags": [],
 }
 ALLOWED_TYPES = {"AdaptiveCard", "TextBlock", "RichTextBlock", "TextRun", "Container", "ColumnSet", "Column",
-                 "Action.Execute"}
+                 "Action.Execute", "ActionSet"}
 
 
 
@@ -79,10 +80,12 @@ def test_brief_card_is_1_5_execute_only_minimal_data(name):
     types = {n["type"] for n in nodes(c) if "type" in n}
     assert types <= ALLOWED_TYPES, types - ALLOWED_TYPES
     actions = [n for n in nodes(c) if str(n.get("type", "")).startswith("Action.")]
-    assert all(a["type"] == "Action.Execute" and a["verb"] in BRIEF_VERBS for a in actions)
+    assert all(a["type"] == "Action.Execute" and a["verb"] in (*BRIEF_VERBS, VERB_ASK_INTRO) for a in actions)
     assert not any("selectAction" in n for n in nodes(c))  # no OpenUrl hiding in a TextRun either
     for a in actions:
-        assert set(a["data"]) <= {"meetingId", "minutes"}  # never a tenant, a user or a link
+        # never a tenant, a user or a link; "Ask for an introduction" names the attendee the card shows
+        allowed = {"email", "from"} if a["verb"] == VERB_ASK_INTRO else {"meetingId", "minutes"}
+        assert set(a["data"]) <= allowed
 
 
 def texts(c) -> str:
@@ -202,7 +205,7 @@ async def test_cards_render_in_the_adaptive_cards_renderer_without_warnings(page
         assert r["failures"] == [], (name, r["failures"])
         assert r["images"] == 0 and r["links"] == 0, name  # the evil markdown/HTML stayed text
     teams = result["teams"]
-    assert teams["buttons"] == 3
+    assert teams["buttons"] == 4  # the card's three, and "Ask for an introduction" beside a restricted attendee
     assert "Portfolio review [click me](https://evil.example) **bold** <img src=x onerror=alert(1)>" in teams["text"]
     assert "Known to Ben Ode: ask for an introduction." in teams["text"]
     assert "Today, 11:00\u201312:00" in teams["text"]  # 10:00 UTC in Berlin, the partner's zone

@@ -324,3 +324,23 @@ async def test_click_approve_and_send_in_the_browser(demo: Demo):
             await browser.close()
     await settle()
     assert len(await mails(demo.store)) == 1
+
+
+async def test_introduction_cards_act_through_the_same_route(demo: Demo):
+    from local.demo import DEMO_PARTNERS
+    from rapport.records import Contact, Owner
+    from rapport.relationships import intros
+
+    owner, asker = DEMO_PARTNERS[0], DEMO_PARTNERS[2]  # different practice groups
+    await demo.store.put(Contact.new(DEMO_TENANT_ID, "kept@private-client.example", name="Kim Kept",
+                                     owners=[Owner(oid=owner[0], name=owner[2], visibility="private")]))
+    out = await intros.ask(demo.store, DEMO_TENANT_ID, asker[0], "kept@private-client.example", "A filing in Japan")
+    assert out.status == "ok"
+    await settle()
+    await work.drain(demo.store)
+    [card] = [v for v in (await demo.feed())["partner"]
+              if any(a.get("data", {}).get("requestId") == out.request.id for a in actions(v["card"]))]
+    status, _ = await demo.act(card["id"], "intro.share", {"requestId": "ir_" + "0" * 32})
+    assert status == 404  # a request this card is not about
+    status, body = await demo.act(card["id"], "intro.share", {"requestId": out.request.id})
+    assert status == 200 and "Introduction accepted" in texts(body["card"])

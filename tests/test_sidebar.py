@@ -156,7 +156,7 @@ async def test_walled_viewer_sees_nothing_of_the_walled_account(store):
 async def test_private_contact_of_another_partner_shows_only_who_to_ask(store):
     facts, calls = await facts_for(store, ANNA, "secret@acme.example")
     assert facts["status"] == "restricted" and facts["knownTo"] == ["Ben Ode"]
-    assert set(facts) == {"status", "email", "asOf", "knownTo"}
+    assert set(facts) == {"status", "email", "asOf", "knownTo", "canAskIntro"}  # the button, nothing of the contact
     card = context_card(facts, NOW)
     assert "Known to" in json.dumps(card) and "ask for an introduction" in json.dumps(card)
     assert CANARY not in dump(facts) and "Acme" not in dump(facts) and calls <= 3

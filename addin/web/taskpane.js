@@ -444,6 +444,39 @@
       }
       return;
     }
+    if (verb === "askIntro") {
+      // From the sidebar (a reason typed in the card) or a brief (no box: the meeting is the reason).
+      var reason = (data.introReason || "").trim() || (data.from === "brief" ? "Ahead of a meeting with them." : "");
+      toast("Asking for an introduction\u2026");
+      try {
+        var asked = await call("POST", "intro", { email: data.email, reason: reason });
+        toast(asked.folded ? "You already asked; your request is still open." :
+              "Your request is on its way. You will hear back in Teams.");
+      } catch (e) {
+        if (e instanceof ApiFailure && (e.status === 409 || e.status === 404 || e.status === 400)) {
+          toast(e.message || "The request could not be sent.");
+        } else {
+          explain(e);
+        }
+      }
+      return;
+    }
+    if (verb === "setVisibility") {
+      try {
+        await call("POST", "visibility", { email: data.email, visibility: data.visibility });
+        await refresh(false);
+        toast(data.visibility === "private" ? "Only you see this relationship now." :
+              data.visibility === "team" ? "Your team sees this relationship now." :
+              "The whole firm sees this relationship now.");
+      } catch (e) {
+        if (e instanceof ApiFailure && (e.status === 403 || e.status === 404 || e.status === 400)) {
+          toast(e.message || "Who sees this contact could not be changed.");
+        } else {
+          explain(e);
+        }
+      }
+      return;
+    }
     toast("This action is not available in the sidebar.");
   }
 

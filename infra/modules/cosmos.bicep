@@ -25,6 +25,7 @@ var containerNames = [
   'outbox'
   'people'
   'pipeline'
+  'relationships'
   'signals'
   'suppressions'
   'sync'

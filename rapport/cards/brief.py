@@ -38,6 +38,7 @@ from rapport.cards.common import (
     text,
 )
 from rapport.cards.contact import DATE_WORDS, STAGE_WORDS, _channel, _without_prefix
+from rapport.cards.relationships import VERB_ASK_INTRO
 
 VERB_REFRESH_BRIEF = "refreshBrief"
 VERB_SNOOZE_BRIEF = "snoozeBrief"
@@ -91,6 +92,9 @@ def _attendee_block(a: dict[str, Any], now: datetime, tz: tzinfo, *, show_accoun
         who = ", ".join(plain(n, 60) for n in (a.get("knownTo") or [])[:3]) or "a colleague"
         items.append(line(run("Known to "), run(who, weight="Bolder"), run(": ask for an introduction."),
                           spacing="None"))
+        if a.get("email"):  # the request itself: rapport.relationships.intros (bot/relationships.py answers it)
+            items.append({"type": "ActionSet", "spacing": "Small", "actions": [
+                execute("Ask for an introduction", VERB_ASK_INTRO, {"email": a["email"], "from": "brief"})]})
     elif status != "known":
         items.append(text("Not yet known to the firm", subtle=True, spacing="None"))
     for s in a.get("signals", [])[:1]:

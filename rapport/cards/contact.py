@@ -31,6 +31,14 @@ from rapport.cards.common import (
     text,
     when,
 )
+from rapport.cards.relationships import (
+    INTRO_REASON_INPUT,
+    VERB_ASK_INTRO,
+    VERB_SET_VISIBILITY,
+    VISIBILITY_ACTIONS,
+    VISIBILITY_WORDS,
+    reason_input,
+)
 
 CHANNEL_WORDS = {
     ("email", "inbound"): "Mail from them",
@@ -126,6 +134,14 @@ def known_contact_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:
         note_input(),
     ]
     actions = [execute("Add note", VERB_ADD_NOTE, {"email": email}, style="positive"), _refresh_action(email)]
+    mine = facts.get("yourVisibility")
+    if mine in VISIBILITY_WORDS:
+        # An owner's control over who sees their relationship: the current choice in words, the
+        # other two as secondary actions (the overflow menu), so the card keeps two buttons in view.
+        body.append(line(run("Who sees your relationship: ", subtle=True),
+                         run(VISIBILITY_WORDS[mine], weight="Bolder"), spacing="Medium"))
+        actions += [{**execute(VISIBILITY_ACTIONS[v], VERB_SET_VISIBILITY, {"email": email, "visibility": v}),
+                     "mode": "secondary"} for v in VISIBILITY_ACTIONS if v != mine]
     return card(body, actions, fallback=f"{plain(name)}: who they are to the firm")
 
 
@@ -165,7 +181,13 @@ def restricted_contact_card(facts: dict[str, Any], now: datetime) -> dict[str, A
         text("They keep this relationship private, so the details are theirs to share.", subtle=True,
              spacing="Small"),
     ]
-    return card(body, [_refresh_action(facts["email"])], fallback=f"Known to {who} - ask for an introduction")
+    actions = [_refresh_action(facts["email"])]
+    if facts.get("canAskIntro"):
+        body.append(reason_input(INTRO_REASON_INPUT, "Why you would like an introduction",
+                                 "e.g. they asked us about a filing in Japan"))
+        actions.insert(0, execute("Ask for an introduction", VERB_ASK_INTRO, {"email": facts["email"]},
+                                  style="positive"))
+    return card(body, actions, fallback=f"Known to {who} - ask for an introduction")
 
 
 def unknown_sender_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:

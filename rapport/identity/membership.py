@@ -33,7 +33,7 @@ from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 from rapport.identity.caller import REQUIRED_SCOPE
-from rapport.records import Person, Tenant
+from rapport.records import Person, Tenant, aware
 
 NOT_ENABLED = "Rapport is not enabled for you."
 
@@ -192,3 +192,28 @@ def may(person: Person | None, action: str) -> bool:
     An unknown action is a programming error, not a silent no."""
     allowed = ROLE_ACTIONS[action]
     return person is not None and person.enabled and person.role in allowed
+
+
+# --- seniority -----------------------------------------------------------------------------------
+# Who is senior to whom, for the introductions audit (a refusal from a senior to a junior partner
+# stands out). The firm's order, in one place: the managing partner, then partners, then associates,
+# then everyone else; among the same tier, the earlier `Person.partnerSince` is the senior one, and
+# an unknown date compares as neither senior nor junior (no flag rather than a guessed one).
+SENIORITY_TIERS: dict[str, int] = {"managing_partner": 3, "partner": 2, "associate": 1}
+
+
+def is_senior_to(a: Person | None, b: Person | None) -> bool:
+    """True when `a` is strictly senior to `b` (see SENIORITY_TIERS above)."""
+    if a is None or b is None:
+        return False
+    ta, tb = SENIORITY_TIERS.get(a.role, 0), SENIORITY_TIERS.get(b.role, 0)
+    if ta != tb:
+        return ta > tb
+    if a.partnerSince is None or b.partnerSince is None:
+        return False
+    return aware(a.partnerSince) < aware(b.partnerSince)
+
+
+def managing_partners(people: Iterable[Person]) -> list[Person]:
+    """Who answers for a partner who left the firm (an introduction asked of them, for one)."""
+    return [p for p in people if may(p, "firm_report")]
