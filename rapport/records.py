@@ -388,7 +388,8 @@ class Draft(Record):
     state: DraftState = "drafted"
     drafter: str = "template"
     # Why the draft exists beyond its kind: "" for a meeting's follow-up, "counsel_move" for the
-    # congratulations note after a move (rapport.relationships.moves).
+    # congratulations note after a move (rapport.relationships.moves), and for an enquiry's draft
+    # "ack" (the conflict-safe acknowledgement) or "touch:N" (the cadence's N-th follow-up).
     purpose: str = ""
     flags: list[str] = Field(default_factory=list)
     approvedBy: str | None = None
@@ -397,10 +398,9 @@ class Draft(Record):
     snoozedUntil: datetime | None = None
     failureReason: str | None = None
     cardActivityId: str | None = None  # the approval card's Teams activity, updated in place after a send
-    # An enquiry's draft (kind "enquiry_reply"): which enquiry, and what for: "ack" (the conflict-safe
-    # acknowledgement) or "touch:N" (the cadence's N-th follow-up). Sent by the same approval and send.
+    # An enquiry's draft (kind "enquiry_reply"): which enquiry (its `purpose` says what for). Sent
+    # by the same approval and send.
     enquiryId: str | None = None
-    purpose: str = ""
     createdAt: datetime = Field(default_factory=utcnow)
     updatedAt: datetime = Field(default_factory=utcnow)
 
