@@ -31,8 +31,9 @@ ANNA, BEN, CARL = "oid-anna", "oid-ben", "oid-carl"  # Carl has no Person record
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("cosmos", marks=pytest.mark.cosmos)])
-async def store(request, tmp_path):
+@pytest.fixture(name="store", params=["sqlite", pytest.param("cosmos", marks=pytest.mark.cosmos)])
+async def store_fixture(request, tmp_path):
+    """A fresh Store on SQLite, and on the local Cosmos server (a database per test)."""
     database = None
     if request.param == "sqlite":
         s = Store(SqliteBackend(str(tmp_path / "walls.db")))
@@ -284,3 +285,42 @@ def test_column_aliases_cover_an_intapp_like_header():
                                  "insiders": "", "excluded": "b@f.test"}
     with pytest.raises(ImportFileError):
         list(rows(io.StringIO(""), COLUMNS, ("wall_id",)))
+
+
+# --- the push over HTTP (the handler; routed behind admin/auth.py's admin_only once merged) ------
+
+async def test_the_walls_system_pushes_the_same_import_over_http(store):
+    from admin.walls import import_walls_handler
+    from rapport import runtime
+    from rapport.identity.caller import Caller
+    from rapport.web import ApiError, Request
+
+    await seed(store)
+
+    def request(body: str, ctype: str = "text/csv", **params) -> Request:
+        return Request("POST", "/api/admin/walls/import", {"content-type": ctype}, params, body.encode(), "corr-1")
+
+    admin = Caller(tenant_id=T, oid="oid-admin")
+    good = csv_text([{"wall_id": "W1", "clients": "halcyon.test", "excluded": "anna@firm.test"}])
+    with runtime.override(store=store):
+        a = await import_walls_handler(request(good), admin)
+        assert a.status == 200 and a.body["created"] == 1 and a.body["syncedAt"]
+        assert await sees(store, ANNA) == (False, True, True)
+        bad = good + "W2,,,not a domain,,,anna@firm.test,\n"
+        a = await import_walls_handler(request(bad, mode="full"), admin)
+        assert a.status == 422 and a.body["problems"] == [{"line": 3, "reason": "clients: 'not a domain' is not a mail domain"}]
+        assert a.body["error"]["correlationId"] == "corr-1"
+        jl = json.dumps({"wall_id": "W1", "status": "deleted"}) + "\n"
+        a = await import_walls_handler(request(jl, "application/x-ndjson", mode="full"), admin)
+        assert a.status == 200 and a.body["ended"] == 1 and await sees(store, ANNA) == (True, True, True)
+        audit = (await store.find(AuditEvent, T, key="action:admin.walls.import")).items
+        assert {e.actorOid for e in audit} == {"oid-admin"}
+        for req, status in ((request(good, "application/json"), 415), (request(good, mode="all"), 400),
+                            (request("name\nx\n"), 400), (request(good, dryRun="maybe"), 400)):
+            with pytest.raises(ApiError) as exc:
+                await import_walls_handler(req, admin)
+            assert exc.value.status == status
+        # Another firm's admin cannot reach this firm's walls: the tenant is the token's.
+        with pytest.raises(ApiError) as exc:
+            await import_walls_handler(request(good), Caller(tenant_id="bbbbbbbb-0000-4000-8000-00000000000b", oid="x"))
+        assert exc.value.status == 404

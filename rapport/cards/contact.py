@@ -40,7 +40,8 @@ CHANNEL_WORDS = {
 }
 STAGE_WORDS = {"new": "new", "responded": "responded", "qualified": "qualified", "identified": "identified",
                "pitching": "pitching", "proposal": "proposal sent"}
-DATE_WORDS = {"renewal": "Renewal", "opposition": "Opposition deadline"}
+DATE_WORDS = {"renewal": "Renewal", "opposition": "Opposition deadline", "office_action": "Office action due",
+              "annuity": "Annuity due"}
 
 
 def _channel(i: dict[str, Any]) -> str:

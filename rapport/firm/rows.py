@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -26,6 +28,7 @@ from rapport.text import clean
 MAX_FIELD = 4000  # characters in one cell: more is a bad row, not a stored essay
 MAX_LIST = 500  # items in one list cell (matters a wall screens, people it names)
 PROGRESS_EVERY = 10_000
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 
 
 class ImportFileError(ValueError):
@@ -78,6 +81,11 @@ def text(value: Any, what: str, *, limit: int = 300) -> str:
     """One cell as clean single-line text; a BadRow if it is longer than `limit`."""
     if value is None:
         return ""
+    if type(value) is str and value.isascii() and value.isprintable():  # the common case: nothing to clean
+        v = value.strip()
+        if len(v) > limit:
+            raise BadRow(f"{what} is longer than {limit} characters")
+        return v
     if not isinstance(value, str):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise BadRow(f"{what} is not text")
@@ -114,7 +122,7 @@ def day(value: Any, what: str) -> datetime | None:
     if not v:
         return None
     try:
-        if len(v) == 10:
+        if _DAY.match(v):
             d = date.fromisoformat(v)
             return datetime(d.year, d.month, d.day, tzinfo=UTC)
         dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
@@ -139,7 +147,9 @@ def rows(stream: TextIO, columns: Columns, required: tuple[str, ...], *,
     head = stream.read(4096)
     if not head.strip("\ufeff \t\r\n"):
         raise ImportFileError("the file is empty")
-    chained = _Chain(head, stream)
+    if not head.endswith("\n"):
+        head += stream.readline()  # the peeked part ends at a line end, so the rest goes on from there
+    chained = itertools.chain(io.StringIO(head, newline=""), stream)
     gen = _jsonl(chained, alias, required) if _is_jsonl(head) else _csv(chained, alias, required)
     n = 0
     for item in gen:
@@ -147,29 +157,6 @@ def rows(stream: TextIO, columns: Columns, required: tuple[str, ...], *,
         if progress is not None and n % PROGRESS_EVERY == 0:
             progress(n)
         yield item
-
-
-class _Chain(io.TextIOBase):
-    """The stream with the part already peeked at put back in front (line iteration only)."""
-
-    def __init__(self, head: str, rest: TextIO) -> None:
-        self._head = head
-        self._rest = rest
-
-    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
-        buf = self._head
-        while True:
-            nl = buf.find("\n")
-            if nl >= 0:
-                yield buf[: nl + 1]
-                buf = buf[nl + 1:]
-                continue
-            more = self._rest.read(65536)
-            if not more:
-                if buf:
-                    yield buf
-                return
-            buf += more
 
 
 def _check_header(found: list[str], alias: dict[str, str], required: tuple[str, ...]) -> None:
