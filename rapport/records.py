@@ -446,7 +446,7 @@ class Matter(Record):
     @classmethod
     def id_for(cls, reference: str) -> str:
         """A matter's id from its docketing reference: re-importing the same reference updates it."""
-        return stable_id("mt", "matter", reference.strip().casefold())
+        return stable_id("ma", reference.strip().casefold())
 
     def key_dates(self) -> list[tuple[str, datetime]]:
         """(kind, date) of every key date this matter has: THE list of date kinds (sidebar, briefs)."""

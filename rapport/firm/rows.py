@@ -150,7 +150,7 @@ def rows(stream: TextIO, columns: Columns, required: tuple[str, ...], *,
     if not head.endswith("\n"):
         head += stream.readline()  # the peeked part ends at a line end, so the rest goes on from there
     chained = itertools.chain(io.StringIO(head, newline=""), stream)
-    gen = _jsonl(chained, alias, required) if _is_jsonl(head) else _csv(chained, alias, required)
+    gen = _jsonl(chained, alias) if _is_jsonl(head) else _csv(chained, alias, required)
     n = 0
     for item in gen:
         n += 1
@@ -200,8 +200,7 @@ def _csv(lines: Any, alias: dict[str, str], required: tuple[str, ...]) -> Iterat
         yield start, {k: c for k, c in zip(keys, cells, strict=True) if k is not None}
 
 
-def _jsonl(lines: Any, alias: dict[str, str], required: tuple[str, ...]) -> Iterator[tuple[int, Any]]:
-    checked = False
+def _jsonl(lines: Any, alias: dict[str, str]) -> Iterator[tuple[int, Any]]:
     for n, raw in enumerate(lines, start=1):
         s = raw.strip().lstrip("\ufeff")
         if not s:
@@ -217,9 +216,5 @@ def _jsonl(lines: Any, alias: dict[str, str], required: tuple[str, ...]) -> Iter
         if not isinstance(doc, dict):
             yield n, Problem(n, "not a JSON object")
             continue
-        row = {alias[k2]: v for k, v in doc.items() if isinstance(k, str) and (k2 := _norm(k)) in alias}
-        if not checked:  # JSON Lines has no header: the first object must name the required fields
-            checked = True
-            if not all(r in row for r in required):
-                raise ImportFileError(f"the first object has no {', '.join(r for r in required if r not in row)} field")
-        yield n, row
+        # No header to check: a row without a required field is a bad row of its own (the importer's check).
+        yield n, {alias[k2]: v for k, v in doc.items() if isinstance(k, str) and (k2 := _norm(k)) in alias}
