@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from rapport import runtime, work
+from rapport import runtime, telemetry, work
 from rapport.web import Answer, Request, clean_params, error_answer, new_correlation_id, refusal
 
 runtime.tune_gc()  # the worker process is Rapport's: its collector suits capture's allocation pattern
@@ -28,6 +28,21 @@ log = logging.getLogger("rapport.http")
 async def _http(req: func.HttpRequest, handler) -> func.HttpResponse:
     cid = req.headers.get("x-correlation-id") or new_correlation_id()
     cid = cid if len(cid) <= 64 and cid.replace("-", "").isalnum() else new_correlation_id()
+    # One span per call, named by the handler (a fixed word, never the URL: its query may carry an
+    # address), child of the caller's W3C traceparent when one came with the request. Internal, not
+    # a server span: in Azure the Functions host already records the request itself.
+    name = f"{handler.__module__}.{handler.__name__}"
+    with telemetry.span(name, traceparent=req.headers.get("traceparent"),
+                        **{"rapport.correlation_id": cid, "rapport.trigger": "http",
+                           "http.request.method": req.method.upper()}) as span:
+        response = await _answer(req, handler, cid)
+        span.set_attribute("http.response.status_code", response.status_code)
+        if response.status_code >= 500:
+            telemetry.http_errors.add(1, {"http.response.status_code": response.status_code})
+        return response
+
+
+async def _answer(req: func.HttpRequest, handler, cid: str) -> func.HttpResponse:
     request = Request(
         method=req.method.upper(),
         path=req.url,
@@ -195,6 +210,38 @@ async def followups_timer(timer: func.TimerRequest) -> None:
     from rapport.followups import timer_pass
 
     await timer_pass(await runtime.store(), past_due=timer.past_due)
+
+
+# --- Admin consent: where Entra's admin-consent link comes back (public: it only shows the result) --
+
+@app.route(route="api/consent/callback", methods=["GET"])
+async def consent_callback(req: func.HttpRequest) -> func.HttpResponse:
+    from rapport.identity.consent import consent_callback as page
+
+    return await _http(req, page)
+
+
+# --- Admin API (the firm's admins and scripts; every route @admin_only: the Rapport.Admin app role) --
+
+@app.route(route="api/admin/people", methods=["GET", "POST", "DELETE", "PATCH"])
+async def admin_people(req: func.HttpRequest) -> func.HttpResponse:
+    from admin.people import people
+
+    return await _http(req, people)
+
+
+@app.route(route="api/admin/settings", methods=["GET", "PATCH"])
+async def admin_settings(req: func.HttpRequest) -> func.HttpResponse:
+    from admin.settings import settings
+
+    return await _http(req, settings)
+
+
+@app.route(route="api/admin/walls/import", methods=["POST"])
+async def admin_walls_import(req: func.HttpRequest) -> func.HttpResponse:
+    from admin.walls import walls_import  # the walls system pushes its export (rapport.firm.walls)
+
+    return await _http(req, walls_import)
 
 
 # --- wiring ----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 
+from rapport import telemetry
 from rapport.identity import Caller, authenticate_request
 from rapport.web import Answer, Request
 
@@ -33,6 +34,7 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Answer]]:
     @functools.wraps(handler)
     async def wrapper(request: Request) -> Answer:
         caller = await authenticate_request(request)  # raises ApiError 401/403/503, fail-closed
+        telemetry.annotate(**{"rapport.tenant_id": caller.tenant_id})  # from the validated token only
         return await handler(request, caller)
 
     setattr(wrapper, AUTH_MARK, True)

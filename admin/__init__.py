@@ -1,5 +1,6 @@
-"""The admin HTTP API (/api/admin/*): the firm's scripts and systems feeding and running Rapport.
+"""The admin API surface (/api/admin/*): the firm's scripts and admins manage people, settings and
+imports over HTTP with the same domain functions as the `rapport` CLI.
 
-Every handler is `async def handler(request, caller) -> Answer`; the wrapper that proves the
-caller carries Rapport's admin app role for the tenant and audits the call is admin/auth.py.
+Every api/admin route is wrapped by `auth.admin_only` (tests/test_admin_auth.py fails on one that
+is not). May import rapport (never bot, addin, function_app or local).
 """

@@ -11,8 +11,8 @@ notes, syncedAt, dryRun}); 422 with the bad rows (line and reason, the first 200
 written when the file has bad rows and skipBadRows is not set; 400 for a file that cannot be
 imported at all; 413 / 415 for a body too big or of another type.
 
-Unrouted until admin/auth.py (the admin-role wrapper, issue 15 part C) is merged: the route is
-then `admin_only(import_walls_handler)` in function_app.py.
+The route (function_app.admin_walls_import) is `walls_import`: the handler behind admin/auth.py's
+admin_only (Rapport's admin app role for the token's tenant; the call audited as "admin.walls.import").
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from admin.auth import admin_only
 from rapport import runtime
 from rapport.firm.rows import ImportFileError
 from rapport.firm.walls import import_walls
@@ -68,3 +69,6 @@ async def import_walls_handler(request: Request, caller: Any) -> Answer:
                          "message": f"{report.bad} bad rows: nothing written (fix them, or push with skipBadRows=true)"}
         return Answer(422, body, headers={"x-correlation-id": request.correlation_id})
     return Answer(200, body)
+
+
+walls_import = admin_only(verbs={"POST": "import"})(import_walls_handler)

@@ -12,11 +12,17 @@ What it does (it reports figures beside the budget; it does not pass or fail):
 3. quiet: --clients sidebar clients (GET /api/addin/context, dev token) for --duration seconds,
    each opening a mail every --interval seconds (default 0.1: 20 partners, ~200 requests/s; with
    --interval 0 they run back to back, which measures saturation, not latency);
-4. loaded: the same clients for the same time while, in the dev host, a mailbox delta sync of the
-   stand-in's mailbox runs (sync.sync_folder, as bench.capture runs it) and, from another
-   process, --batches senders each POST 1 MB notification batches (2,200 Graph-shaped items of
-   subscriptions nobody has: a flood) back to back, without pause;
+4. loaded: the same clients for the same time while a mailbox delta sync of the stand-in's mailbox
+   runs (sync.sync_folder, as bench.capture runs it) in a WORK process of its own on the same store,
+   and, from another process, --batches senders each POST 1 MB notification batches (2,200
+   Graph-shaped items of subscriptions nobody has: a flood) back to back, without pause;
    budget: sidebar p99 < 50 ms under load (issue 12 measured 4.5 s before the fix).
+   Why a process of its own: in Azure a sync is queue-triggered work, and the Flex Consumption
+   plan scales each non-HTTP function on instances of its own, apart from the HTTP functions the
+   sidebar is served by; here both share one small machine, so the figure still includes the CPU
+   the sync takes from the sidebar.
+5. shared (unless --no-shared): the same load with the sync inside the HTTP host's process, as the
+   embedded `rapport serve` runs it on a laptop; printed beside, with no budget.
 Everything stays on 127.0.0.1; each phase is bounded by --duration.
 """
 
@@ -125,6 +131,14 @@ def serve(db: str, graph_url: str, oid: str, upn: str) -> None:
             line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
             if line == "sync":
                 task = asyncio.create_task(one_sync())
+            elif line == "reset":  # a fresh mailbox for the next phase: the delta starts over
+                if task is not None:
+                    await task
+                    task = None
+                await store.backend.purge_tenant(SYNC_TENANT)
+                await store.put_tenant(firm)
+                await store.put(person)
+                print("RESET", flush=True)
             elif line in ("stop", ""):
                 break
         if task is not None:
@@ -134,6 +148,38 @@ def serve(db: str, graph_url: str, oid: str, upn: str) -> None:
         await graph.close()
         await host.stop()
         await store.close()
+
+    asyncio.run(main())
+
+
+def work(db: str, graph_url: str, oid: str, upn: str) -> None:
+    """Child process: a work instance. One delta round of the stand-in mailbox's inbox into the same
+    store as the HTTP host (the tenant and partner records the host wrote), then SYNCED n seconds."""
+
+    # Background work yields the CPU to interactive answers: in Azure it has instances of its own;
+    # on one machine, the scheduler's niceness is how the sidebar keeps its share.
+    os.nice(10)
+
+    async def main() -> None:
+        from bench.capture import Tokens
+        from rapport.capture import sync
+        from rapport.graph import GraphClient
+        from rapport.records import Person, Tenant
+        from rapport.store import Store
+        from rapport.store.sqlite import SqliteBackend
+
+        store = await Store(SqliteBackend(db)).open()
+        firm = await store.get_tenant(SYNC_TENANT)
+        person = await store.get(Person, SYNC_TENANT, oid)
+        assert isinstance(firm, Tenant) and person is not None, "the host writes the sync tenant first"
+        graph = GraphClient(graph_url, Tokens(), page_size=500)
+        try:
+            started = time.perf_counter()
+            _stats, count, _ = await sync.sync_folder(store, graph, firm, person, "inbox")
+            print(f"SYNCED {count} {time.perf_counter() - started:.2f}", flush=True)
+        finally:
+            await graph.close()
+            await store.close()
 
     asyncio.run(main())
 
@@ -217,30 +263,58 @@ async def run(args: argparse.Namespace) -> None:
     sample += [f"nobody{i}@acct{i}.{BENCH_DOMAIN}" for i in range(100)]
     urls = [URL(f"{base}/api/addin/context?email={quote(e, safe='')}", encoded=True) for e in sample]
 
-    f_parent, f_child = ctx.Pipe()
-    flood = ctx.Process(target=_flood_process,
-                        args=(f_child, f"{base}/api/graph/notifications", args.batches, args.duration), daemon=True)
+    def synced_line(words: list[str]) -> str:
+        if len(words) == 3 and words[0] == "SYNCED":
+            n, secs = int(words[1]), float(words[2])
+            return f"mailbox delta sync through the Graph stand-in: {n:,} messages in {secs:.1f} s ({n / secs:,.0f} msgs/s)"
+        return f"mailbox delta sync: no report ({words})"
+
+    async def loaded_phase(http, where: str) -> tuple[list[float], list[str], dict, list[float], int, str]:
+        """Sidebar load while the flood runs and a delta sync runs `where` ("work": its own process;
+        "host": inside the HTTP host; "": none)."""
+        loop = asyncio.get_running_loop()
+        proc.stdin.write("reset\n")
+        proc.stdin.flush()
+        assert (await loop.run_in_executor(None, proc.stdout.readline)).strip() == "RESET"
+        f_parent, f_child = ctx.Pipe()
+        flood = ctx.Process(target=_flood_process,
+                            args=(f_child, f"{base}/api/graph/notifications", args.batches, args.duration), daemon=True)
+        if args.batches:
+            flood.start()
+            await loop.run_in_executor(None, f_parent.recv)  # bodies built
+        worker = None
+        if where == "work":
+            worker = subprocess.Popen([sys.executable, __file__, "--work", str(db), graph_url, oid, upn],
+                                      stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        elif where == "host":
+            proc.stdin.write("sync\n")
+            proc.stdin.flush()
+        if args.batches:
+            f_parent.send("go")
+        lat, err = await sidebar_load(http, urls, auth, args.clients, args.duration, args.interval)
+        statuses, hook_lat, body_size = {}, [float("nan")], 0
+        if args.batches:
+            statuses, hook_lat, body_size = await loop.run_in_executor(None, f_parent.recv)
+            flood.join(10)
+        report = ""
+        if worker is not None:
+            out, _ = await loop.run_in_executor(None, lambda: worker.communicate(timeout=300))
+            report = synced_line(out.split())
+        elif where == "host":
+            report = synced_line((await loop.run_in_executor(None, proc.stdout.readline)).split())
+        return lat, err, statuses, hook_lat, body_size, report
+
+    shared = None
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             await sidebar_load(http, urls, auth, args.clients, 2.0, args.interval)  # warm
             quiet, quiet_err = await sidebar_load(http, urls, auth, args.clients, args.duration, args.interval)
-
-            if args.batches:
-                flood.start()
-                await asyncio.get_running_loop().run_in_executor(None, f_parent.recv)  # bodies built
-            if not args.no_sync:
-                proc.stdin.write("sync\n")
-                proc.stdin.flush()
-            if args.batches:
-                f_parent.send("go")
-            loaded, loaded_err = await sidebar_load(http, urls, auth, args.clients, args.duration, args.interval)
-            statuses, hook_lat, body_size = {}, [float("nan")], 0
-            if args.batches:
-                statuses, hook_lat, body_size = await asyncio.get_running_loop().run_in_executor(None, f_parent.recv)
-                flood.join(10)
+            loaded = await loaded_phase(http, "" if args.no_sync else "work")
+            if not args.no_sync and not args.no_shared:
+                shared = await loaded_phase(http, "host")
         proc.stdin.write("stop\n")
         proc.stdin.flush()
-        synced = proc.stdout.readline().split()
         proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
@@ -252,17 +326,19 @@ async def run(args: argparse.Namespace) -> None:
     print(f"\nsidebar, {args.clients} clients ({pace}), {args.duration:.0f} s each (host: {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f})")
     print(line("quiet", quiet, quiet_err, args.duration))
-    print(line("loaded", loaded, loaded_err, args.duration) + f"   (budget p99 < {BUDGET_P99 * 1000:.0f} ms)")
-    print(f"  sidebar p99 quiet {ms(pct(quiet, 99))} vs under load {ms(pct(loaded, 99))}")
+    lat, err, statuses, hook_lat, body_size, report = loaded
+    print(line("loaded", lat, err, args.duration) + f"   (budget p99 < {BUDGET_P99 * 1000:.0f} ms)")
+    print(f"  sidebar p99 quiet {ms(pct(quiet, 99))} vs under load {ms(pct(lat, 99))}")
     print(f"load: {args.batches} senders of {body_size / 1024:.0f} KB notification batches back to back: "
           f"{sum(statuses.values())} batches, statuses {statuses}, answer p50 {ms(pct(hook_lat, 50))} "
           f"p99 {ms(pct(hook_lat, 99))}")
-    if len(synced) == 3 and synced[0] == "SYNCED":
-        n, secs = int(synced[1]), float(synced[2])
-        print(f"      mailbox delta sync through the Graph stand-in: {n:,} messages in {secs:.1f} s "
-              f"({n / secs:,.0f} msgs/s, running beside the sidebar and the flood)")
-    else:
-        print(f"      mailbox delta sync: no report ({synced})")
+    if report:
+        print(f"      {report}, in a work process of its own (as the queue trigger runs in Azure)")
+    if shared is not None:
+        lat, err, _statuses, _hook, _size, report = shared
+        print(line("shared", lat, err, args.duration) + "   (the sync inside the HTTP host, as `rapport serve` "
+              "runs it; no budget)")
+        print(f"      {report}")
 
 
 def main() -> None:
@@ -275,11 +351,16 @@ def main() -> None:
                    help="seconds between one client's requests (0: back to back, a saturation test)")
     p.add_argument("--batches", type=int, default=10, help="concurrent flood senders (0: no flood)")
     p.add_argument("--no-sync", action="store_true", help="no mailbox delta sync during the loaded phase")
+    p.add_argument("--no-shared", action="store_true", help="skip the phase with the sync inside the HTTP host")
     p.add_argument("--messages", type=int, default=20_000)
     p.add_argument("--serve", nargs=4, metavar=("DB", "GRAPH", "OID", "UPN"), help=argparse.SUPPRESS)
+    p.add_argument("--work", nargs=4, metavar=("DB", "GRAPH", "OID", "UPN"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
         serve(*args.serve)
+        return
+    if args.work:
+        work(*args.work)
         return
     asyncio.run(run(args))
 

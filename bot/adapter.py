@@ -43,8 +43,8 @@ from botframework.connector.auth import (
     MicrosoftAppCredentials,
     PasswordServiceClientCredentialFactory,
 )
-from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 
+from bot import seams
 from rapport.identity import dev
 from rapport.identity.graph_tokens import MICROSOFT_AUTHORITY_HOSTS
 from rapport.identity.keys import KeySet, PublicKey
@@ -56,20 +56,7 @@ CHANNEL_ISSUER = "https://api.botframework.com"
 CHANNEL_SCOPE = "https://api.botframework.com"
 
 
-def _fast_msrest_retry_policy() -> None:
-    """botbuilder makes a ConnectorClient for every turn, and msrest's ClientRetryPolicy() then builds
-    its status list with `i not in safe_codes` over a 500-item list: ~13 ms of CPU per client, twice
-    per invoke (measured: a third of an approve click). The same codes as a frozenset give the same
-    policy in microseconds."""
-    try:
-        from msrest.universal_http.requests import ClientRetryPolicy
-    except ImportError:  # pragma: no cover - msrest is botbuilder's dependency
-        return
-    if not isinstance(ClientRetryPolicy.safe_codes, frozenset):
-        ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]
-
-
-_fast_msrest_retry_policy()  # once, when the adapter's module loads: before any ConnectorClient is made
+seams.speed_up_retry_policy()  # once, when the adapter's module loads: before any ConnectorClient is made
 
 
 class BotConfigError(Exception):
@@ -189,8 +176,7 @@ class RapportBotAuthentication(BotFrameworkAuthentication):
         config = bot_config(settings)
         self.app_id = config.APP_ID
         self.keys = keys or KeySet(config.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL, max_age=24 * 3600)
-        # botbuilder looks its key source up by metadata URL in this class-level dict.
-        JwtTokenExtractor.metadataCache[config.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL] = _ChannelKeys(self.keys)
+        seams.hand_channel_keys_to_botbuilder(config.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL, _ChannelKeys(self.keys))
         if config.APP_TYPE == "UserAssignedMSI":
             factory: Any = ConfigurationServiceClientCredentialFactory(config)
         else:

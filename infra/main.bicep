@@ -52,6 +52,9 @@ param customPublicUrl string = ''
 @description('Cosmos DB capacity mode: serverless (pay per request) or provisioned autoscale')
 param cosmosServerless bool = true
 
+@description('Where Rapport\'s alerts (failed sends, failing webhooks, 5xx rate) are mailed; empty: alerts only show in the portal.')
+param alertEmail string = ''
+
 @description('Azure OpenAI endpoint; empty: template drafting (no model)')
 param azureOpenAiEndpoint string = ''
 
@@ -103,6 +106,17 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: tags
     identityPrincipalId: identity.outputs.principalId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    appInsightsId: monitoring.outputs.appInsightsId
+    location: location
+    tags: tags
+    alertEmail: alertEmail
   }
 }
 

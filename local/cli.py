@@ -11,10 +11,11 @@ import argparse
 import asyncio
 import importlib
 import inspect
+import os
 import pkgutil
 import sys
 
-from rapport.settings import SettingsError, load_settings
+from rapport.settings import LOCAL_SETTINGS_FILE, SettingsError, load_settings
 
 
 class Registry:
@@ -51,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
 
     runtime.tune_gc()  # as function_app does: `rapport sync` runs the same capture
     try:
-        settings = load_settings()
+        # ./local.settings.json (Azure Functions style) if there is one; environment variables win.
+        local_file = LOCAL_SETTINGS_FILE if os.path.isfile(LOCAL_SETTINGS_FILE) else None
+        settings = load_settings(local_file=local_file)
     except SettingsError as exc:
         print(f"rapport: {exc}", file=sys.stderr)
         return 2

@@ -225,16 +225,13 @@ def _aiohttp_path(prefix: str, route: str) -> str:
 _indexed: weakref.WeakKeyDictionary[func.FunctionApp, list[Any]] = weakref.WeakKeyDictionary()
 
 
-def _functions(app: func.FunctionApp) -> list[Any]:
-    # FunctionApp.get_functions() may be called once per app (a second call fails its own
-    # duplicate-name check), and tests start many hosts on the one function_app.app.
+def functions(app: func.FunctionApp) -> list[Any]:
+    """The Function objects of a FunctionApp, through its public `get_functions()`, called once per
+    app: a second call fails the library's own duplicate-name check, and tests start many hosts on
+    the one function_app.app. Everything in this process that reads the triggers (the host, tests)
+    comes through here."""
     if app not in _indexed:
-        try:
-            _indexed[app] = app.get_functions()
-        except ValueError:
-            # Someone else in this process indexed it already (a test reading the triggers):
-            # build the same Function objects again without the once-only name check.
-            _indexed[app] = [b.build(app.auth_level) for b in app._function_builders]
+        _indexed[app] = app.get_functions()
     return _indexed[app]
 
 
@@ -243,7 +240,7 @@ def collect(app: func.FunctionApp, prefix: str | None = None) -> tuple[list[Http
     prefix = route_prefix() if prefix is None else prefix
     https: list[HttpTrigger] = []
     timers: list[TimerTrigger] = []
-    for f in _functions(app):
+    for f in functions(app):
         trigger = f.get_trigger()
         spec = trigger.get_dict_repr()
         name = f.get_function_name()

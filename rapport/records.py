@@ -17,7 +17,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import to_json
 
 SCHEMA_VERSION = 1
@@ -25,7 +25,9 @@ SCHEMA_VERSION = 1
 Visibility = Literal["private", "team", "firm"]
 AccountKind = Literal["client", "prospect", "foreign_associate", "other"]
 # "superseded": a neutral draft to several companies, replaced by one draft per company (never sent).
-DraftState = Literal["drafted", "approved", "sending", "sent", "failed", "dismissed", "snoozed", "superseded"]
+# "expired": its owner was removed from the firm (rapport.firm.people.remove_person): handed to no one, never sent.
+DraftState = Literal["drafted", "approved", "sending", "sent", "failed", "dismissed", "snoozed", "superseded",
+                     "expired"]
 
 
 def utcnow() -> datetime:
@@ -141,14 +143,35 @@ class Record(BaseModel):
 
 
 class TenantSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """A firm's own settings. `rapport tenant set KEY=VALUE` and PATCH /api/admin/settings are generic
+    over these fields (rapport.firm.settings): a field added here is settable with no other change,
+    so give it a default and constraints that make a bad value fail validation (never a later read)."""
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
     captureExcerpts: bool = False  # metadata only unless the firm turns excerpts on
-    actionableMessages: bool = False  # Outlook pop-up of briefs through Graph
-    briefLeadMinutes: int = 60
-    # The firm syncs its ethical walls from its walls system (rapport.firm.walls) at least every this
-    # many hours; a sync older than that makes every surface fail closed for walled accounts and
-    # matters (rapport.store.scope). 0 = the firm does not sync walls (no staleness rule).
-    wallsMaxAgeHours: int = 0
+    # The firm-wide switch for Outlook briefs (the actionable-message pop-up through Graph). Stored
+    # records from before the rename say "actionableMessages": still read as this field.
+    outlookBriefs: bool = Field(default=False, validation_alias=AliasChoices("outlookBriefs", "actionableMessages"))
+    briefLeadMinutes: int = Field(default=60, ge=5, le=24 * 60)
+    followUpDelayMinutes: int = Field(default=0, ge=0, le=7 * 24 * 60)  # after a meeting ends, before its draft
+    # The Actionable Messages provider id (the card's `originator`) registered for this firm;
+    # "" = the deployment's RAPPORT_AM_ORIGINATOR.
+    amOriginator: str = Field(default="", pattern=r"^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+    # The oldest a walls sync may be before screened accounts fail closed; None = the firm does
+    # not sync walls from a walls system.
+    wallsMaxAgeHours: int | None = Field(default=None, ge=1, le=24 * 90)
+    workingHours: str = ""  # "Mon-Fri 09:00-18:00 Europe/London"; "" = not set (rapport.firm.settings.working_hours)
+
+    @field_validator("workingHours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        from rapport.firm.hours import normalize_working_hours
+
+        return normalize_working_hours(v)
+
+    @property
+    def actionableMessages(self) -> bool:  # the old name, for readers not yet moved
+        return self.outlookBriefs
 
 
 class Tenant(Record):

@@ -139,6 +139,9 @@ def settings() -> Settings:
     if svc.settings is None:
         svc.settings = load_settings()
         _keep("settings", svc.settings, ("settings",))
+        from rapport import telemetry
+
+        telemetry.begin(svc.settings)  # once per process, from the settings the process runs on
     return svc.settings
 
 

@@ -122,6 +122,11 @@ class Settings:
     openai_base_url: str | None = _setting("OPENAI_BASE_URL", _url)
     openai_model: str = _setting("OPENAI_MODEL", _text, "gpt-4o-mini")  # OpenAI-compatible servers only
     dev_auth: bool = _setting("RAPPORT_DEV_AUTH", _bool, False)
+    # Telemetry (rapport/telemetry.py): auto = Azure Monitor when the connection string is set, else off.
+    telemetry: str = _setting("RAPPORT_TELEMETRY", _choice("auto", "off", "console", "azure"), "auto")
+    # Not a secret here: the component has local auth off, so the exporter signs in with the identity.
+    appinsights_connection_string: str | None = _setting("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    managed_identity_client_id: str | None = _setting("AZURE_CLIENT_ID")  # the user-assigned identity, in Azure
 
     @property
     def api_audience(self) -> str | None:
@@ -143,9 +148,46 @@ class Settings:
 SETTINGS: tuple[str, ...] = tuple(f.metadata["env"] for f in fields(Settings))
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and check every setting. Raises SettingsError naming the first bad one."""
+LOCAL_SETTINGS_FILE = "local.settings.json"  # Azure Functions' local file: {"IsEncrypted": false, "Values": {...}}
+
+
+def read_local_settings(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The `Values` of an Azure Functions local.settings.json, as text. Raises SettingsError naming
+    the file when it is not that shape (never echoing a value: it may hold a secret)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            data = json.load(f)
+    except OSError as exc:
+        raise SettingsError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    except ValueError:
+        raise SettingsError(f"{path} is not valid JSON") from None
+    values = data.get("Values") if isinstance(data, dict) else None
+    if not isinstance(values, dict):
+        raise SettingsError(f"{path} has no \"Values\" object (see local.settings.example.json)")
+    if data.get("IsEncrypted") is True:
+        raise SettingsError(f"{path} is encrypted (IsEncrypted: true); decrypt it with `func settings decrypt`")
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        if isinstance(value, bool):
+            out[str(name)] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            out[str(name)] = str(value)
+        elif value is not None:
+            raise SettingsError(f"{path}: Values.{str(name)[:60]} must be text")
+    return out
+
+
+def load_settings(env: Mapping[str, str] | None = None, *,
+                  local_file: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and check every setting. Raises SettingsError naming the first bad one.
+
+    `local_file`: a local.settings.json whose `Values` are read first; the environment (`env`, or
+    the process's) wins over it, name by name, as with Azure Functions Core Tools."""
     source = os.environ if env is None else env
+    if local_file is not None:
+        source = {**read_local_settings(local_file), **source}
     values: dict[str, Any] = {}
     for f in fields(Settings):
         name = f.metadata["env"]

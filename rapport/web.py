@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json
 
+from rapport.firm import FirmInputError
 from rapport.store.errors import BadCursor, Conflict, NotFound, StoreUnavailable
 from rapport.text import clean, clean_json
 
@@ -39,6 +40,7 @@ STATUS_OF: dict[type[Exception], int] = {
     Conflict: 409,
     NotFound: 404,
     BadCursor: 400,
+    FirmInputError: 400,  # bad input to a firm's people or settings (rapport.firm), as the CLI's exit 2
 }
 
 

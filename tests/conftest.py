@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.plugins.graph",
     "tests.plugins.demo",
     "tests.plugins.browser",
+    "tests.plugins.firm",
 ]
 
 # A JWT (header.payload...) or anything marked as a secret/body canary by a test.

@@ -10,9 +10,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("rapport", "bot", "addin", "manifest", "local")
+PACKAGES = ("rapport", "bot", "addin", "admin", "manifest", "local")
 # What rapport may never import: the surfaces, the hosts, and the frameworks that belong to them.
-FORBIDDEN_FOR_RAPPORT = ("bot", "addin", "function_app", "local", "manifest", "azure.functions", "aiohttp.web")
+FORBIDDEN_FOR_RAPPORT = ("bot", "addin", "admin", "function_app", "local", "manifest", "azure.functions", "aiohttp.web")
 
 
 def modules() -> dict[str, Path]:
@@ -138,7 +138,9 @@ def test_surfaces_import_rapport_only_and_only_local_imports_function_app():
         if mod.startswith("bot"):
             assert not [t for t in targets if t.startswith(("addin", "local", "function_app"))], mod
         if mod.startswith("addin"):
-            assert not [t for t in targets if t.startswith(("bot", "local", "function_app"))], mod
+            assert not [t for t in targets if t.startswith(("bot", "admin", "local", "function_app"))], mod
+        if mod.startswith("admin"):
+            assert not [t for t in targets if t.startswith(("bot", "addin", "local", "function_app"))], mod
         if "function_app" in targets:
             assert mod.startswith("local"), mod
     assert not [m for m, ts in g.items() if not m.startswith("local") and any(t.startswith("local") for t in ts)]

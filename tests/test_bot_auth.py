@@ -42,10 +42,11 @@ PARTNER_OID = "0a0a0a0a-1111-4222-8333-444444444444"
 
 
 def trigger(name: str):
-    """The trigger's own function. Read off the builders, not FunctionApp.get_functions(): that
-    may run only once per process and belongs to the host (local.host) and its tests."""
-    for fb in function_app.app._function_builders:
-        fn = fb._function.get_user_function()
+    """The trigger's own function, from the one reader of function_app's triggers (local.host)."""
+    from local.host import functions
+
+    for f in functions(function_app.app):
+        fn = f.get_user_function()
         if fn.__name__ == name:
             return fn
     raise LookupError(name)

@@ -452,9 +452,9 @@ def test_account_id_helper_consistency():
 
 def _trigger(name: str):
     import function_app
-    from local.host import _functions
+    from local.host import functions
 
-    for f in _functions(function_app.app):
+    for f in functions(function_app.app):
         if f.get_function_name() == name:
             return f.get_user_function()
     raise LookupError(name)
@@ -551,3 +551,17 @@ async def test_bot_card_verbs_act_for_the_activitys_user_only(bot_world, identit
     assert "Snoozed" in json.dumps(snoozed)
     items = [i for i in await w["store"].find_all(WorkItem, TENANT) if i.payload.get("snooze")]
     assert len(items) == 1 and items[0].payload["meetingId"] == mine and items[0].payload["partnerOid"] == people[0].oid
+
+
+async def test_outlook_briefs_set_by_the_firm_use_its_own_originator(demo_store):
+    """`rapport tenant set outlookBriefs=true amOriginator=...` (rapport.firm.settings) is what turns
+    the Outlook brief on; the firm's originator is the card's, before the deployment's."""
+    from rapport.firm.settings import set_settings
+
+    originator = "5a0e1c38-9f4e-4a2f-8d1b-4c2a7e9b3f10"
+    await set_settings(demo_store, DEMO_TENANT_ID, {"outlookBriefs": "true", "amOriginator": originator})
+    m = meeting(ELEANOR, "AAMkEVorig", [CORVINA], start=NOW + timedelta(minutes=30))
+    await demo_store.put(m)
+    await run_timer(demo_store, NOW)
+    [mail] = await outbox_for(demo_store, m, "actionable-mail")
+    assert mail.card["originator"] == originator

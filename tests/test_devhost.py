@@ -420,9 +420,16 @@ async def test_literal_routes_win_over_parameters_and_catch_alls(start_devhost, 
             assert await resp.text() == expected
 
 
-async def test_an_app_indexed_elsewhere_is_still_served(start_devhost, http):
+async def test_an_app_is_indexed_once_for_every_host_and_test(start_devhost, http):
+    # FunctionApp.get_functions() may run once per app (the library's duplicate-name check), so the
+    # triggers are read through local.host.functions, the one reader, with no private attribute.
+    from local.host import functions
+
     app = _echo_app()
-    app.get_functions()  # as the Functions runtime or another test would; a second call would fail
+    first = functions(app)
     host = await start_devhost(app=app, prefix="api")
     async with http.get(f"{host.base_url}/api/plain") as resp:
         assert await resp.text() == "hello"
+    assert functions(app) is first
+
+

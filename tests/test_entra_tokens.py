@@ -314,8 +314,10 @@ async def test_token_for_other_audience_setting_default(identity_server, tmp_pat
 
 # --- a route cannot be added without the wrapper ------------------------------------------------
 
-def unwrapped_addin_routes(source: str, namespace: dict[str, Any]) -> list[str]:
-    """Routes under api/addin/ whose trigger does not hand an `authenticated` handler to _http."""
+def unwrapped_addin_routes(source: str, namespace: dict[str, Any], prefix: str = "api/addin",
+                           wrapped: Any = is_authenticated, wrapper: str = "@authenticated") -> list[str]:
+    """Routes under `prefix` (api/addin/) whose trigger does not hand a `wrapped` handler to _http
+    (tests/test_admin_auth.py asks the same of api/admin/ and admin_only)."""
     bad: list[str] = []
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef):
@@ -326,7 +328,7 @@ def unwrapped_addin_routes(source: str, namespace: dict[str, Any]) -> list[str]:
                 for kw in deco.keywords:
                     if kw.arg == "route" and isinstance(kw.value, ast.Constant):
                         route = str(kw.value.value)
-        if route is None or not route.strip("/").startswith("api/addin"):
+        if route is None or not route.strip("/").startswith(prefix):
             continue
         handlers = [c.args[1] for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
                     and c.func.id == "_http" and len(c.args) >= 2]
@@ -346,8 +348,8 @@ def unwrapped_addin_routes(source: str, namespace: dict[str, Any]) -> list[str]:
             except Exception:  # noqa: BLE001 - a handler we cannot resolve is not proven wrapped
                 bad.append(f"{route} (handler {ast.unparse(h)} cannot be resolved)")
                 continue
-            if not is_authenticated(target):
-                bad.append(f"{route} (handler {ast.unparse(h)} is not @authenticated)")
+            if not wrapped(target):
+                bad.append(f"{route} (handler {ast.unparse(h)} is not {wrapper})")
     return bad
 
 
@@ -356,8 +358,9 @@ def test_every_addin_api_route_is_authenticated():
     namespace = vars(function_app)
     assert unwrapped_addin_routes(source, namespace) == []
     # every registered api/addin route was seen by the check (none hidden from the AST walk)
-    # Read off the builders: FunctionApp.get_functions() may run only once per process (the host's).
-    triggers = [fb._function.get_trigger() for fb in function_app.app._function_builders]
+    from local.host import functions
+
+    triggers = [f.get_trigger() for f in functions(function_app.app)]
     routes = [t.route for t in triggers if getattr(t, "route", None)]
     addin_routes = [r for r in routes if r.strip("/").startswith("api/addin")]
     tree_routes = source.count('route="api/addin')

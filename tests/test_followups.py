@@ -408,3 +408,13 @@ async def test_snooze_tomorrow_is_the_owning_partners_morning(world):
     d = await drafted(world)
     t = await followups.snooze(world.store, TENANT, DELEGATE, d.id, 1, "tomorrow", now=NOW)
     assert t.status == "ok" and t.draft.snoozedUntil == datetime(2026, 1, 5, 23, 0, tzinfo=UTC)  # 08:00 JST
+
+
+async def test_the_firms_follow_up_delay_holds_the_draft_until_it_has_passed(world):
+    """TenantSettings.followUpDelayMinutes (rapport tenant set): the meeting ended an hour ago; with
+    a 90-minute pause nothing is drafted yet, half an hour later it is."""
+    from rapport.firm.settings import set_settings
+
+    await set_settings(world.store, TENANT, {"followUpDelayMinutes": "90"})
+    assert (await followups.timer_pass(world.store, NOW, kick=False)).queued == 0
+    assert (await followups.timer_pass(world.store, NOW + timedelta(minutes=30), kick=False)).queued == 1

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 import function_app
-from local.host import DevHost, _functions
+from local.host import DevHost, functions
 from rapport import followups, runtime, work
 from rapport.drafting import make_drafter
 from rapport.followups import sending
@@ -41,7 +41,7 @@ BOT_APP_ID = "b0b0b0b0-1111-4222-8333-444444444444"
 
 
 def trigger(name: str):
-    for f in _functions(function_app.app):
+    for f in functions(function_app.app):
         if f.get_function_name() == name:
             return f.get_user_function()
     raise LookupError(name)

@@ -355,3 +355,31 @@ def test_bad_input_is_reported_by_the_line_it_starts_on():
     assert "not a JSON object" in str(got[1][1])
     with pytest.raises(BadRow, match="no wall id"):
         parse_row(got[2][1])
+
+
+async def test_the_walls_route_is_admin_only_and_acts_on_the_tokens_tenant(entra):
+    """Over function_app's adapter with Entra tokens from the identity stand-in (tests/test_admin_auth.py)."""
+    import azure.functions as func
+
+    import function_app
+    from admin.walls import walls_import
+    from tests.plugins.identity import TENANT_B
+    from tests.test_admin_auth import app_token, user_token
+
+    body = csv_text([{"wall_id": "W-push", "clients": "halcyon.test", "excluded": "anna@firm.test"}]).encode()
+
+    async def post(token: str) -> tuple[int, dict]:
+        req = func.HttpRequest("POST", "http://127.0.0.1:7071/api/admin/walls/import?mode=partial",
+                               headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}, body=body)
+        resp = await function_app._http(req, walls_import)
+        return resp.status_code, json.loads(resp.get_body())
+
+    status, answer = await post(user_token(entra, TENANT_B, roles=[]))
+    assert status == 403 and await entra.store.walls(TENANT_B) == []
+    status, answer = await post(app_token(entra, TENANT_B))
+    assert status == 200 and answer["created"] == 1, answer
+    [wall] = await entra.store.walls(TENANT_B)
+    assert wall.externalId == "W-push" and wall.screenedUpns == ["anna@firm.test"]
+    assert (await entra.store.get_tenant(TENANT_B)).wallsSyncedAt is not None
+    actions = {e.action for e in await entra.store.find_all(AuditEvent, TENANT_B)}
+    assert "admin.walls.import" in actions

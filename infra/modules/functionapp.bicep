@@ -78,6 +78,7 @@ var rapportSettings = {
   OPENAI_API_KEY: hasOpenAiKey ? '${kv}openai-api-key)' : ''
   OPENAI_BASE_URL: openAiBaseUrl
   OPENAI_MODEL: openAiModel
+  RAPPORT_TELEMETRY: 'auto' // Azure Monitor through APPLICATIONINSIGHTS_CONNECTION_STRING (platform settings)
   RAPPORT_DEV_AUTH: '0'
 }
 

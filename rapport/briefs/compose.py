@@ -67,7 +67,7 @@ SHOWN_PIPELINE = 5
 SHOWN_DATES = 6
 FOLLOWUP_WORDS = {
     "drafted": "drafted, awaiting your approval", "approved": "approved, sending", "sending": "sending",
-    "sent": "sent", "failed": "failed to send", "dismissed": "dismissed", "snoozed": "snoozed", "superseded": "split into one draft per company",
+    "sent": "sent", "failed": "failed to send", "dismissed": "dismissed", "snoozed": "snoozed", "superseded": "split into one draft per company", "expired": "expired",
     "none": "none drafted",
 }
 _TEMPLATE = TemplateDrafter()

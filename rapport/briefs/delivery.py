@@ -19,7 +19,7 @@ with people outside the firm. The drain (rapport.work) delivers it. Exactly once
 Channels: a proactive Teams message through botbuilder (bot/briefs.py, provided by function_app's
 wiring as runtime.services().teams_briefs so rapport/ never imports bot/; bot/ paces it within
 Teams' limits); and where the firm
-turned actionableMessages on, an Outlook actionable message through Graph (the card in a
+turned Outlook briefs on (Tenant.settings.outlookBriefs), an Outlook actionable message through Graph (the card in a
 <script type="application/adaptivecard+json"> with `originator`; created with the idempotency key,
 then sent, the key looked up before every send, as rapport.followups.sending does for follow-ups). On the embedded default (no bot
 identity / no Graph app configured) both land in the local outbox shown at /dev/outbox.
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from rapport import local_outbox, runtime, work
+from rapport import local_outbox, runtime, telemetry, work
 from rapport.briefs.compose import build
 from rapport.cards.brief import brief_card
 from rapport.cards.common import plain
@@ -311,8 +311,8 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
         else:
             log.info("no Teams conversation with a partner yet (app not installed); brief not sent there",
                      extra={"tenant_id": tid})
-    if tenant.settings.actionableMessages and "mail" not in done:
-        originator = settings.am_originator
+    if tenant.settings.outlookBriefs and "mail" not in done:
+        originator = tenant.settings.amOriginator or settings.am_originator  # the firm's own provider id first
         card = brief_card(facts, now, user_ids=user_ids_for(person), originator=originator)
         body = actionable_html(card, subject)
         mail = _mail_sender(settings)
@@ -320,7 +320,8 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
             await local_outbox.deliver(store, tid, "actionable-mail", key, to=[person.upn], subject=subject,
                                        body=body, card=card, at=now)
         elif not originator:
-            log.error("ALERT actionable messages are on but RAPPORT_AM_ORIGINATOR is not set; brief mail skipped",
+            log.error("ALERT Outlook briefs are on but no originator is set (rapport tenant set amOriginator=..., or "
+                      "RAPPORT_AM_ORIGINATOR); brief mail skipped",
                       extra={"tenant_id": tid, "alert": True})
         else:
             await mail.send_actionable(tid, person, subject, body, key)
@@ -336,6 +337,8 @@ async def deliver(store: Store, item: WorkItem, *, now: datetime | None = None) 
 
         await store.update(Meeting, tid, meeting.id, mark)
     log.info("brief delivered (%s)", ",".join(done) or "no channel", extra={"tenant_id": tid})
+    if done:
+        telemetry.briefs_delivered.add(1, {"rapport.tenant_id": tid})
     return "delivered"
 
 

@@ -71,6 +71,7 @@ STATE_LOOK: dict[str, tuple[str, str]] = {
     "failed": ("Follow-up not sent", "attention"),
     "dismissed": ("Follow-up skipped", "default"),
     "superseded": ("Follow-up replaced", "default"),
+    "expired": ("Follow-up expired", "default"),
 }
 
 def title_for(draft: Draft) -> str:
@@ -136,6 +137,9 @@ def _status(draft: Draft, owner_name: str, now: datetime, tz: tzinfo) -> dict[st
     if s == "superseded":
         return line(run("Replaced by one draft per company", weight="Bolder", color="Default"),
                     run("; this one will not be sent.", subtle=True))
+    if s == "expired":
+        return line(run("Expired", weight="Bolder", color="Default"),
+                    run("; its owner no longer uses Rapport, nothing was sent.", subtle=True))
     if s == "snoozed" and draft.snoozedUntil:
         return line(run("Snoozed", weight="Bolder"),
                     run(f" until {card_when(draft.snoozedUntil, now, tz)} {card_time(draft.snoozedUntil)}", subtle=True))

@@ -1,4 +1,5 @@
-"""What a firm loads into Rapport from its own systems (docs/firm-data.md).
+"""Running Rapport for a real firm: its people and roles (people.py) and its settings (settings.py),
+and what it loads from its own systems (docs/firm-data.md):
 
 - `rows`      CSV / JSON Lines rows streamed one at a time, each bad row by its line and a reason;
 - `accounts`  the firm's accounts looked up by mail domain, then by name (for an import's lifetime);
@@ -7,11 +8,16 @@
               that applies walls is rapport.store.scope, not here;
 - `matters`   matters from the IP management system: idempotent by reference, matched to accounts.
 
-Imports rapport.records, rapport.store, rapport.text and rapport.onboarding (its domain check), nothing above.
+One domain function per operation, called by both surfaces: the `rapport` CLI (local/commands/
+people.py, tenant.py, walls.py, matters.py) and the admin HTTP API (admin/people.py, admin/settings.py,
+admin/walls.py). Bad input raises FirmInputError (CLI exit 2, HTTP 400) before anything is written; an
+unknown firm or person raises rapport.store.errors.NotFound (exit 2, HTTP 404). The importers report
+bad rows by line instead (rapport.firm.rows). Nothing is imported here: rapport.records reads
+firm.hours while it loads, and the importers read rapport.records.
 """
 
-from rapport.firm.matters import import_matters
-from rapport.firm.rows import BadRow, ImportFileError, Problem
-from rapport.firm.walls import import_walls, walls_watch
+from __future__ import annotations
 
-__all__ = ["BadRow", "ImportFileError", "Problem", "import_matters", "import_walls", "walls_watch"]
+
+class FirmInputError(ValueError):
+    """Bad input to a firm operation; the message says which value and why (shown to the caller)."""

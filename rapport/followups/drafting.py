@@ -44,6 +44,7 @@ from rapport.drafting import (
     make_drafter,
 )
 from rapport.followups.cards import queue_card
+from rapport.identity.membership import is_member
 from rapport.identity.membership import partners as firm_partners
 from rapport.records import (
     Account,
@@ -271,6 +272,8 @@ async def _meeting_and_owner(store: Store, tenant_id: str, meeting_id: str, owne
     tenant = await store.get_tenant(tenant_id)
     if meeting is None or owner is None or tenant is None or meeting.isCancelled:
         return None
+    if not is_member(owner, tenant_id):
+        return None  # removed from the firm (rapport.firm.people) after the meeting was queued: no draft
     if await ScopedStore(store, tenant_id, owner_oid).get(Meeting, meeting_id) is None:
         return None  # the partner is walled from this meeting's account: no draft at all
     return meeting, owner, tenant
@@ -335,9 +338,10 @@ async def timer_pass(store: Store, now: datetime | None = None, *, lookback: tim
             continue
         tid = tenant.id
         people = {p.oid: p for p in firm_partners(tenant, await store.people(tid))}  # drafts only for partners
-        meetings = await store.meetings_between(tid, now - lookback - MAX_MEETING, now)
+        delay = timedelta(minutes=tenant.settings.followUpDelayMinutes)  # the firm's pause after a meeting
+        meetings = await store.meetings_between(tid, now - lookback - MAX_MEETING - delay, now)
         for m in meetings:
-            if m.isCancelled or not m.external or not (now - lookback < aware(m.end) <= now):
+            if m.isCancelled or not m.external or not (now - lookback < aware(m.end) + delay <= now):
                 continue
             if m.organizerOid not in people:
                 continue
@@ -347,6 +351,10 @@ async def timer_pass(store: Store, now: datetime | None = None, *, lookback: tim
                 report.queued += 1  # new (or not yet run); a meeting already drafted is not counted
         for d in await store.drafts_by_state(tid, "snoozed"):
             if d.snoozedUntil is not None and aware(d.snoozedUntil) <= now:
+                if not is_member(await store.get_person(tid, d.ownerOid), tid):
+                    # its owner left meanwhile: it expires, handed to no one (rapport.firm.people)
+                    await store.update(Draft, tid, d.id, lambda x: _expire(x, now))
+                    continue
                 woken = await store.update(Draft, tid, d.id, lambda x: _wake(x, now))
                 if woken is not None:
                     await queue_card(store, woken)
@@ -358,6 +366,13 @@ async def timer_pass(store: Store, now: datetime | None = None, *, lookback: tim
         log.info("follow-up pass%s: %d meetings queued, %d snoozed drafts back", " (past due)" if past_due else "",
                  report.queued, report.unsnoozed)
     return report
+
+
+def _expire(d: Draft, now: datetime) -> Draft | None:
+    if d.state != "snoozed":
+        return None
+    d.state, d.snoozedUntil, d.updatedAt = "expired", None, now
+    return d
 
 
 def _wake(d: Draft, now: datetime) -> Draft | None:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from rapport import runtime, work
+from rapport import runtime, telemetry, work
 from rapport.followups.approval import SEND_WORK, record_send_time
 from rapport.followups.cards import queue_card
 from rapport.records import Draft, Interaction, Person, contact_id, utcnow
@@ -294,6 +294,7 @@ async def send_approved(store: Store, tenant_id: str, draft_id: str, version: in
     await record_send_time(store, updated, sent_at)
     await queue_card(store, updated)
     log.info("follow-up %s sent (%s)", draft_id, mail_transport().name, extra={"tenant_id": tenant_id})
+    telemetry.mail_sent.add(1, {"rapport.tenant_id": tenant_id})
     return "sent"
 
 
@@ -306,6 +307,7 @@ async def _fail(store: Store, draft: Draft, reason: str) -> None:
 
     updated = await store.update(Draft, draft.tenantId, draft.id, change)
     if updated is not None:
+        telemetry.mail_failed.add(1, {"rapport.tenant_id": draft.tenantId})
         await queue_card(store, updated)
 
 

@@ -21,11 +21,22 @@ import json
 import logging
 import random
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlparse
+
+# msgraph-sdk's generated builders define their old per-builder RequestConfiguration classes with a
+# DeprecationWarning in the class body (kiota's GetQueryParameters too), so it fires when the SDK module is IMPORTED, whether or not
+# the class is used. Rapport uses the generic RequestConfiguration the warning asks for; this hides
+# only that import-time message from the SDK's own modules (tests turn deprecations raised at our
+# call sites into errors: pyproject's filterwarnings).
+warnings.filterwarnings("ignore", message="This class is deprecated. Please use the generic RequestConfiguration",
+                        category=DeprecationWarning, module=r"msgraph\.generated\.")
+warnings.filterwarnings("ignore", message="GetQueryParameters is deprecated", category=DeprecationWarning,
+                        module=r"kiota_abstractions\.default_query_parameters")
 
 log = logging.getLogger("rapport.graph")
 
@@ -173,6 +184,8 @@ class GraphClient:
         from msgraph.graph_request_adapter import GraphRequestAdapter
         from msgraph.graph_request_adapter import options as graph_options
         from msgraph_core import GraphClientFactory
+        from msgraph_core.middleware import GraphTelemetryHandler
+        from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
         tokens, host = self.tokens, self._host
 
@@ -191,7 +204,8 @@ class GraphClient:
                 return self._hosts
 
         middleware = [m for m in KiotaClientFactory.get_default_middleware(graph_options) if not isinstance(m, RetryHandler)]
-        middleware.append(GraphClientFactory._get_telemetry_handler(graph_options))
+        telemetry = graph_options.get(GraphTelemetryHandlerOption().get_key())  # the SDK's version header
+        middleware.append(GraphTelemetryHandler(options=telemetry) if telemetry else GraphTelemetryHandler())
         http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=10.0), base_url=self.base_url,
                                  limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
         http = GraphClientFactory.create_with_custom_middleware(middleware=middleware, client=http)

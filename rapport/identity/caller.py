@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 REQUIRED_SCOPE = "access_as_user"  # the delegated scope of Rapport's API (Entra and dev tokens alike)
 
@@ -14,3 +15,21 @@ class Caller:
     tenant_id: str
     oid: str
     name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AdminCaller:
+    """A proven caller of the admin API: a member of the firm, or the firm's own app (client
+    credentials), whose token carries Rapport's admin app role for `tenant_id`. `oid` is the user's
+    object id, or the app's service principal object id when `kind` is "app"."""
+
+    tenant_id: str
+    oid: str
+    name: str = ""
+    kind: Literal["user", "app"] = "user"
+    client_id: str = ""  # the calling app (azp/appid): for the audit
+
+    @property
+    def actor(self) -> str:
+        """Who the audit names: a user's oid, or "app:<service principal oid>"."""
+        return self.oid if self.kind == "user" else f"app:{self.oid}"

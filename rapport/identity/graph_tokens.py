@@ -104,7 +104,9 @@ class GraphTokens:
 
     def consent_url(self, tenant_id: str) -> str:
         """Where the firm's admin grants Rapport's application permissions."""
-        redirect = quote(f"{self.settings.public_url}/api/health", safe="")
+        from rapport.identity.consent import callback_url  # the page that says what was granted
+
+        redirect = quote(callback_url(self.settings.public_url), safe="")
         return f"{self.host}/{tenant_id}/adminconsent?client_id={self.settings.client_id}&redirect_uri={redirect}"
 
     async def clear(self, tenant_id: str) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
+from rapport.identity.caller import REQUIRED_SCOPE
 from rapport.records import Person, Tenant
 
 NOT_ENABLED = "Rapport is not enabled for you."
@@ -83,6 +84,46 @@ def _own_issuers(tenant_id: str, host: str) -> set[str]:
     return {f"{host.rstrip('/')}/{tenant_id}/v2.0", f"https://sts.windows.net/{tenant_id}/"}
 
 
+# --- the admin API's app role -----------------------------------------------------------------------
+# Rapport's app registration declares one app role, ADMIN_APP_ROLE (docs/deploy.md). A firm's
+# directory admin assigns it, in the firm's own tenant, to the people who administer Rapport and/or
+# to the firm's own automation app (client credentials): Entra then puts it in the token's `roles`.
+# The role on the token is the whole right to /api/admin/*: who administers a firm is the firm's
+# directory's decision, made where the firm already manages access, not a record Rapport keeps.
+
+ADMIN_APP_ROLE = "Rapport.Admin"
+
+
+def is_app_only(claims: Mapping[str, Any]) -> bool:
+    """An app-only (client credentials) token: Entra marks it idtyp=app (optional claim), and it
+    never carries `scp` (a delegated token always does)."""
+    return claims.get("idtyp") == "app" or ("scp" not in claims and "roles" in claims)
+
+
+def has_admin_role(claims: Mapping[str, Any]) -> bool:
+    roles = claims.get("roles")
+    return isinstance(roles, list) and ADMIN_APP_ROLE in roles
+
+
+def admin_refusal(claims: Mapping[str, Any], tenant_id: str, host: str, client_apps: Container[str]) -> str | None:
+    """Why a validated token of an onboarded tenant may not call the admin API; None if no reason.
+
+    Accepted: (a) an app-only token carrying ADMIN_APP_ROLE, from any app the firm assigned the role
+    to (the assignment, made by the firm's admin in its own tenant, is the authorisation; the client
+    is not one of ours, so `client_apps` is not checked); (b) a delegated token carrying
+    ADMIN_APP_ROLE and our scope that passes `refusal` (not a guest, through our client app); the
+    caller must then also be a member (`is_member`, checked by the validator against the store).
+    The reason is for the log only."""
+    if not has_admin_role(claims):
+        return f"the token does not carry the {ADMIN_APP_ROLE} app role"
+    if is_app_only(claims):
+        return None
+    scopes = claims.get("scp")
+    if not isinstance(scopes, str) or REQUIRED_SCOPE not in scopes.split():
+        return f"a delegated token without the {REQUIRED_SCOPE} scope"
+    return refusal(claims, tenant_id, host, client_apps)
+
+
 def guest_activity_marker(user_role: object) -> bool:
     """Teams' guest markers on an activity's `from` (`userRole` "guest" or "anonymous")."""
     return isinstance(user_role, str) and user_role.strip().lower() in ("guest", "anonymous")
@@ -120,6 +161,20 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "administer": frozenset({"admin"}),
 }
 ROLES: tuple[str, ...] = ("partner", "associate", "bd", "managing_partner", "admin", "staff")
+
+
+_ROLE_SPELLINGS = {"managing-partner": "managing_partner", "managing partner": "managing_partner", "mp": "managing_partner",
+                   "business development": "bd", "business-development": "bd"}
+
+
+def parse_role(value: str) -> str:
+    """A role name as a firm's admin types it ("BD", "managing-partner") -> one of ROLES.
+    Raises ValueError naming the allowed roles."""
+    v = " ".join(str(value).strip().lower().split())
+    v = _ROLE_SPELLINGS.get(v, v)
+    if v not in ROLES:
+        raise ValueError(f"unknown role {str(value).strip()[:40]!r}; the roles are {', '.join(ROLES)}")
+    return v
 
 
 def may(person: Person | None, action: str) -> bool:

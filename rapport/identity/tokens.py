@@ -34,7 +34,7 @@ import jwt
 
 from rapport import runtime
 from rapport.identity import dev, membership
-from rapport.identity.caller import REQUIRED_SCOPE, Caller
+from rapport.identity.caller import REQUIRED_SCOPE, AdminCaller, Caller
 from rapport.identity.dev import DEV_AUDIENCE, DEV_CLIENT
 from rapport.identity.keys import KeySet, KeysUnavailable, PublicKey
 from rapport.settings import Settings
@@ -79,6 +79,13 @@ def not_enabled() -> ApiError:
     """403 for a valid token of an allowed tenant whose user is not one of the firm's people.
     One answer whatever the cause, and no challenge: a new token would not change it."""
     return ApiError(403, membership.NOT_ENABLED)
+
+
+def admin_forbidden() -> ApiError:
+    """403 for a valid token of an onboarded tenant without Rapport's admin app role (or, delegated,
+    not a member's). One answer whatever the cause; the reason goes to the log only."""
+    return ApiError(403, f"not allowed: the admin API needs Rapport's {membership.ADMIN_APP_ROLE} app role "
+                         "for your organisation")
 
 
 def keys_unavailable() -> ApiError:
@@ -135,6 +142,7 @@ class EntraValidator:
 
     async def caller(self, headers: Mapping[str, str]) -> Caller:
         claims = await self.claims(bearer_token(headers))
+        self._check_user_token(claims)
         tid, oid = claims["tid"], claims["oid"]
         if not await self._allowed(tid):
             # A genuine token from an organisation we do not serve. Alert, no token logged.
@@ -150,8 +158,34 @@ class EntraValidator:
         name = claims.get("name")
         return Caller(tenant_id=tid, oid=oid, name=name if isinstance(name, str) else "")
 
+    async def admin_caller(self, headers: Mapping[str, str], tenant_onboarded: TenantCheck) -> AdminCaller:
+        """The caller of an admin API request (/api/admin/*), or ApiError 401/403/503.
+
+        Rapport's admin app role on the token is the right (membership.admin_refusal says which
+        tokens carry it); the tenant is the token's own `tid`, and must be an onboarded, allowed
+        Tenant record (`tenant_onboarded`; a tenant only allowed by RAPPORT_ALLOWED_TENANTS has no
+        settings or people to administer). A delegated token must also be a member's.
+        """
+        claims = await self.claims(bearer_token(headers))
+        tid, oid = claims["tid"], claims["oid"]
+        if not await tenant_onboarded(tid):
+            log.warning("refused an admin token of a tenant that is not onboarded", extra={"tenant_id": tid, "alert": True})
+            raise unauthorized("your organisation is not enabled for Rapport")
+        app_only = membership.is_app_only(claims)
+        reason = membership.admin_refusal(claims, tid, self.host, self.client_apps)
+        if reason is None and not app_only and not await self._member(tid, oid):
+            reason = "no enabled, non-guest Person record for this user"
+        if reason is not None:
+            log.warning("refused an admin API caller: %s", reason, extra={"tenant_id": tid})
+            raise admin_forbidden()
+        name = claims.get("name") if not app_only else claims.get("azp") or claims.get("appid")
+        client = claims.get("azp") or claims.get("appid")
+        return AdminCaller(tenant_id=tid, oid=oid, name=name if isinstance(name, str) else "",
+                           kind="app" if app_only else "user", client_id=client if isinstance(client, str) else "")
+
     async def claims(self, token: str) -> dict[str, Any]:
-        """Signature and claim checks (all but the tenant allow-list). Raises ApiError.
+        """Signature and claim checks common to every kind of caller (not the tenant allow-list, nor
+        what kind of token the route wants: `caller` and `admin_caller` check that). Raises ApiError.
 
         A token that passed every check is remembered (by its SHA-256, never the token itself)
         until it expires: the task pane sends the same token for an hour, and re-verifying an RSA
@@ -224,13 +258,17 @@ class EntraValidator:
             raise unauthorized("the token's issuer does not match its tenant (iss/tid), or is not a v2.0 issuer")
         if tid == MSA_TENANT:
             raise unauthorized("personal Microsoft accounts cannot use Rapport; sign in with your work account")
-        if c.get("idtyp") == "app" or ("scp" not in c and "roles" in c):
+        if not isinstance(oid, str) or not _GUID.match(oid):
+            raise unauthorized("the token's object id (oid) is malformed")
+
+    @staticmethod
+    def _check_user_token(c: Mapping[str, Any]) -> None:
+        """A delegated token of a user carrying our scope (checked on every call, after the cache)."""
+        if membership.is_app_only(c):
             raise forbidden("an app-only token cannot call a route that acts for a user")
         scopes = c.get("scp")
         if not isinstance(scopes, str) or REQUIRED_SCOPE not in scopes.split():
             raise forbidden(f"the token lacks the {REQUIRED_SCOPE} scope")
-        if not isinstance(oid, str) or not _GUID.match(oid):
-            raise unauthorized("the token's user object id (oid) is malformed")
 
     async def _member(self, tid: str, oid: str) -> bool:
         now = self._clock()
@@ -310,3 +348,8 @@ def validator() -> EntraValidator:
 async def authenticate_request(request: Request) -> Caller:
     """The caller of an add-in API request, or ApiError 401/403/503."""
     return await validator().caller(request.headers)
+
+
+async def authenticate_admin(request: Request) -> AdminCaller:
+    """The caller of an admin API request (the admin app role, an onboarded tenant), or ApiError."""
+    return await validator().admin_caller(request.headers, _store_tenant_allowed)

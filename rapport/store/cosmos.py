@@ -18,21 +18,30 @@ What this relies on, and what it deliberately does not:
 - Tenants are listed from a small directory container (partition `_directory`), written before a
   tenant document and removed last when a tenant is purged.
 
-Partitioning note: a tenant's documents of one family share one logical partition, which Cosmos caps
-at 20 GB (and 10,000 RU/s). The queries below each read a single logical partition; once a firm
-outgrows that, move the containers to hierarchical partition keys (/tenantId, /bucket) and give these
-queries the key prefix (see the comments marked PARTITION).
+Partitioning (docs/scale.md has the capacity model behind it): a tenant's documents of one family
+would share one logical partition, which Cosmos caps at 20 GB (and 10,000 RU/s); a large firm's
+mail metadata passes that within a couple of years. So the families that grow without bound
+(HIERARCHICAL_FAMILIES) get hierarchical partition keys: /tenantId, then /rapportPk, a bucket of
+the document id. Every document of a tenant still shares the first level, so every query stays
+tenant-first: on Cosmos DB it is given the tenant as a partition-key PREFIX and reads only that
+tenant's physical partitions. The local server does not answer prefix queries ("missing partition
+keys"); there the same query runs without a partition key and the WHERE filter on c.tenantId scopes
+it (the only difference between the two, decided once per backend in `_query`). Point reads,
+replaces and deletes give the full key, computed from the id. A container created before this
+layout (partitioned on /tenantId alone) is detected when opened and used as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from rapport import telemetry
 from rapport.store.base import Backend
 from rapport.store.cursor import cursor_in, cursor_out  # one cursor format: same meaning on both
 from rapport.store.errors import AlreadyExists, Conflict, StoreUnavailable
@@ -43,7 +52,20 @@ T = TypeVar("T")
 DIRECTORY = "tenant_directory"  # container of the tenant directory
 DIRECTORY_PARTITION = "_directory"  # its one partition (never a real tenant id: those are GUIDs)
 WRITE_MARK = "rapportWrite"  # per-write token, see the module docstring
-SYSTEM_FIELDS = frozenset({"_rid", "_self", "_ts", "_attachments", "_etag", "_lsn", WRITE_MARK})
+PK_FIELD = "rapportPk"  # the second partition level of HIERARCHICAL_FAMILIES (module docstring)
+SYSTEM_FIELDS = frozenset({"_rid", "_self", "_ts", "_attachments", "_etag", "_lsn", WRITE_MARK, PK_FIELD})
+# The families whose documents grow with every mail and meeting (docs/scale.md): millions per firm.
+HIERARCHICAL_FAMILIES = frozenset({"interactions", "meetings", "audit"})
+# 256 logical partitions per tenant and family: 256 x 20 GB of room (a 5,000-lawyer firm's ten years
+# of mail metadata is about 1.4 TB, docs/scale.md), and capture's write bursts spread over all of a
+# tenant's physical partitions instead of one.
+BUCKETS = 256
+
+
+def bucket(doc_id: str) -> str:
+    """The second partition level of a document: a stable bucket of its id, so a point read needs
+    nothing but the id to build the full key."""
+    return f"{int.from_bytes(hashlib.sha256(doc_id.encode('utf-8')).digest()[:4], 'big') % BUCKETS:02x}"
 TENANT_FILTER = "c.tenantId = @tenantId"
 # Cosmos refuses these in an id; such an id can only come from bad input, so a read treats it as missing.
 _BAD_ID = re.compile(r"[/\\?#]")
@@ -99,6 +121,8 @@ class CosmosBackend(Backend):
         self._credential: Any = None
         self._database: Any = None
         self._containers: dict[str, Any] = {}
+        self._hierarchical: dict[str, bool] = {}  # per family: the container's layout, read when opened
+        self._prefix_queries = True  # False once the server refused a partition-key prefix (local server)
         self._known_tenants: set[str] = set()
         self._open_lock = asyncio.Lock()
         self._create_lock = asyncio.Lock()
@@ -179,6 +203,7 @@ class CosmosBackend(Backend):
             self._client = None
             self._database = None
             self._containers.clear()
+            self._hierarchical.clear()
             self._known_tenants.clear()
 
     async def _call(self, op: Callable[[], Awaitable[T]], what: str) -> T:
@@ -187,9 +212,11 @@ class CosmosBackend(Backend):
         from azure.cosmos.exceptions import CosmosHttpResponseError
 
         last: BaseException | None = None
+        op_name = what.split(" ", 1)[0]  # "read", "write", "find", ...: a fixed word, never an id
         for attempt in range(self._attempts):
             try:
-                return await op()
+                with telemetry.timed(telemetry.store_latency, **{"rapport.store.op": op_name}):
+                    return await op()
             except CosmosHttpResponseError as exc:
                 if exc.status_code in (401, 403):
                     raise StoreUnavailable(f"cosmos {what}: not authorized ({exc.status_code})") from None
@@ -227,37 +254,65 @@ class CosmosBackend(Backend):
             from azure.cosmos import PartitionKey
             from azure.cosmos.exceptions import CosmosResourceExistsError
 
+            wanted = (PartitionKey(path=["/tenantId", f"/{PK_FIELD}"], kind="MultiHash")
+                      if family in HIERARCHICAL_FAMILIES else PartitionKey(path="/tenantId"))
+
             async def create() -> Any:
                 try:
                     return await database.create_container_if_not_exists(
-                        id=family, partition_key=PartitionKey(path="/tenantId"), indexing_policy=INDEXING_POLICY
+                        id=family, partition_key=wanted, indexing_policy=INDEXING_POLICY
                     )
                 except CosmosResourceExistsError:  # another process created it between read and create
                     return database.get_container_client(family)
 
             container = await self._call(create, f"open container {family}")
+            # The layout the container HAS (one created before hierarchical keys keeps /tenantId).
+            props = await self._call(container.read, f"read container {family}")
+            paths = (props.get("partitionKey") or {}).get("paths") or ["/tenantId"]
+            self._hierarchical[family] = len(paths) > 1
             self._containers[family] = container
             return container
+
+    def _pk(self, family: str, tenant_id: str, doc_id: str) -> Any:
+        """The full partition key of one document (after its container was opened)."""
+        return [tenant_id, bucket(doc_id)] if self._hierarchical.get(family) else tenant_id
 
     # --- queries -----------------------------------------------------------------------------
 
     async def _query(
-        self, container: Any, tenant_id: str, sql: str, params: dict[str, Any], what: str
+        self, container: Any, family: str, tenant_id: str, sql: str, params: dict[str, Any], what: str
     ) -> list[Any]:
-        """All results of one single-partition query.
+        """All results of one query within a tenant.
 
         Refuses a query without the tenant filter: it is the only thing that scopes a query on the
         local server, and on Cosmos it keeps a wrong partition key from becoming a cross-tenant read.
         """
+        from azure.cosmos.exceptions import CosmosHttpResponseError
+
         if TENANT_FILTER not in sql or params.get("@tenantId") != tenant_id:
             raise RuntimeError("refusing a Cosmos query without its c.tenantId = @tenantId filter")
         parameters = [{"name": k, "value": v} for k, v in params.items()]
+        hierarchical = self._hierarchical.get(family, False)
 
         async def run() -> list[Any]:
-            items = container.query_items(query=sql, parameters=parameters, partition_key=tenant_id)
+            if not hierarchical:
+                items = container.query_items(query=sql, parameters=parameters, partition_key=tenant_id)
+            elif self._prefix_queries:  # PARTITION: the tenant's prefix: only its physical partitions
+                items = container.query_items(query=sql, parameters=parameters, partition_key=[tenant_id])
+            else:  # the local server: the WHERE filter on c.tenantId is what scopes it
+                items = container.query_items(query=sql, parameters=parameters)
             return [item async for item in items]
 
-        return await self._call(run, what)
+        try:
+            return await self._call(run, what)
+        except CosmosHttpResponseError as exc:
+            if not (hierarchical and self._prefix_queries and exc.status_code == 400
+                    and "missing partition keys" in str(exc)):
+                raise
+            log.info("this Cosmos server does not answer partition-key prefix queries; scoping them by "
+                     "the tenant filter alone (expected on the local server only)")
+            self._prefix_queries = False
+            return await self._call(run, what)
 
     # --- primitives --------------------------------------------------------------------------
 
@@ -269,13 +324,13 @@ class CosmosBackend(Backend):
         if not doc_id or _BAD_ID.search(doc_id) or not tenant_id:
             return None
         container = await self._container(family)
-        doc = await self._read_item(container, tenant_id, doc_id, f"read {family}")
+        doc = await self._read_item(container, self._pk(family, tenant_id, doc_id), doc_id, f"read {family}")
         if doc is None or doc.get("tenantId") != tenant_id:
             return None
         return _clean(doc)
 
-    async def _read_item(self, container: Any, tenant_id: str, doc_id: str, what: str) -> dict[str, Any] | None:
-        """A point read (1 RU) in the tenant's partition, or None when there is no such document."""
+    async def _read_item(self, container: Any, key: Any, doc_id: str, what: str) -> dict[str, Any] | None:
+        """A point read (1 RU) under its full partition key, or None when there is no such document."""
         from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
         async def read() -> dict[str, Any] | None:
@@ -284,15 +339,14 @@ class CosmosBackend(Backend):
                 # answer a missing document with 404 (without it, it fails with a 500). The read is
                 # still keyed by (partition key, id) there, and get_doc re-checks the tenant.
                 return await container.read_item(
-                    doc_id, partition_key=tenant_id, request_options={"enableCrossPartitionQuery": True}
+                    doc_id, partition_key=key, request_options={"enableCrossPartitionQuery": True}
                 )
             except CosmosResourceNotFoundError:
                 return None
 
         return await self._call(read, what)
 
-    @staticmethod
-    def _body(tenant_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+    def _body(self, family: str, tenant_id: str, doc: dict[str, Any]) -> dict[str, Any]:
         if doc.get("tenantId") != tenant_id:
             raise ValueError("document tenantId does not match the partition it is written to")
         doc_id = doc.get("id")
@@ -302,11 +356,13 @@ class CosmosBackend(Backend):
         body.setdefault("ixKeys", [])
         body.setdefault("ixAt", "")
         body[WRITE_MARK] = uuid.uuid4().hex
+        if self._hierarchical.get(family):
+            body[PK_FIELD] = bucket(doc_id)
         return body
 
-    async def _own_write(self, container: Any, tenant_id: str, doc_id: str, mark: str) -> str | None:
+    async def _own_write(self, container: Any, key: Any, doc_id: str, mark: str) -> str | None:
         """The current ETag if the stored document carries our write mark (our retried write landed)."""
-        current = await self._read_item(container, tenant_id, doc_id, "re-read after conflict")
+        current = await self._read_item(container, key, doc_id, "re-read after conflict")
         if current is not None and current.get(WRITE_MARK) == mark:
             return current.get("_etag")
         return None
@@ -332,11 +388,12 @@ class CosmosBackend(Backend):
             CosmosResourceNotFoundError,
         )
 
-        body = self._body(tenant_id, doc)
         if family == "tenants":
             await self._remember_tenant(tenant_id)
-        container = await self._container(family)
+        container = await self._container(family)  # first: the body depends on the container's layout
+        body = self._body(family, tenant_id, doc)
         mark = body[WRITE_MARK]
+        key = self._pk(family, tenant_id, body["id"])
 
         async def write() -> dict[str, Any]:
             if create_only:
@@ -350,26 +407,26 @@ class CosmosBackend(Backend):
         try:
             result = await self._call(write, f"write {family}")
         except CosmosResourceExistsError:
-            landed = await self._own_write(container, tenant_id, body["id"], mark)
+            landed = await self._own_write(container, key, body["id"], mark)
             if landed is not None:
                 return landed
             raise AlreadyExists(body["id"]) from None
         except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
             # 412: someone else wrote since the ETag was read; 404: the document is gone. Either way
             # the write bound to that ETag must not land, unless it already did (our retried write).
-            landed = await self._own_write(container, tenant_id, body["id"], mark)
+            landed = await self._own_write(container, key, body["id"], mark)
             if landed is not None:
                 return landed
             raise Conflict() from None
         return result.get("_etag") or ""
 
     async def put_docs(self, tenant_id: str, family: str, docs: Sequence[dict[str, Any]]) -> None:
-        bodies = [self._body(tenant_id, d) for d in docs]
-        if not bodies:
+        if not docs:
             return
         if family == "tenants":
             await self._remember_tenant(tenant_id)
         container = await self._container(family)
+        bodies = [self._body(family, tenant_id, d) for d in docs]
 
         async def upsert(body: dict[str, Any]) -> None:
             await self._call(lambda: container.upsert_item(body), f"bulk write {family}")
@@ -400,14 +457,14 @@ class CosmosBackend(Backend):
         if not doc_id or _BAD_ID.search(doc_id):
             return
         container = await self._container(family)
-        await self._delete(container, tenant_id, doc_id, f"delete {family}")
+        await self._delete(container, self._pk(family, tenant_id, doc_id), doc_id, f"delete {family}")
 
-    async def _delete(self, container: Any, tenant_id: str, doc_id: str, what: str) -> bool:
+    async def _delete(self, container: Any, key: Any, doc_id: str, what: str) -> bool:
         from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
         async def delete() -> bool:
             try:
-                await container.delete_item(doc_id, partition_key=tenant_id)
+                await container.delete_item(doc_id, partition_key=key)
                 return True
             except CosmosResourceNotFoundError:  # already gone (or a retry of a delete that landed)
                 return False
@@ -440,13 +497,13 @@ class CosmosBackend(Backend):
             params["@curAt"] = c_at
             params["@curId"] = c_id
         order = "DESC" if desc else "ASC"
-        # PARTITION: served from the tenant's one logical partition of this family.
+        # PARTITION: the tenant's logical partition, or its prefix for a hierarchical family.
         sql = (
             f"SELECT TOP @top * FROM c WHERE {' AND '.join(where)} "
             f"ORDER BY c.ixAt {order}, c.id {order}"
         )
         container = await self._container(family)
-        rows = await self._query(container, tenant_id, sql, params, f"find {family}")
+        rows = await self._query(container, family, tenant_id, sql, params, f"find {family}")
         more = len(rows) > limit
         rows = rows[:limit]
         out = [_clean(r) for r in rows]
@@ -457,7 +514,7 @@ class CosmosBackend(Backend):
         container = await self._container(DIRECTORY)
         # PARTITION: the whole directory is one small logical partition (one entry per firm).
         sql = f"SELECT VALUE c.id FROM c WHERE {TENANT_FILTER} ORDER BY c.id"
-        ids = await self._query(container, DIRECTORY_PARTITION, sql, {"@tenantId": DIRECTORY_PARTITION},
+        ids = await self._query(container, DIRECTORY, DIRECTORY_PARTITION, sql, {"@tenantId": DIRECTORY_PARTITION},
                                 "list tenants")
         return [str(i) for i in ids]
 
@@ -474,19 +531,21 @@ class CosmosBackend(Backend):
             # PARTITION: scans the tenant's logical partition of this family.
             sql = f"SELECT TOP 500 VALUE c.id FROM c WHERE {TENANT_FILTER}"
             while True:
-                ids = await self._query(container, tenant_id, sql, {"@tenantId": tenant_id}, f"purge {family}")
+                ids = await self._query(container, family, tenant_id, sql, {"@tenantId": tenant_id}, f"purge {family}")
                 if not ids:
                     break
                 deleted: list[bool] = []
 
-                async def one(doc_id: str, container: Any = container, deleted: list[bool] = deleted) -> None:
-                    deleted.append(await self._delete(container, tenant_id, doc_id, "purge"))
+                async def one(doc_id: str, container: Any = container, deleted: list[bool] = deleted,
+                              family: str = family) -> None:
+                    deleted.append(await self._delete(container, self._pk(family, tenant_id, doc_id), doc_id,
+                                                      "purge"))
 
                 await self._each(ids, one)
                 total += sum(deleted)
                 if not any(deleted):  # everything listed was already gone: do not spin
                     break
         directory = await self._container(DIRECTORY)
-        await self._delete(directory, DIRECTORY_PARTITION, tenant_id, "purge directory entry")
+        await self._delete(directory, DIRECTORY_PARTITION, tenant_id, "purge directory entry")  # not hierarchical
         self._known_tenants.discard(tenant_id)
         return total

@@ -6,7 +6,7 @@ Scoping lives here and nowhere else (readers hold no copy of these rules):
   answer as a missing id, and so do the records attached to it (by `accountId` or `accountIds`, or
   through a contact of that account). A viewer is walled by a wall (not ended) that screens them
   (by oid or UPN: exclusionary), or that has insiders and they are not one (inclusionary). When
-  the firm syncs its walls (TenantSettings.wallsMaxAgeHours > 0) and the last sync
+  the firm syncs its walls (TenantSettings.wallsMaxAgeHours is set) and the last sync
   (Tenant.wallsSyncedAt) is older than that, every wall screens everyone but its insiders until
   the next sync: a stale wall list fails closed (`walls_stale`);
 - contacts: a contact whose owners all keep it `private` (or `team`, for someone outside their
@@ -98,9 +98,9 @@ def _account_ids(record: Record) -> list[str]:
 
 
 def walls_stale(tenant: Tenant | None, now: datetime | None = None) -> bool:
-    """Does this firm's wall list fail closed: it syncs walls (wallsMaxAgeHours > 0) and the last
+    """Does this firm's wall list fail closed: it syncs walls (wallsMaxAgeHours set) and the last
     sync is missing or older than that? (Also what the walls watch alerts on: rapport.firm.walls.)"""
-    if tenant is None or tenant.settings.wallsMaxAgeHours <= 0:
+    if tenant is None or not tenant.settings.wallsMaxAgeHours:
         return False
     if tenant.wallsSyncedAt is None:
         return True
