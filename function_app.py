@@ -1,4 +1,4 @@
-"""THE list of Rapport's triggers: HTTP routes and timers, as Azure Functions runs them.
+"""THE list of Rapport's triggers: HTTP routes, timers and the work queue, as Azure Functions runs them.
 
 `rapport serve` reads this same FunctionApp (app.get_functions()) and runs it on aiohttp and
 asyncio, so local runs and end-to-end tests exercise exactly what Azure runs. Each trigger is thin:
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from rapport import runtime, telemetry, work
+from rapport import runtime, telemetry, work, work_queue
 from rapport.web import Answer, Request, clean_params, error_answer, new_correlation_id, refusal
 
 runtime.tune_gc()  # the worker process is Rapport's: its collector suits capture's allocation pattern
@@ -82,6 +82,18 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
 async def drain_work(timer: func.TimerRequest) -> None:
     # the same drain everywhere (docs/architecture.md, "Work after the answer")
     await work.drain_timer(await runtime.store(), past_due=timer.past_due)
+
+
+# Each work item is also a message on the Storage queue when one is configured (rapport.work_queue):
+# the host hands it to one instance, which runs exactly that item. A failure raises, so the host
+# delivers it again after host.json's queues.visibilityTimeout (30 s: the item's retry is due then)
+# and, after maxDequeueCount (5, the item's attempts) deliveries, moves it to rapport-work-poison,
+# which `rapport work` lists. batchSize 8 (x1.5 with newBatchThreshold) keeps an instance's
+# concurrent handlers (Graph calls, drafting) well inside its memory beside the HTTP routes; a
+# maxPollingInterval of 1 s keeps "approve -> mail sent" near a second (the default is a minute).
+@app.queue_trigger(arg_name="msg", queue_name=work_queue.QUEUE_NAME, connection=work_queue.CONNECTION)
+async def work_message(msg: func.QueueMessage) -> None:
+    await work.drain_message(await runtime.store(), msg.get_body(), dequeue_count=msg.dequeue_count)
 
 
 # --- Outlook add-in (task pane API and its files) ------------------------------------------------

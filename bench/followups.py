@@ -10,8 +10,17 @@
    ended in the last day; the follow-ups timer queues them and the work drain drafts them
    (template drafter, the embedded default) and delivers each card to the local outbox.
    Figure: drafts per second, end to end.
+3. Approve invoke -> mail sent, through the work queue: Azurite's queue service (node_modules, in
+   memory, 127.0.0.1) as RAPPORT_WORK_QUEUE; the approval writes the send item and its message, and
+   the local host polls the queue as the Functions host does (host.json's queues options: at most
+   1 s between polls of an idle queue) and runs function_app.work_message, which sends the mail.
+   Approvals come one at a time after a random idle gap (0-2.5 s), so the poll is caught at every
+   point of its backoff. Figure: p50/p95/max from the invoke to the draft recorded as sent (budget
+   p95 < 2 s), beside the old worst case: a kick cut off by the platform waits for the minute timer.
+   Bounded: --queue-approvals (default 30) and --queue-seconds (default 120).
 
 Run: .venv/bin/python bench/followups.py [--approvals 300] [--partners 100] [--meetings 5]
+     [--queue-approvals 30] [--queue-seconds 120] [--only approve|timer|queue]
 """
 
 from __future__ import annotations
@@ -150,6 +159,104 @@ async def bench_approve(n: int, concurrency: int) -> None:
         await store.close()
 
 
+async def bench_approve_to_sent(n: int, seconds: float) -> None:
+    import random
+
+    from local.host import DevHost
+    from rapport import runtime, work
+    from rapport.followups import sending
+    from rapport.identity.keys import KeySet
+    from tests.doubles.connector import ConnectorServer
+    from tests.doubles.identity_server import IdentityServer
+    from tests.doubles.tokens import TestCA
+    from tests.plugins.azurite import start_azurite, stop_azurite
+
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory() as tmp:
+        azurite = start_azurite(Path(tmp) / "azurite")
+        ca = TestCA.create(Path(tmp))
+        os.environ["SSL_CERT_FILE"] = str(ca.ca_path)
+        os.environ["REQUESTS_CA_BUNDLE"] = str(ca.ca_path)
+        identity = await IdentityServer(ca).start()
+        connector = await ConnectorServer().start()
+        path = str(Path(tmp) / "queue.db")
+        settings = load_settings({
+            "RAPPORT_SQLITE_PATH": path, "ENTRA_AUTHORITY_HOST": identity.base_url,
+            "BotOpenIdMetadata": identity.bot_metadata_url, "MicrosoftAppId": BOT_APP_ID,
+            "MicrosoftAppPassword": "bot-secret", "MicrosoftAppType": "SingleTenant",
+            "MicrosoftAppTenantId": TENANT, "RAPPORT_ALLOWED_TENANTS": TENANT,
+            "RAPPORT_WORK_QUEUE": azurite.connection_string,
+        })
+        store = await Store(SqliteBackend(path)).open()
+        await store.put_tenant(Tenant(id=TENANT, tenantId=TENANT, name="Bench firm", domains=["firm.test"]))
+        await store.put(Person(id=OWNER, tenantId=TENANT, oid=OWNER, upn="ada@firm.test", name="Ada Partner"))
+        warm = 3
+        drafts = [Draft(id=f"df_queue{i:08d}", tenantId=TENANT, ownerOid=OWNER, to=[f"c{i}@acme.example"],
+                        subject=f"Following our meeting {i}", body="Dear Jane,\n\nThank you.\n\nAda")
+                  for i in range(n + warm)]
+        await store.put_many(drafts)
+        services = contextlib.ExitStack()
+        services.enter_context(runtime.override(
+            mail_transport=sending.LocalOutboxTransport(), send_limiter=sending.RateLimiter(10_000),
+            bot_keys=KeySet(settings.bot_openid_metadata)))
+        host = await DevHost(settings, store=store, timers=False).start()  # no timer: only the queue sends
+        token = identity.bot_token(BOT_APP_ID, connector.base_url)
+        latencies: list[float] = []
+        kicked = 0
+        try:
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+                url = host.base_url + "/api/messages"
+
+                async def approve_and_wait(d: Draft) -> float:
+                    nonlocal kicked
+                    body = {
+                        "type": "invoke", "name": "adaptiveCard/action", "id": uuid.uuid4().hex,
+                        "channelId": "msteams", "serviceUrl": connector.base_url,
+                        "from": {"id": "29:ada", "aadObjectId": OWNER}, "recipient": {"id": f"28:{BOT_APP_ID}"},
+                        "conversation": {"id": "a:chat", "conversationType": "personal", "tenantId": TENANT},
+                        "channelData": {"tenant": {"id": TENANT}},
+                        "value": {"action": {"type": "Action.Execute", "verb": "followup.approve",
+                                             "data": {"draftId": d.id, "version": 1}}, "trigger": "manual"},
+                    }
+                    t0 = time.perf_counter()
+                    async with http.post(url, json=body) as resp:
+                        await resp.read()
+                        if resp.status != 200:
+                            raise RuntimeError(f"approve answered {resp.status}")
+                    kicked += len(work.kicks())
+                    while True:
+                        got = await store.get(Draft, TENANT, d.id)
+                        if got is not None and got.state == "sent":
+                            return time.perf_counter() - t0
+                        if time.perf_counter() - t0 > 30:
+                            raise RuntimeError("no mail within 30 s")
+                        await asyncio.sleep(0.01)
+
+                for d in drafts[n:]:  # warm-up: adapter, token validation, the queue's first round trips
+                    await approve_and_wait(d)
+                ends = time.monotonic() + seconds
+                for d in drafts[:n]:
+                    if time.monotonic() >= ends:
+                        break
+                    await asyncio.sleep(rng.uniform(0, 2.5))  # an idle queue: the poll backs off
+                    latencies.append(await approve_and_wait(d))
+        finally:
+            await host.stop()
+            services.close()
+            await connector.stop()
+            await identity.stop()
+            await store.close()
+            stop_azurite(azurite)
+        if not latencies:
+            print("approve invoke -> mail sent through the queue trigger: no sample within the time limit")
+            return
+        print(f"approve invoke -> mail sent through the queue trigger (Azurite, {len(latencies)} approvals, one at a "
+              f"time after an idle gap): p50 {statistics.median(latencies):.2f} s, p95 {pct(latencies, 95):.2f} s, "
+              f"max {max(latencies):.2f} s; budget p95 < 2 s; in-process kicks started: {kicked}")
+        print("  without the queue, a kick the platform cuts off leaves the mail to the drain_work timer: "
+              "up to 60 s, plus the drain")
+
+
 async def bench_timer_pass(partners: int, meetings: int) -> None:
     from rapport import followups, runtime, work
 
@@ -202,14 +309,21 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--partners", type=int, default=100)
     ap.add_argument("--meetings", type=int, default=5)
+    ap.add_argument("--queue-approvals", type=int, default=30, help="approvals timed through the work queue")
+    ap.add_argument("--queue-seconds", type=float, default=120.0, help="time limit of the queue part")
+    ap.add_argument("--only", choices=("approve", "timer", "queue"), help="run one part only")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
 
     async def run() -> None:
-        await bench_approve(args.approvals, 1)
-        if args.concurrency > 1:
-            await bench_approve(args.approvals, args.concurrency)
-        await bench_timer_pass(args.partners, args.meetings)
+        if args.only in (None, "approve"):
+            await bench_approve(args.approvals, 1)
+            if args.concurrency > 1:
+                await bench_approve(args.approvals, args.concurrency)
+        if args.only in (None, "timer"):
+            await bench_timer_pass(args.partners, args.meetings)
+        if args.only in (None, "queue"):
+            await bench_approve_to_sent(max(1, min(args.queue_approvals, 500)), max(1.0, args.queue_seconds))
 
     asyncio.run(run())
 

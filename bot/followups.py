@@ -29,7 +29,9 @@ from bot.text import NEUTRAL, outsider, reply
 from rapport import followups, runtime
 from rapport.cards.followup import (
     BODY_INPUT,
+    CC_INPUT,
     SUBJECT_INPUT,
+    TO_INPUT,
     VERB_APPROVE,
     VERB_EDIT,
     VERB_RETRY,
@@ -66,7 +68,10 @@ async def _answer(store: Store, out: followups.Outcome, *, notice: str | None = 
     if out.status == "refused":
         return verbs.error_response(403, REFUSED, "Forbidden")
     message = notice if out.status == "ok" else (out.message or None)
-    card = await followups.card_for(store, out.draft, notice=message, editing=out.editing)
+    # In edit mode To is chosen among the meeting's outside attendees (checked again on save).
+    choices = await followups.allowed_recipients(store, out.draft) if out.editing else ()
+    card = await followups.card_for(store, out.draft, notice=message, editing=out.editing, choices=choices,
+                                    typed=out.typed)
     return verbs.card_response(card)
 
 
@@ -93,11 +98,12 @@ def _act(verb: str):
                     out.status, out.message = "stale", f"This draft changed; this is version {out.draft.version}."
         elif verb == VERB_SAVE:
             out = await followups.edit(store, tenant_id, oid, draft_id, version, data.get(SUBJECT_INPUT),
-                                       data.get(BODY_INPUT), now=now)
+                                       data.get(BODY_INPUT), now=now, to=data.get(TO_INPUT), cc=data.get(CC_INPUT))
             notice = out.message
         elif verb == VERB_SAVE_APPROVE:  # one click: the edited text as a new version, that version approved
             out = await followups.save_and_approve(store, tenant_id, oid, draft_id, version, data.get(SUBJECT_INPUT),
-                                                   data.get(BODY_INPUT), now=now)
+                                                   data.get(BODY_INPUT), now=now, to=data.get(TO_INPUT),
+                                                   cc=data.get(CC_INPUT))
             notice = out.message
         elif verb in (VERB_SNOOZE_LATER, VERB_SNOOZE_TOMORROW):
             choice = "tomorrow" if verb == VERB_SNOOZE_TOMORROW else "later"

@@ -3,8 +3,9 @@
 One list of triggers, two hosts (docs/architecture.md, "The trigger list and its two hosts"): this host reads the same FunctionApp Azure runs
 (`app.get_functions()`), serves each httpTrigger at the path Azure would (host.json's routePrefix +
 route), converting aiohttp requests to azure.functions.HttpRequest and HttpResponse back, and runs
-each timerTrigger on asyncio at its NCRONTAB schedule (local/timers.py). End-to-end tests start `DevHost`, so they
-exercise exactly the triggers Azure runs.
+each timerTrigger on asyncio at its NCRONTAB schedule (local/timers.py), and, when a work queue is
+configured (RAPPORT_WORK_QUEUE), each queueTrigger from the real Storage queue (local/queues.py). End-to-end
+tests start `DevHost`, so they exercise exactly the triggers Azure runs.
 
 The task pane's files (/addin/*) come from function_app's own trigger, as on Azure. Besides the
 triggers this host serves /dev/outbox: the mail and Teams messages the embedded default "sent" (it
@@ -44,8 +45,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from local import outbox_page
 from local.demo import DEMO_TENANT_ID, seed_demo
 from local.ncrontab import CronError, parse
+from local.queues import QueueOptions, QueueRunner, QueueTrigger, QueueUnavailable
 from local.timers import Clock, Sleep, TimerRunner, TimerTrigger, call, fire
-from rapport import __version__, local_outbox, runtime
+from rapport import __version__, local_outbox, runtime, work_queue
 from rapport.identity.dev import check_bind, dev_route_open, is_loopback
 from rapport.records import utcnow
 from rapport.settings import Settings
@@ -255,9 +257,20 @@ def collect(app: func.FunctionApp, prefix: str | None = None) -> tuple[list[Http
             except CronError as exc:
                 raise SystemExit(f"rapport: timer {name}: {exc}") from None
             timers.append(TimerTrigger(name, schedule, fn, spec["name"], bool(spec.get("runOnStartup"))))
-        else:
+        elif spec.get("type") != "queueTrigger":  # those: collect_queues
             log.warning("function %s has a %s trigger, which the local host does not run", name, spec.get("type"))
     return https, timers
+
+
+def collect_queues(app: func.FunctionApp) -> list[QueueTrigger]:
+    """The queue triggers of a FunctionApp (run by local/queues.py when a work queue is configured)."""
+    out = []
+    for f in functions(app):
+        spec = f.get_trigger().get_dict_repr()
+        if spec.get("type") == "queueTrigger":
+            out.append(QueueTrigger(f.get_function_name(), spec["queueName"], spec.get("connection") or "",
+                                    f.get_user_function(), spec["name"]))
+    return out
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -421,6 +434,7 @@ class DevHost:
         self, settings: Settings, *, app: func.FunctionApp | None = None, host: str = "127.0.0.1", port: int = 0,
         timers: bool = False, store: Store | None = None, clock: Clock = utcnow, sleep: Sleep = asyncio.sleep,
         max_body: int = MAX_BODY, prefix: str | None = None, preview_tenant: str | None = DEMO_TENANT_ID,
+        queues: bool = True, queue_options: QueueOptions | None = None,
     ) -> None:
         self.settings = settings
         self.app = app if app is not None else load_function_app().app
@@ -431,6 +445,11 @@ class DevHost:
         self.preview_tenant = preview_tenant  # the task pane preview's firm (addin/preview.py): the demo's
         self.http_triggers, self.timer_triggers = collect(self.app, prefix)
         self.timers = TimerRunner(self.timer_triggers, clock=clock, sleep=sleep) if timers else None
+        # The queue triggers run only with a configured queue; without one the kick does the work.
+        self.queue_triggers = collect_queues(self.app) if queues and settings.work_queue else []
+        self.queues = (QueueRunner(self.queue_triggers, settings, queue_options or QueueOptions.from_host_json(
+            repo_root())) if self.queue_triggers else None)
+        self._work_queue = work_queue.StorageWorkQueue(settings) if settings.work_queue else None
         self._runner: web.AppRunner | None = None
         self._services: contextlib.ExitStack | None = None  # this host's runtime.override while it runs
 
@@ -462,6 +481,7 @@ class DevHost:
             settings=self.settings, store=self.store,
             bind_host=self.host,  # dev tokens and /dev/* routes only on a loopback bind
             preview_tenant=self.preview_tenant,  # whom the task pane preview acts in
+            work_queue=self._work_queue,  # this host's sender (closed on stop); None: no queue
         ))
         self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False, logger=_server_log,
                                      max_line_size=32768, max_field_size=32768)
@@ -477,13 +497,24 @@ class DevHost:
         self.port = self._runner.addresses[0][1]
         if self.timers is not None:
             self.timers.start()
-        log.info("serving %d HTTP and %d timer triggers on %s", len(self.http_triggers),
-                 len(self.timer_triggers) if self.timers else 0, self.base_url)
+        if self.queues is not None:
+            try:
+                await self.queues.start()
+            except Exception:
+                await self.stop()
+                raise
+        log.info("serving %d HTTP, %d timer and %d queue triggers on %s", len(self.http_triggers),
+                 len(self.timer_triggers) if self.timers else 0, len(self.queues.triggers) if self.queues else 0,
+                 self.base_url)
         return self
 
     async def stop(self) -> None:
         if self.timers is not None:
             await self.timers.stop()
+        if self.queues is not None:
+            await self.queues.stop()
+        if self._work_queue is not None:
+            await self._work_queue.aclose()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -560,6 +591,9 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool, timers: b
         except OSError as exc:
             print(f"rapport: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
             return 1
+        except QueueUnavailable as exc:
+            print(f"rapport: {exc}", file=sys.stderr)
+            return 1
         # Handlers first, so a Ctrl-C right after the banner still stops cleanly.
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -574,6 +608,7 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool, timers: b
             print(f"  local outbox:      {base}/dev/outbox")
         names = ", ".join(t.name for t in dev.timer_triggers) or "none"
         print(f"  timers:            {names if timers else 'off (run one with: rapport trigger NAME)'}")
+        print(f"  work:              {'the ' + work_queue.QUEUE_NAME + ' queue (queue trigger running)' if dev.queues else 'in-process after the answer (no RAPPORT_WORK_QUEUE)'}")
         print("Press Ctrl-C to stop.", flush=True)
         warm_up = asyncio.create_task(_demo_warm_up(dev)) if demo and timers else None
         try:

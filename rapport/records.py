@@ -566,6 +566,9 @@ class WorkItem(Record):
     lastError: str | None = None
     notBefore: datetime = Field(default_factory=utcnow)
     createdAt: datetime = Field(default_factory=utcnow)
+    queuedAt: datetime | None = None  # last (re)queued: createdAt, or when a settled item was asked again
+    # The W3C trace of the request that queued it (rapport.telemetry): the work's span continues it.
+    traceparent: str | None = None
 
     @classmethod
     def id_for(cls, kind: str, key: str) -> str:

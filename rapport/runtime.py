@@ -56,6 +56,8 @@ class Services:
     #                              from the settings and the bind below
     graph: Any = None  # the Microsoft Graph client (rapport.graph.GraphClient); None: one with app-only tokens
     #                  from the settings (rapport.identity.graph_tokens), made on first use and kept
+    work_queue: Any = None  # where work items are also sent as messages (rapport.work_queue.StorageWorkQueue);
+    #                         None: a Storage queue if the settings name one (RAPPORT_WORK_QUEUE...), else none
     bind_host: str | None = None  # the address a local host listens on; never set on Azure (rapport.identity.dev)
     preview_tenant: str | None = None  # the firm the task pane preview acts in (the local host's demo firm)
     _made: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)

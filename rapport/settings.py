@@ -127,6 +127,13 @@ class Settings:
     # Not a secret here: the component has local auth off, so the exporter signs in with the identity.
     appinsights_connection_string: str | None = _setting("APPLICATIONINSIGHTS_CONNECTION_STRING")
     managed_identity_client_id: str | None = _setting("AZURE_CLIENT_ID")  # the user-assigned identity, in Azure
+    # Where work items are also sent as queue messages (rapport.work_queue; docs/architecture.md, "Work after
+    # the answer"). The names are the queue trigger's `connection` (function_app.py), read the way the
+    # Functions host reads them: a connection string (Azurite locally: UseDevelopmentStorage=true), or the
+    # queue service URL with the managed identity (RAPPORT_WORK_QUEUE__credential/__clientId, platform
+    # settings). Neither: no queue, the in-process kick and the minute timer (the embedded default).
+    work_queue_connection: str | None = _setting("RAPPORT_WORK_QUEUE", secret=True)
+    work_queue_service_uri: str | None = _setting("RAPPORT_WORK_QUEUE__queueServiceUri", _url)
 
     @property
     def api_audience(self) -> str | None:
@@ -142,6 +149,11 @@ class Settings:
         if self.openai_api_key or self.openai_base_url:
             return "openai"
         return "template"
+
+    @property
+    def work_queue(self) -> bool:
+        """Whether work items are also queue messages (a storage connection is configured)."""
+        return bool(self.work_queue_connection or self.work_queue_service_uri)
 
 
 

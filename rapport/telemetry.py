@@ -156,6 +156,11 @@ def span(name: str, *, traceparent: str | None = None, kind: trace.SpanKind = tr
             raise
 
 
+def in_span() -> bool:
+    """True inside a recording span of ours (a work item run under its queue message's span)."""
+    return trace.get_current_span().is_recording()
+
+
 def annotate(**attrs: Any) -> None:
     """Add allowed attributes to the span in progress (e.g. the tenant, once the token is checked)."""
     current = trace.get_current_span()

@@ -8,7 +8,7 @@ maintained upstream, so new or renamed Windows zones are not ours to track by ha
 from __future__ import annotations
 
 import logging
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,3 +40,28 @@ def zone(name: str | None) -> tzinfo:
     if name:
         log.warning("Unknown time zone name %r; using UTC", name[:64])
     return UTC
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def short_day(value: datetime, now: datetime | None = None, tz: tzinfo = UTC, *, time: bool = False,
+              relative: bool = True, calendar_date: bool = False) -> str:
+    """One date style for what a partner reads: "Tue 2 Dec", "Tue 2 Dec, 13:00", the year only when
+    it is not this year, and "today" / "yesterday" / "tomorrow" decided by the partner's own date.
+    `tz` is the partner's zone; `calendar_date` is for a date with no time of day (a renewal date
+    stored as midnight UTC), which is shown as that date whatever the zone. English words whatever
+    the server's locale (strftime's %a/%b follow it). Pure."""
+    local = value.astimezone(UTC) if calendar_date else value.astimezone(tz)
+    today = now.astimezone(tz).date() if now is not None else None
+    clock = f"{local.hour:02d}:{local.minute:02d}"
+    words = ""
+    if relative and today is not None:
+        delta = (local.date() - today).days
+        words = {0: "today", -1: "yesterday", 1: "tomorrow"}.get(delta, "")
+    if not words:
+        words = f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}"
+        if today is None or local.year != today.year:
+            words += f" {local.year}"
+    return f"{words}, {clock}" if time and not calendar_date else words

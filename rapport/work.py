@@ -2,9 +2,11 @@
 
 Work that happens after the answer (docs/architecture.md, "Work after the answer"): a handler
 writes a WorkItem (`enqueue`, keyed idempotently, or `requeue` to ask again) before it answers;
-this module runs it later. The `drain_work` timer of
-function_app.py drains every minute, on Azure and under `rapport serve` alike, and a host that
-lets code run after the answer may `kick()` a tenant's queue at once. Failures are retried with
+this module runs it later. With a Storage queue configured (rapport.work_queue), each item written
+is also a message, and function_app's queue trigger runs exactly that item (`drain_message`);
+without one (the embedded default) a host that lets code run after the answer `kick()`s the
+tenant's drain at once. Either way the `drain_work` timer of function_app.py drains every minute,
+on Azure and under `rapport serve` alike: the safety net for a lost message or a cut-off kick. Failures are retried with
 exponential backoff and jitter; after 5 failed attempts an item is parked as dead with an alert
 line in the log. Nothing is ever dropped.
 
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from rapport import telemetry, work_queue
 from rapport.records import WorkItem, aware, utcnow
 from rapport.store import AlreadyExists, Conflict, Store
 
@@ -42,6 +45,11 @@ LEASE = timedelta(minutes=5)  # a claimed item is invisible to other drains this
 HANDLER_TIMEOUT = 120.0  # seconds; well inside the Functions timeout of host.json
 BATCH = 50
 TIMER_BUDGET = 150.0  # seconds a timer pass claims new items for; host.json allows 3:50 per run
+# A queue-delivered item that failed is retried when its message comes back: host.json's queues
+# visibilityTimeout after the failure (tests/test_work_queue.py keeps the two equal). The queue gives
+# each message maxDequeueCount (= MAX_ATTEMPTS) deliveries, then moves it to the poison queue.
+QUEUE_RETRY = timedelta(seconds=30)
+QUEUE_SKEW = timedelta(seconds=5)  # a message may arrive this much before its item is due (clocks differ)
 
 # The modules that register work handlers. The drain imports them all first, so a fresh process
 # (an Azure instance woken only by the drain timer) can run every kind. tests/test_work.py fails
@@ -66,11 +74,19 @@ async def enqueue(store: Store, tenant_id: str, kind: str, key: str, payload: di
     there) and whether this call created it. `not_before`: when it may run (default now)."""
     at = not_before or utcnow()
     item = WorkItem(id=WorkItem.id_for(kind, key), tenantId=tenant_id, kind=kind, key=key, payload=payload,
-                    notBefore=at, createdAt=at)
+                    notBefore=at, createdAt=at, queuedAt=at, traceparent=telemetry.current_traceparent())
     try:
-        return await store.put(item, create_only=True), True
+        stored = await store.put(item, create_only=True)
     except AlreadyExists:
         return await store.get(WorkItem, tenant_id, item.id) or item, False
+    await _announce(stored)
+    return stored, True
+
+
+async def _announce(item: WorkItem) -> None:
+    """After the item is written: its message on the work queue, if one is configured (never raises)."""
+    now = utcnow()
+    await work_queue.send_for(item, delay=item.notBefore - now if item.notBefore > now else None)
 
 
 async def requeue(store: Store, tenant_id: str, kind: str, key: str, payload: dict[str, Any], *,
@@ -94,10 +110,14 @@ async def requeue(store: Store, tenant_id: str, kind: str, key: str, payload: di
     def rearm(w: WorkItem) -> WorkItem:
         w.payload = {**w.payload, **payload, "rev": int(w.payload.get("rev", 0)) + 1}
         if w.state != "queued":
-            w.state, w.attempts, w.lastError, w.notBefore = "queued", 0, None, now
+            w.state, w.attempts, w.lastError, w.notBefore, w.queuedAt = "queued", 0, None, now, now
         return w
 
-    return await store.update(WorkItem, tenant_id, existing.id, rearm) or existing
+    rearmed = await store.update(WorkItem, tenant_id, existing.id, rearm)
+    if rearmed is None:
+        return existing
+    await _announce(rearmed)
+    return rearmed
 
 
 # --- handlers and the drain -------------------------------------------------------------------------
@@ -176,8 +196,19 @@ async def _claim(store: Store, item: WorkItem, now: datetime) -> WorkItem | None
 
 
 async def _run_one(store: Store, item: WorkItem, fn: Handler, now: datetime, rng: random.Random | None,
-                   timeout: float, report: DrainReport) -> None:
+                   timeout: float, report: DrainReport, retry_in: timedelta | None = None) -> None:
     extra = {"tenant_id": item.tenantId}
+    # One span per item, named by its kind (a fixed word); under the queue message's span when there
+    # is one, else continuing the trace of the request that queued it.
+    with telemetry.span(f"work.{item.kind}", traceparent=None if telemetry.in_span() else item.traceparent,
+                        **{"rapport.tenant_id": item.tenantId, "rapport.work.kind": item.kind,
+                           "rapport.work.id": item.id, "rapport.work.attempt": item.attempts + 1}):
+        outcome = await _run_traced(store, item, fn, now, rng, timeout, report, retry_in, extra)
+        telemetry.annotate(**{"rapport.outcome": outcome})
+
+
+async def _run_traced(store: Store, item: WorkItem, fn: Handler, now: datetime, rng: random.Random | None,
+                      timeout: float, report: DrainReport, retry_in: timedelta | None, extra: dict) -> str:
     try:
         async with asyncio.timeout(timeout):
             await fn(store, item)
@@ -185,18 +216,19 @@ async def _run_one(store: Store, item: WorkItem, fn: Handler, now: datetime, rng
         reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
         log.warning("work item %s (%s) failed on attempt %d: %s", item.id, item.kind, item.attempts + 1,
                     type(exc).__name__, exc_info=not isinstance(exc, TimeoutError), extra=extra)
-        settled = await store.settle_work(item, error=reason, retry_at=now + backoff(item.attempts + 1, rng),
-                                          max_attempts=MAX_ATTEMPTS)
+        delay = retry_in if retry_in is not None else backoff(item.attempts + 1, rng)
+        settled = await store.settle_work(item, error=reason, retry_at=now + delay, max_attempts=MAX_ATTEMPTS)
         if settled is not None and settled.state == "dead":
             report.dead.append(item.id)
             log.error("ALERT work item %s (%s) is dead after %d attempts; last error: %s",
                       item.id, item.kind, settled.attempts, type(exc).__name__, extra=extra)
-        else:
-            report.retrying.append(item.id)
-        return
+            return "dead"
+        report.retrying.append(item.id)
+        return "retrying"
     await store.settle_work(item)
     report.done.append(item.id)
     log.info("work item %s (%s) done", item.id, item.kind, extra=extra)
+    return "done"
 
 
 
@@ -254,6 +286,69 @@ async def drain_timer(store: Store, *, past_due: bool = False) -> DrainReport:
     return report
 
 
+class WorkFailed(Exception):
+    """The item a queue message pointed at failed this time. Raised from the queue trigger so the
+    queue delivers the message again (host.json visibilityTimeout) and, after maxDequeueCount
+    deliveries, moves it to the poison queue. The item itself is settled as the drain settles it."""
+
+
+async def drain_message(store: Store, body: bytes | str, *, dequeue_count: int | None = 1,
+                        now: datetime | None = None, retry_in: timedelta = QUEUE_RETRY,
+                        timeout: float = HANDLER_TIMEOUT) -> str:
+    """What the `work_message` queue trigger does: run exactly the work item the message names.
+
+    Returns what became of it: "done"; "gone" (no such item: nothing to do); "settled" (done or dead
+    already: a duplicate message, or the timer ran it first); "taken" (another drain holds it, or
+    it is not due: claimed by a drain running it now, or waiting out a retry the timer scheduled;
+    that drain or the timer settles it, so the message has nothing left to do). Raises BadMessage for a
+    message that is not Rapport's and WorkFailed when the item's handler failed: either way the queue
+    retries it, then poisons it. A failed item is due again `retry_in` later, when the message is back;
+    a message delivered again (`dequeue_count` > 1) IS that retry, so it runs an item waiting out its
+    retry at once, whatever visibilityTimeout the queue was given. (A lease is never mistaken for such
+    a wait: a live drain gives up on its handler after HANDLER_TIMEOUT, long before the last
+    `retry_in` of its LEASE.)
+    """
+    msg = work_queue.parse(body)
+    # One span per message, continuing the trace of the request that queued the item; ids only.
+    with telemetry.span("work.message", traceparent=msg.traceparent, kind=telemetry.CONSUMER,
+                        **{"rapport.trigger": "queue", "rapport.tenant_id": msg.tenant_id,
+                           "rapport.work.id": msg.item_id}):
+        outcome = await _drain_message(store, msg, dequeue_count, now, retry_in, timeout)
+        telemetry.annotate(**{"rapport.outcome": outcome})
+        return outcome
+
+
+async def _drain_message(store: Store, msg: work_queue.WorkMessage, dequeue_count: int | None,
+                         now: datetime | None, retry_in: timedelta, timeout: float) -> str:
+    load_handlers()
+    at = aware(now) if now is not None else utcnow()
+    extra = {"tenant_id": msg.tenant_id}
+    item = await store.get(WorkItem, msg.tenant_id, msg.item_id)
+    if item is None:
+        log.warning("work message for an item that does not exist (%s)", msg.item_id, extra=extra)
+        return "gone"
+    if item.state != "queued":
+        return "settled"
+    redelivered_retry = ((dequeue_count or 1) > 1 and item.attempts > 0
+                         and item.notBefore <= at + retry_in + QUEUE_SKEW)
+    if item.notBefore > at + QUEUE_SKEW and not redelivered_retry:
+        # Held by a drain (its lease) or waiting out a retry: whoever holds it settles it, and the timer
+        # runs it when its lease or wait ends. A message for a scheduled item was sent to arrive then.
+        return "taken"
+    fn = _handlers.get(item.kind)
+    if fn is None:
+        raise WorkFailed(f"no handler for work kind {item.kind!r} in this process")
+    claimed = await _claim(store, item, max(at, item.notBefore))
+    if claimed is None:
+        return "taken"
+    report = DrainReport()
+    await _run_one(store, claimed, fn, at, None, timeout, report, retry_in=retry_in)
+    if report.done:
+        return "done"
+    raise WorkFailed(f"work item {item.id} ({item.kind}) failed; "
+                     f"{'dead' if report.dead else 'retried when the message is delivered again'}")
+
+
 _coalescing: dict[tuple[int, str], asyncio.Task] = {}
 _go_again: set[tuple[int, str]] = set()
 
@@ -290,10 +385,16 @@ def kick(store: Store, tenant_id: str) -> asyncio.Task | None:
     """Drain one tenant's queue now, in the background, after the answer has been written.
 
     Safe to call anywhere: without a running loop or any registered handler it does nothing
-    (the timer will drain). Returns the task so tests can await it.
+    (the timer will drain), and with a work queue configured it does nothing either: each item's
+    message runs it (rapport.work_queue). Returns the task so tests can await it.
     """
     if not _handlers:
         return None
+    try:
+        if work_queue.current() is not None:
+            return None
+    except Exception:  # noqa: BLE001 - settings that cannot be read: kick as before; the timer drains
+        log.warning("work kick: the work queue setting could not be read", exc_info=True)
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:

@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.plugins.demo",
     "tests.plugins.browser",
     "tests.plugins.firm",
+    "tests.plugins.azurite",
 ]
 
 # A JWT (header.payload...) or anything marked as a secret/body canary by a test.

@@ -15,6 +15,29 @@ from tests.test_briefs import first_contact, meeting
 
 ELEANOR, TOMASZ, DANIEL = DEMO_PARTNERS[0][0], DEMO_PARTNERS[1][0], DEMO_PARTNERS[3][0]
 TIMEOUT = 15_000
+PANE_MAX_PX = 900  # the brief in the task pane at 360 px: one phone screen and a little
+
+
+@pytest.mark.browser
+async def test_every_brief_in_the_pane_fits_and_internal_meetings_say_so(demo_pane, page):
+    now = utcnow()
+    meetings = await demo_pane.store.meetings_between(DEMO_TENANT_ID, now - timedelta(hours=12),
+                                                      now + timedelta(days=7), organizer_oid=ELEANOR)
+    external = [m for m in meetings if m.external]
+    internal = [m for m in meetings if not m.external]
+    assert external and internal  # the demo calendar has both: neither check below is vacuous
+    heights = {}
+    for m in external:
+        await page.goto(demo_pane.url(f"/addin/taskpane.html?meeting={m.eventId}"))
+        await page.wait_for_selector('body[data-state="card"][data-status="brief"]', timeout=TIMEOUT)
+        heights[m.subject] = await page.eval_on_selector("#card-host", "e => e.getBoundingClientRect().height")
+    print("pane brief heights (px):", max(heights.values()), heights)
+    assert max(heights.values()) <= PANE_MAX_PX, heights
+    await page.goto(demo_pane.url(f"/addin/taskpane.html?meeting={internal[0].eventId}"))
+    await page.wait_for_selector('body[data-state="card"][data-status="brief"]', timeout=TIMEOUT)
+    text = await page.inner_text("#card-host")
+    assert "Internal meeting: everyone invited is from the firm, so there is no brief to prepare." in text
+    assert "To raise" not in text and "priorities" not in text and "Who is coming" not in text
 
 
 async def upcoming(demo_pane, oid: str) -> Meeting:
@@ -86,6 +109,10 @@ async def test_task_pane_shows_the_brief_for_a_calendar_item(demo_pane, page):
     assert "{{DATE(" not in text
     assert await page.locator("#card-host button:has-text('Open in Outlook')").count() == 1
     assert page.external_requests == []
+    assert text.index("To raise") < text.index("Who is coming") and "priorities" not in text
+    # One screen in the pane too (360 px wide; it was up to 1,800 px): the busiest of Eleanor's briefs below.
+    height = await page.eval_on_selector("#card-host", "e => e.getBoundingClientRect().height")
+    assert height <= PANE_MAX_PX, height
     save_screenshot("brief.png", await page.screenshot(full_page=True))
 
     # Refresh re-asks the API; Open in Outlook in preview explains itself instead of navigating.

@@ -24,6 +24,8 @@ RENDERER = Path(__file__).resolve().parents[1] / "node_modules/adaptivecards/dis
 
 FACTS = {
     "asOf": "2026-03-02T09:00:00.000000Z",
+    "timeZone": "Europe/Berlin",
+    "internal": False,
     "meeting": {"id": "mt_" + "a" * 32, "subject": f"Portfolio review {EVIL}", "start": "2026-03-02T10:00:00.000000Z",
                 "end": "2026-03-02T11:00:00.000000Z", "isOnline": True, "isCancelled": False,
                 "webLink": "https://outlook.office365.com/owa/?itemid=AAMk1"},
@@ -46,8 +48,10 @@ FACTS = {
                                 "since": "2026-01-01T00:00:00Z"}],
                   "keyDates": [{"kind": "renewal", "date": "2026-03-20T00:00:00Z", "matter": "ACME word mark",
                                 "reference": "TM-1", "soon": True}]}],
+    "threads": [{"channel": "email", "subject": "Renewal instructions for ACME", "text": None, "at": "2026-03-01T10:00:00Z",
+                 "direction": "inbound", "by": "you", "with": [f"Jane {EVIL}"]}],
     "lastMeeting": {"subject": "Renewals planning", "start": "2026-02-01T10:00:00Z", "followUp": "drafted",
-                    "followUpText": "drafted, awaiting your approval"},
+                    "followUpText": "drafted, awaiting your approval", "metBy": ["you", "Carl Roy"], "yours": True},
     "talkingPoints": ["Check instructions on the renewal of ACME word mark.", "Discuss next steps."],
     "drafter": "template", "flags": [],
 }
@@ -81,6 +85,44 @@ def test_brief_card_is_1_5_execute_only_minimal_data(name):
         assert set(a["data"]) <= {"meetingId", "minutes"}  # never a tenant, a user or a link
 
 
+def texts(c) -> str:
+    return " ".join(n["text"] for n in nodes(c) if n.get("type") in ("TextRun", "TextBlock"))
+
+
+def test_to_raise_comes_first_and_each_thread_once():
+    c = variants()["teams"]
+    headings = [n["text"] for n in nodes(c) if n.get("style") == "heading"]
+    assert headings[:3] == ["Meeting brief", "To raise", "Who is coming"]
+    assert texts(c).count("Renewal instructions for ACME") == 1
+
+
+def test_cancelled_meeting_is_marked_with_no_points_and_no_snooze():
+    c = brief_card({**FACTS, "meeting": {**FACTS["meeting"], "isCancelled": True}}, NOW)
+    assert "Cancelled: this meeting will not take place." in texts(c)
+    assert "To raise" not in texts(c) and "Check instructions" not in texts(c)
+    assert [a["verb"] for a in c["actions"]] == [VERB_OPEN_IN_OUTLOOK, VERB_REFRESH_BRIEF]
+
+
+def test_internal_meeting_has_no_brief():
+    c = brief_card({**FACTS, "internal": True, "attendees": [], "accounts": [], "threads": [], "lastMeeting": None,
+                    "talkingPoints": []}, NOW)
+    shown = texts(c)
+    assert "Internal meeting: everyone invited is from the firm, so there is no brief to prepare." in shown
+    assert "To raise" not in shown and "Who is coming" not in shown and "priorities" not in shown
+    assert [a["verb"] for a in c["actions"]] == [VERB_REFRESH_BRIEF]
+
+
+def test_one_date_style_in_the_partners_zone():
+    tokyo = brief_card({**FACTS, "timeZone": "Tokyo Standard Time"}, NOW)
+    assert "Today, 19:00\u201320:00" in texts(tokyo)  # 10:00 UTC is 19:00 in Tokyo, the same day
+    late = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)  # 01:00 on 3 March in Tokyo: the meeting was "yesterday"
+    assert "Yesterday, 19:00" in texts(brief_card({**FACTS, "timeZone": "Asia/Tokyo"}, late))
+    assert "Today, 19:00" in texts(brief_card({**FACTS, "timeZone": "UTC", "meeting": {
+        **FACTS["meeting"], "start": "2026-03-02T19:00:00Z", "end": "2026-03-02T20:00:00Z"}}, late))
+    for c in (tokyo, variants()["teams"]):
+        assert "{{DATE(" not in json.dumps(c) and " UTC" not in texts(c) and "2026" not in texts(c)
+
+
 def test_actions_refresh_and_originator():
     c = variants()["outlook"]
     assert [a["verb"] for a in c["actions"]] == [VERB_OPEN_IN_OUTLOOK, "snoozeBrief", VERB_REFRESH_BRIEF]
@@ -105,7 +147,8 @@ def test_card_shows_the_facts():
     for fact in ("Head of IP", "Acme GmbH", "strong", "Carl Roy", "(private)", "Known to ", "Ben Ode",
                  "ask for an introduction", "Not yet known to the firm", "Jane moved from Beta AG",
                  "Global filing programme", "ACME word mark", "Renewals planning", "drafted, awaiting your approval",
-                 "Check instructions on the renewal", "Updated brief: the meeting moved"):
+                 "Check instructions on the renewal", "Updated brief: ", "the meeting moved from today, 10:30.", "With you, Carl Roy",
+                 "Fri 20 Mar", "Sun 1 Feb", "yesterday"):
         assert fact in runs, fact
     link_runs = " ".join(n["text"] for n in nodes(variants()["open-in-outlook"]) if n.get("type") == "TextRun")
     assert FACTS["meeting"]["webLink"] in link_runs
@@ -161,6 +204,7 @@ async def test_cards_render_in_the_adaptive_cards_renderer_without_warnings(page
     teams = result["teams"]
     assert teams["buttons"] == 3
     assert "Portfolio review [click me](https://evil.example) **bold** <img src=x onerror=alert(1)>" in teams["text"]
-    assert "Known to Ben Ode - ask for an introduction." in teams["text"]
+    assert "Known to Ben Ode: ask for an introduction." in teams["text"]
+    assert "Today, 11:00\u201312:00" in teams["text"]  # 10:00 UTC in Berlin, the partner's zone
     assert "{{DATE(" not in teams["text"] and "{{TIME(" not in teams["text"]  # the renderer formatted the times
     assert dialogs == [] and page.external_requests == []

@@ -115,8 +115,8 @@ async def test_moved_meeting_gets_an_updated_brief_not_a_duplicate(demo_store):
     items = await outbox_for(demo_store, m)
     assert len(items) == 2
     assert not items[0].subject.startswith("Updated") and items[1].subject.startswith("Updated brief")
-    texts = [b.get("text", "") for b in _nodes(items[1].card) if b.get("type") == "TextBlock"]
-    assert any("Updated brief: the meeting moved from" in t for t in texts)
+    texts = "".join(b.get("text", "") for b in _nodes(items[1].card) if b.get("type") == "TextRun")
+    assert "Updated brief: the meeting moved from" in texts
     stored = await demo_store.get(Meeting, DEMO_TENANT_ID, m.id)
     assert stored.briefsSent == {ELEANOR: iso(new_start)}
 

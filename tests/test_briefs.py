@@ -247,3 +247,63 @@ async def test_next_meetings_skip_internal_and_cancelled(store):
     await store.put_many([internal, cancelled])
     ids = {m.id for m in await briefs.next_meetings(ScopedStore(store, DEMO_TENANT_ID, ELEANOR), NOW)}
     assert internal.id not in ids and cancelled.id not in ids and ids
+
+
+# --- what the brief shows (issue 14) -------------------------------------------------------------
+
+async def test_last_meeting_is_the_firms_and_says_who_met_them(store):
+    m = await _main_meeting(store)  # Eleanor met Corvina 90 minutes ago ("Renewals planning")
+    colleague = meeting(PRIYA, "AAMkEVpriya", [CORVINA], start=NOW - timedelta(minutes=70), subject="Priya's lunch")
+    # More recent still, but it involves a contact Priya keeps private: Eleanor may not see it.
+    private = meeting(PRIYA, "AAMkEVprivate", [CORVINA, PRIVATE_TO_PRIYA], start=NOW - timedelta(minutes=65),
+                      subject="PRIVATE-CANARY lunch")
+    await store.put_many([colleague, private])
+    facts = await briefs.build(ScopedStore(store, DEMO_TENANT_ID, ELEANOR), m.id, NOW)
+    last = facts["lastMeeting"]
+    assert last["subject"] == "Priya's lunch" and last["metBy"][0] == "Priya Raman" and not last["yours"]
+    assert "followUp" not in last  # a colleague's follow-up is theirs to see
+    assert "PRIVATE-CANARY" not in json.dumps([facts, brief_card(facts, NOW)])
+    # Priya herself sees her own, more recent one: the check above can fail.
+    mine = meeting(PRIYA, "AAMkEVmain", [CORVINA], start=NOW + timedelta(minutes=40))
+    await store.put(mine)
+    theirs = await briefs.build(ScopedStore(store, DEMO_TENANT_ID, PRIYA), mine.id, NOW)
+    assert theirs["lastMeeting"]["subject"] == "PRIVATE-CANARY lunch" and theirs["lastMeeting"]["metBy"][0] == "you"
+
+
+async def test_mail_is_grouped_by_thread_once_for_the_meeting(store):
+    m = await _main_meeting(store)
+    facts = await briefs.build(ScopedStore(store, DEMO_TENANT_ID, ELEANOR), m.id, NOW)
+    keys = [(t["channel"], briefs.thread_key(t["subject"] or t["text"] or "")) for t in facts["threads"]]
+    assert facts["threads"] and len(keys) == len(set(keys)) and len(keys) <= briefs.SHOWN_THREADS
+    assert [t["at"] for t in facts["threads"]] == sorted((t["at"] for t in facts["threads"]), reverse=True)
+    assert all(not t["subject"].lower().startswith(("re:", "fw:")) for t in facts["threads"])
+    assert all(t["channel"] != "meeting" for t in facts["threads"])  # meetings: "Last meeting"
+
+
+def test_threads_merge_replies_across_attendees():
+    people = [{"name": n, "lastInteractions": [
+        {"at": f"2026-11-2{k}T10:00:00Z", "channel": "email", "direction": "inbound", "subject": s, "by": "you"}
+        for k, s in enumerate(subjects)]} for n, subjects in
+        (("Ann", ["RE: Filing plan", "Invoice"]), ("Bob", ["Re: re: filing  plan", "FW: Invoice"]), ("Cy", ["Filing plan"]))]
+    t = briefs.threads(people)
+    assert [x["subject"] for x in t] == ["Invoice", "Filing plan"] and t[1]["with"] == ["Ann", "Bob", "Cy"]
+
+
+async def test_cancelled_meeting_gets_no_talking_points(store):
+    m = meeting(ELEANOR, "AAMkEVcancel", [CORVINA], start=NOW + timedelta(hours=2), cancelled=True)
+    await store.put(m)
+    facts = await briefs.build(ScopedStore(store, DEMO_TENANT_ID, ELEANOR), m.id, NOW)
+    assert facts["meeting"]["isCancelled"] and facts["talkingPoints"] == []
+    card = json.dumps(brief_card(facts, NOW))
+    assert "Cancelled" in card and "snoozeBrief" not in card
+
+
+async def test_internal_meeting_has_no_brief(store):
+    m = meeting(ELEANOR, "AAMkEVinternal", [], start=NOW + timedelta(hours=1), internal=[COLLEAGUE])
+    await store.put(m)
+    scoped = ScopedStore(store, DEMO_TENANT_ID, ELEANOR)
+    facts = await briefs.build(scoped, m.id, NOW)
+    assert facts["internal"] and facts["attendees"] == [] and facts["talkingPoints"] == []
+    assert scoped.calls <= 3  # the meeting (and its walls), the viewer's zone: nothing else
+    card = json.dumps(brief_card(facts, NOW))
+    assert "no brief to prepare" in card and "priorities" not in card and "To raise" not in card

@@ -40,6 +40,8 @@ PLATFORM_AZURE = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # telemetry with Entra auth (local auth is off)
     "AZURE_CLIENT_ID",  # azure-identity: which managed identity to use (Cosmos, Key Vault)
+    "RAPPORT_WORK_QUEUE__credential",  # the work queue trigger's connection through the managed identity ...
+    "RAPPORT_WORK_QUEUE__clientId",  # ... the user-assigned one (the Functions host reads these)
 }
 # Flex Consumption refuses these as app settings (the runtime is in functionAppConfig).
 FLEX_FORBIDDEN = {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE"}
@@ -310,6 +312,8 @@ EXPECTED_RESOURCES = {
                                  "Microsoft.Authorization/roleAssignments"],
     "modules/storage.bicep": ["Microsoft.Storage/storageAccounts", "Microsoft.Storage/storageAccounts/blobServices",
                               "Microsoft.Storage/storageAccounts/blobServices/containers",
+                              "Microsoft.Storage/storageAccounts/queueServices",
+                              "Microsoft.Storage/storageAccounts/queueServices/queues",
                               "Microsoft.Authorization/roleAssignments"],
     "modules/cosmos.bicep": ["Microsoft.DocumentDB/databaseAccounts", "Microsoft.DocumentDB/databaseAccounts/sqlDatabases",
                              "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers",

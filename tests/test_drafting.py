@@ -25,7 +25,7 @@ from rapport.drafting import (
 )
 from rapport.drafting.llm import LlmDrafter, followup_prompt, retry_after_seconds
 from rapport.drafting.safety import Sources, check_output, html_to_text, sanitise_untrusted, strip_invisible
-from rapport.drafting.template import first_name
+from rapport.drafting.template import describe_item, first_name
 from rapport.settings import load_settings
 from tests.doubles.openai_server import OpenAIStandIn
 
@@ -165,16 +165,49 @@ def test_first_name(name, expected):
 def test_template_talking_points_lead_with_deadlines():
     tp = TemplateDrafter().compose_talking_points(brief_ctx())
     assert tp.drafter == "template" and len(tp.points) == 3
-    assert "opposition deadline for NOVA vs NOVAX (B 3 123 456), due 1 February 2027" in tp.points[0]
-    assert "renewal of EU trade mark NOVA" in tp.points[1]
-    assert "Ben Müller" in tp.points[2]
+    # One point per kind of fact, soonest deadline first, in one date style.
+    assert tp.points[0] == "The opposition deadline for NOVA vs NOVAX is Mon 1 Feb 2027: confirm we have their instructions."
+    assert tp.points[1].startswith("Ben Müller moved from Acme GmbH to Globex AG. Congratulate Ben")
+    assert "UK portfolio transfer (proposal)" in tp.points[2]
     assert all(p.endswith(".") and "{" not in p and ".." not in p for p in tp.points)
+    assert not any("Pick up from" in p or "Check instructions on" in p for p in tp.points)
+
+
+def test_template_talking_points_cite_the_last_thread_in_the_partners_zone():
+    tp = TemplateDrafter().compose_talking_points(
+        brief_ctx(deadlines=(), signals=(), open_items=(), time_zone="Tokyo Standard Time"), limit=5)
+    # The latest exchange: "Budget for 2027 filings", inbound, 3 days before the meeting.
+    assert len(tp.points) == 2 and "\u201cBudget for 2027 filings\u201d" in tp.points[0]
+    assert "may still be waiting on a reply from us" in tp.points[0]
 
 
 def test_template_talking_points_with_no_facts_stay_generic():
     tp = TemplateDrafter().compose_talking_points(
         brief_ctx(open_items=(), deadlines=(), signals=(), last_interactions=()))
-    assert tp.points == ["Ask about their priorities for the coming months."]
+    assert tp.points == ["Ask what they have coming up over the next few months."]
+
+
+@pytest.mark.parametrize(("title", "words"), [
+    ("Catch up at INTA?", "your email \u201cCatch up at INTA?\u201d"),
+    ("Enquiry: clearance for a new product name", "your enquiry about clearance for a new product name"),
+    ("Re: Fwd: Trade mark strategy for the NOVA launch", "your enquiry about trade mark strategy for the NOVA launch"),
+    ("Following up on our call", "your email \u201cFollowing up on our call\u201d"),
+    ("", "your enquiry"),
+])
+def test_enquiries_read_as_a_person_writes(title, words):
+    assert describe_item(OpenItem("enquiry", title)) == words
+
+
+@pytest.mark.parametrize(("subject", "topic_words", "opening"), [
+    ("Video call: Germany filing programme", "Germany filing programme", "Thank you for taking the time to meet on"),
+    ("Lunch \u2013 Acme GmbH", "Lunch \u2013 Acme GmbH", "Thank you for lunch on"),
+    ("Catch-up with Acme GmbH", "Catch-up with Acme GmbH", "Thank you for catching up on"),
+    ("RE: Updated invitation: Portfolio review", "Portfolio review", "Thank you for taking the time to meet on"),
+])
+def test_meeting_subjects_lose_their_prefixes(subject, topic_words, opening):
+    d = TemplateDrafter().compose_followup(followup_ctx(meeting_subject=subject))
+    assert d.subject == f"Following our meeting: {topic_words}"
+    assert opening in d.body and "to discuss" not in d.body and "Video call:" not in d.body
 
 
 # --- make_drafter -------------------------------------------------------------------------------

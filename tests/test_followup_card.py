@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 from rapport.cards.followup import (
+    BODY_INPUT,
+    CC_INPUT,
+    TO_INPUT,
     VERB_APPROVE,
     VERB_EDIT,
     VERB_REFRESH,
@@ -247,6 +250,8 @@ def fit_cases() -> dict[str, dict[str, Any]]:
     cases["editing"] = followup_card(draft("drafted", body=LONG_BODY), owner_name="Ada Partner", now=NOW,
                                      editing=True)
     cases["editing-usual"] = render("drafted", editing=True)
+    cases["editing-recipients"] = render("drafted", editing=True, choices=[
+        "jane@acme.example", "bob@acme.example", "a.very.long.name.of.someone@subsidiary.acme-holdings.example"])
     cases["stale-notice"] = render("drafted", notice="This draft changed since that card; this is version 3.")
     return cases
 
@@ -274,6 +279,21 @@ async def test_every_state_fits_teams_and_outlook_widths(page, width):
                 assert out["area"]["client"] >= 400, (where, out["area"])  # a long draft: a screenful in view
             if name == "editing-usual":
                 assert out["area"]["scroll"] <= out["area"]["client"] + 2, (where, out["area"])  # all of it in view
+
+
+def test_edit_mode_offers_the_meetings_attendees_on_to_and_colleagues_on_cc():
+    c = render("drafted", editing=True, choices=["jane@acme.example", "bob@acme.example", "ann@acme.example"])
+    inputs = {n["id"]: n for n in nodes(c) if str(n.get("type", "")).startswith("Input.")}
+    to = inputs[TO_INPUT]
+    assert to["type"] == "Input.ChoiceSet" and to["isMultiSelect"] and to["isRequired"]
+    assert [x["value"] for x in to["choices"]] == ["jane@acme.example", "bob@acme.example", "ann@acme.example"]
+    assert to["value"] == "jane@acme.example,bob@acme.example"  # ticked: the draft's recipients
+    assert inputs[CC_INPUT]["type"] == "Input.Text" and inputs[CC_INPUT]["value"] == ""
+    # After a refused save the card shows what the partner typed, not the stored draft.
+    again = render("drafted", editing=True, choices=["jane@acme.example"],
+                   typed={"subject": "S", "body": "My words", "to": "jane@acme.example", "cc": "x@evil.example"})
+    inputs = {n["id"]: n for n in nodes(again) if str(n.get("type", "")).startswith("Input.")}
+    assert inputs[BODY_INPUT]["value"] == "My words" and inputs[CC_INPUT]["value"] == "x@evil.example"
 
 
 def test_secondary_actions_are_marked_for_the_overflow_menu():

@@ -167,6 +167,19 @@ async def test_every_ended_demo_meeting_with_outsiders_gets_a_draft(demo_store: 
     assert client_organised > 100 and drafted_client_organised == client_organised
     assert set(reasons) <= {"cancelled", "walled", "the calendar is not a partner's", "no outside attendee"}
     assert reasons["no outside attendee"] == 0  # a meeting with outsiders always has one to write to
+    # The drafts read like a person wrote them: no calendar prefix in a sentence or a subject, no
+    # question-subject put after "your enquiry about".
+    texts = [f"{d.subject}\n{d.body}" for d in drafts.values()]
+    for form in ("to discuss", "Video call:", "Following our meeting: Re:", "enquiry about Catch up",
+                 "enquiry about Following up", "?.\n"):
+        assert not [t for t in texts if form in t], form
+    by_subject = {m.id: m.subject for m in ended}
+    video = [d for d in drafts.values() if by_subject.get(d.meetingId or "", "").startswith("Video call:")]
+    lunches = [d for d in drafts.values() if by_subject.get(d.meetingId or "", "").startswith("Lunch")]
+    assert video and all(d.subject.startswith("Following our meeting: ") and "Video call" not in d.subject
+                         for d in video)
+    assert lunches and all("Thank you for lunch on " in d.body for d in lunches)
+    print("drafts quoting a chatty enquiry subject:", sum("your email \u201c" in t for t in texts), "of", len(texts))
     print(f"{len(ended)} ended meetings with outsiders; {client_organised} client-organised, all drafted; "
           f"no draft: {dict(reasons)}")
 

@@ -38,6 +38,7 @@ from rapport.settings import load_settings
 from rapport.store.base import Store
 from rapport.store.sqlite import SqliteBackend
 from tests.doubles.openai_server import OpenAIStandIn
+from tests.test_cards import nodes
 
 TENANT = "aaaaaaaa-0000-4000-8000-00000000000a"
 TENANT_B = "bbbbbbbb-0000-4000-8000-00000000000b"
@@ -418,3 +419,45 @@ async def test_the_firms_follow_up_delay_holds_the_draft_until_it_has_passed(wor
     await set_settings(world.store, TENANT, {"followUpDelayMinutes": "90"})
     assert (await followups.timer_pass(world.store, NOW, kick=False)).queued == 0
     assert (await followups.timer_pass(world.store, NOW + timedelta(minutes=30), kick=False)).queued == 1
+
+
+# --- recipients in edit mode -------------------------------------------------------------------------
+
+async def test_edit_recipients_to_among_the_meetings_attendees_cc_among_colleagues(world):
+    d = await drafted(world)
+    assert d.to == ["jane@acme.example", "bob@acme.example"]
+    assert await followups.allowed_recipients(world.store, d) == ["jane@acme.example", "bob@acme.example"]
+    body = "Dear Jane,\n\nThank you.\n\nAda"
+    # An outside address the meeting did not have: refused with a clear message, nothing saved, nothing lost.
+    bad = await followups.save_and_approve(world.store, TENANT, OWNER, d.id, 1, "Subject", body,
+                                           to="jane@acme.example,mallory@evil.example", cc="")
+    assert bad.status == "invalid" and bad.editing and "mallory@evil.example was not at this meeting" in bad.message
+    assert bad.typed["body"] == body and "mallory@evil.example" in bad.typed["to"]
+    assert (await world.draft()).version == 1 and (await world.draft()).state == "drafted"
+    card = await followups.card_for(world.store, bad.draft, notice=bad.message, editing=True,
+                                    choices=await followups.allowed_recipients(world.store, bad.draft), typed=bad.typed)
+    inputs = {n["id"]: n for n in nodes(card) if str(n.get("type", "")).startswith("Input.")}
+    assert inputs["body"]["value"] == body and bad.message in card_texts(card)  # the partner's text is still there
+    assert [c["value"] for c in inputs["to"]["choices"]] == ["jane@acme.example", "bob@acme.example"]
+    # Cc: an outsider, or a firm-looking address that is nobody at the firm, is refused too.
+    for cc, words in (("jane@acme.example", "not a colleague"), ("ghost@firm.test", "not a colleague"),
+                      ("not an address", "not an email address")):
+        out = await followups.edit(world.store, TENANT, OWNER, d.id, 1, "Subject", body, to="jane@acme.example", cc=cc)
+        assert out.status == "invalid" and words in out.message, (cc, out.message)
+    empty = await followups.edit(world.store, TENANT, OWNER, d.id, 1, "Subject", body, to="", cc="")
+    assert empty.status == "invalid" and "at least one person" in empty.message
+    assert (await world.draft()).version == 1
+    # Jane only, with a colleague on Cc: saved as version 2 and sent exactly so.
+    ok = await followups.save_and_approve(world.store, TENANT, OWNER, d.id, 1, "Subject", body,
+                                          to="jane@acme.example", cc="Otto@firm.test")
+    assert ok.status == "ok" and ok.draft.to == ["jane@acme.example"] and ok.draft.cc == ["otto@firm.test"]
+    await settle()
+    await work.drain(world.store)
+    mails = await world.mails()
+    assert len(mails) == 1 and mails[0].to == ["jane@acme.example"] and mails[0].cc == ["otto@firm.test"]
+
+
+async def test_a_card_without_recipient_inputs_keeps_the_recipients(world):
+    d = await drafted(world)
+    out = await followups.edit(world.store, TENANT, OWNER, d.id, 1, "Subject", "Body")
+    assert out.status == "ok" and out.draft.to == d.to and out.draft.cc == d.cc

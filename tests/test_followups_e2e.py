@@ -224,8 +224,8 @@ async def test_edit_then_stale_approve_over_http(loop):
     await work.drain(loop.store)
     did = followups.draft_id_for(meeting.id, OWNER)
     status, body = await loop.post(loop.invoke("followup.edit", {"draftId": did, "version": 1}))
-    inputs = [i["id"] for i in nodes(body["value"]) if i.get("type") == "Input.Text"]
-    assert inputs == ["subject", "body"]
+    inputs = [i["id"] for i in nodes(body["value"]) if str(i.get("type", "")).startswith("Input.")]
+    assert inputs == ["to", "cc", "subject", "body"]
     status, body = await loop.post(loop.invoke("followup.save", {"draftId": did, "version": 1, "subject": "Thanks",
                                                                  "body": "Dear Jane,\n\nThanks.\n\nAda"}))
     assert "Saved as version 2." in card_texts(body["value"])
@@ -328,6 +328,24 @@ async def test_edit_then_save_and_approve_sends_the_edited_text_once_over_http(l
     # the card in the chat now says sent
     method, last = loop.cards()[-1]
     assert method == "PUT" and "Follow-up sent" in " ".join(card_texts(last))
+
+
+async def test_a_recipient_the_meeting_did_not_have_is_refused_on_the_card_over_http(loop):
+    did = await _pending_draft(loop, "e2e-recipients")
+    status, body = await loop.post(loop.invoke("followup.edit", {"draftId": did, "version": 1}))
+    to = next(i for i in nodes(body["value"]) if i.get("id") == "to")
+    offered = [c["value"] for c in to["choices"]]
+    assert offered and all(not a.endswith("@firm.test") for a in offered)  # the meeting's outside attendees
+    data = {"draftId": did, "version": 1, "subject": EDITED_SUBJECT, "body": EDITED_BODY,
+            "to": f"{offered[0]},attacker@evil.example", "cc": ""}
+    status, body = await loop.post(loop.invoke("followup.saveApprove", data))
+    assert status == 200 and body["statusCode"] == 200
+    texts = " ".join(card_texts(body["value"]))
+    assert "attacker@evil.example was not at this meeting" in texts and "Save and approve" in texts
+    assert EDITED_BODY in card_texts(body["value"])  # what the partner wrote is still on the card
+    await settle()
+    await work.drain(loop.store)
+    assert await mails(loop) == [] and (await loop.store.get(Draft, TENANT, did)).version == 1
 
 
 async def test_a_stale_save_and_approve_sends_nothing_over_http(loop):

@@ -96,7 +96,7 @@ def test_template_followup_leaves_links_and_addresses_out_of_outsider_text():
     d = TemplateDrafter().compose_followup(followup_ctx())
     assert d.subject == "Following our meeting: Catch up re"
     assert d.body.startswith("Dear Anna,\n")
-    assert "to discuss Catch up re." in d.body and "- Your enquiry about Quote request from\n" in d.body
+    assert "Thank you for catching up on" in d.body and "- Your enquiry about quote request from\n" in d.body
     assert_no_evil(d.subject, d.body)
     assert "links_removed" in d.flags
 

@@ -129,3 +129,34 @@ async def test_http_spans_carry_ids_and_no_personal_data(spans, demo_pane, http)
     text = _everything(spans)
     for secret in (CANARY, SHARED_EMAIL, SHARED_EMAIL.split("@")[0], "not an address", "Bearer"):
         assert secret not in text, secret
+
+
+async def test_a_work_item_continues_the_trace_that_queued_it(spans, tmp_path):
+    from rapport import work
+    from rapport.records import Tenant
+    from rapport.store import Store
+    from rapport.store.sqlite import SqliteBackend
+
+    store = await Store(SqliteBackend(str(tmp_path / "w.db"))).open()
+    ran: list[str] = []
+
+    async def handle(_store, item):
+        ran.append(item.id)
+
+    work.handler("telemetry-test")(handle)
+    try:
+        await store.put_tenant(Tenant(id="t-w", tenantId="t-w", name="W LLP"))
+        incoming = "00-1af7651916cd43dd8448eb211c80319c-a7ad6b7169203331-01"
+        with telemetry.span("http.in", traceparent=incoming):
+            item, created = await work.enqueue(store, "t-w", "telemetry-test", f"k-{CANARY}", {"subject": CANARY})
+        assert created and item.traceparent and item.traceparent.split("-")[1] == incoming.split("-")[1]
+        spans.clear()
+        report = await work.drain(store, tenant_ids=["t-w"])
+        assert ran == [item.id] and report.done == [item.id]
+        (s,) = [s for s in spans.get_finished_spans() if s.name == "work.telemetry-test"]
+        assert format(s.context.trace_id, "032x") == incoming.split("-")[1]
+        assert s.attributes["rapport.outcome"] == "done" and s.attributes["rapport.work.kind"] == "telemetry-test"
+        assert CANARY not in _everything(spans)
+    finally:
+        work._handlers.pop("telemetry-test", None)
+        await store.close()

@@ -312,7 +312,9 @@
       var o = document.createElement("option");
       o.value = m.eventId;
       var when = new Date(m.start);
-      o.textContent = when.toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" }) + " \u00b7 " +
+      // The brief's one date style ("Wed 2 Dec, 19:00"), in the browser's (the partner's) zone.
+      o.textContent = when.toLocaleString("en-GB", { weekday: "short", day: "numeric", month: "short", hour: "2-digit",
+                                                     minute: "2-digit", hour12: false }) + " \u00b7 " +
         (m.subject || "(no subject)") + (m.cancelled ? " (cancelled)" : m.external ? "" : " (internal)");
       picker.appendChild(o);  // text, never HTML
     });

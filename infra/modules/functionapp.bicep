@@ -12,6 +12,8 @@ param identityId string
 param identityClientId string
 param storageAccountName string
 param deploymentContainerUrl string
+@description('The Storage queue service the work queue is on (storage.bicep), e.g. https://x.queue.core.windows.net')
+param queueServiceUrl string
 param appInsightsConnectionString string
 param keyVaultName string
 param cosmosEndpoint string
@@ -48,6 +50,8 @@ var platformSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   AZURE_CLIENT_ID: identityClientId
+  RAPPORT_WORK_QUEUE__credential: 'managedidentity' // the queue trigger's connection, through the identity
+  RAPPORT_WORK_QUEUE__clientId: identityClientId
 }
 
 var rapportSettings = {
@@ -80,6 +84,9 @@ var rapportSettings = {
   OPENAI_MODEL: openAiModel
   RAPPORT_TELEMETRY: 'auto' // Azure Monitor through APPLICATIONINSIGHTS_CONNECTION_STRING (platform settings)
   RAPPORT_DEV_AUTH: '0'
+  // The work queue: no connection string (shared keys are off), the identity-based connection instead.
+  RAPPORT_WORK_QUEUE: ''
+  RAPPORT_WORK_QUEUE__queueServiceUri: queueServiceUrl
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

@@ -22,6 +22,7 @@ from rapport.briefs.compose import (
     SHOWN_DATES,
     SHOWN_INTERACTIONS,
     SHOWN_PIPELINE,
+    SHOWN_THREADS,
     AccountFacts,
     Gathered,
     brief_context,
@@ -32,6 +33,8 @@ from rapport.briefs.compose import (
     next_meetings,
     own_meeting,
     talking_points,
+    thread_key,
+    threads,
 )
 from rapport.briefs.delivery import (
     DEFAULT_LEAD,
@@ -55,7 +58,7 @@ __all__ = [
     # compose
     "DATE_HORIZON", "MAX_ATTENDEES", "SHOWN_DATES", "SHOWN_INTERACTIONS", "SHOWN_PIPELINE", "AccountFacts", "Gathered",
     "brief_context", "build", "compose", "external_attendees", "gather", "next_meetings", "own_meeting",
-    "talking_points",
+    "talking_points", "SHOWN_THREADS", "thread_key", "threads",
     # delivery
     "DEFAULT_LEAD", "KIND", "SNOOZE_MINUTES", "GraphActionableMail", "MailSender", "PassReport", "TeamsSender",
     "actionable_html", "brief_timer", "deliver", "lead_time", "snooze", "timer_pass",

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from rapport import timezones, work
+from rapport import telemetry, timezones, work
 from rapport.capture.ingest import Ingestion, IngestStats
 from rapport.graph import MAIL_FOLDERS, DeltaExpired, DeltaPage, GraphClient, GraphError
 from rapport.identity.errors import CONSENT_ERRORS, TenantRevoked
@@ -340,6 +340,9 @@ async def run_sync_work(store: Store, item: WorkItem) -> None:
         report = await sync_mailbox(store, graph_client(), firm, person, kinds=(kind,))
         if report.skipped:
             return
+        if rev == item.payload.get("rev"):  # the first round: how long the notification waited for it
+            telemetry.webhook_lag.record((utcnow() - (item.queuedAt or item.createdAt)).total_seconds(),
+                                         {"rapport.tenant_id": tid})
         current = await store.get(WorkItem, tid, item.id)
         if current is None or current.payload.get("rev") == rev:
             return

@@ -13,18 +13,20 @@ task pane. Every action is an Action.Execute verb carrying only the meeting id:
   Outlook itself); the bot answers it with this card plus the event's Outlook link shown as text,
   never as a clickable action on a card anyone could forward.
 
-Times are given to the host as {{DATE()}}/{{TIME()}} functions so each partner sees local time.
+Dates and times are written in the partner's own zone (facts["timeZone"], from Person.timeZone) in
+one style, "Tue 2 Dec, 13:00", with "today"/"yesterday"/"tomorrow" decided by the partner's date:
+the brief mixes times with matter dates, and the hosts' {{DATE()}} formats would give it two styles.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
+from rapport import timezones
 from rapport.cards.common import (
     KIND_LABELS,
     card,
-    day,
     execute,
     heading,
     line,
@@ -34,9 +36,8 @@ from rapport.cards.common import (
     run,
     section,
     text,
-    when,
 )
-from rapport.cards.contact import DATE_WORDS, STAGE_WORDS, _channel, _strength_color, _without_prefix
+from rapport.cards.contact import DATE_WORDS, STAGE_WORDS, _channel, _without_prefix
 
 VERB_REFRESH_BRIEF = "refreshBrief"
 VERB_SNOOZE_BRIEF = "snoozeBrief"
@@ -44,96 +45,111 @@ VERB_OPEN_IN_OUTLOOK = "openInOutlook"
 BRIEF_VERBS = (VERB_REFRESH_BRIEF, VERB_SNOOZE_BRIEF, VERB_OPEN_IN_OUTLOOK)
 
 
-def _host_time(value: str | None, *, date: bool = True) -> str:
-    """'{{DATE(2026-11-25T14:00:00Z, SHORT)}} {{TIME(...)}}': the host formats it in local time."""
+def _tz(facts: dict[str, Any]) -> tzinfo:
+    return timezones.zone(facts.get("timeZone") or "")
+
+
+def _day(value: Any, now: datetime, tz: tzinfo, *, time: bool = False, calendar_date: bool = False) -> str:
+    """The brief's one date style, in the partner's zone: "Tue 2 Dec, 13:00", "today", "yesterday"."""
     dt = parse_time(value)
-    if dt is None:
-        return ""
-    stamp = dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    t = f"{{{{TIME({stamp})}}}}"
-    return f"{{{{DATE({stamp}, SHORT)}}}} {t}" if date else t
+    return timezones.short_day(dt, now, tz, time=time, calendar_date=calendar_date) if dt else ""
 
 
-def _time_block(label: str, facts_meeting: dict[str, Any], now: datetime) -> dict[str, Any]:
-    start, end = facts_meeting.get("start"), facts_meeting.get("end")
-    rel = when(start, now)
-    body = f"{label}{_host_time(start)} \u2013 {_host_time(end, date=False)}"
-    if rel:
-        body += f" ({rel})"
-    # Our own format string around timestamps we made: safe as a TextBlock (needed for DATE/TIME).
-    return {"type": "TextBlock", "text": body, "wrap": True, "spacing": "None", "isSubtle": True}
+def _time_line(m: dict[str, Any], now: datetime, tz: tzinfo) -> dict[str, Any]:
+    start, end = parse_time(m.get("start")), parse_time(m.get("end"))
+    if start is None:
+        return text("", subtle=True)
+    words = timezones.short_day(start, now, tz, time=True)
+    if end is not None:
+        words += f"\u2013{end.astimezone(tz):%H:%M}"
+    return line(run(words[0].upper() + words[1:], subtle=True), spacing="None")
 
 
-def _knowers(a: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
-    runs: list[dict[str, Any]] = [run("Known by: ", weight="Bolder")]
-    shown = 0
-    for k in a.get("knownBy", []):
-        if shown:
+def _knowers(a: dict[str, Any]) -> list[dict[str, Any]]:
+    """'Known by you (strong), Priya Raman (warm)': who to ask, on one line."""
+    runs: list[dict[str, Any]] = []
+    for k in a.get("knownBy", [])[:3]:
+        if runs:
             runs.append(run(", "))
-        shown += 1
-        runs.append(run("you" if k.get("you") else (k.get("name") or "a colleague")))
-        if k.get("private"):
-            runs.append(run(" (private)", subtle=True))
-            continue
-        label = (k.get("label") or "cold")
-        runs.append(run(f" ({label}", color=_strength_color(label)))
-        if k.get("lastTouch"):
-            runs.append(run(f", {when(k['lastTouch'], now)}", subtle=True))
-        runs.append(run(")"))
-    return [line(*runs, spacing="Small")] if shown else []
+        runs.append(run("you" if k.get("you") else (k.get("name") or "a colleague"), limit=60))
+        label = None if k.get("private") else (k.get("label") or "cold")
+        runs.append(run(f" ({label or 'private'})", subtle=True))
+    return [line(run("Known by ", subtle=True), *runs, spacing="None")] if runs else []
 
 
-def _attendee_block(a: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _attendee_block(a: dict[str, Any], now: datetime, tz: tzinfo, *, show_account: bool) -> dict[str, Any]:
     status = a.get("status")
-    items: list[dict[str, Any] | None] = []
-    head = [run(a.get("name") or a.get("email"), weight="Bolder")]
+    items: list[dict[str, Any]] = []
+    head = [run(a.get("name") or a.get("email"), weight="Bolder", limit=80)]
     if a.get("title"):
-        head.append(run(f"  {a['title']}", subtle=True))
-    items.append(line(*head))
+        head.append(run(f", {plain(a['title'], 60)}", subtle=True))
     account = a.get("account")
+    if status != "restricted" and account and show_account:
+        head.append(run(f" \u00b7 {plain(account.get('name') or account.get('domain'), 60)}"))
+    items.append(line(*head, spacing="Small"))
     if status == "restricted":
         who = ", ".join(plain(n, 60) for n in (a.get("knownTo") or [])[:3]) or "a colleague"
-        items.append(line(run("Known to "), run(who, weight="Bolder"), run(" - ask for an introduction."),
+        items.append(line(run("Known to "), run(who, weight="Bolder"), run(": ask for an introduction."),
                           spacing="None"))
-    else:
-        if account:
-            kind = KIND_LABELS.get(account.get("kind") or "", "")
-            items.append(line(run(account.get("name") or account.get("domain")),
-                              run(f"  {kind}" if kind else "", color="Accent"), spacing="None"))
-        if status != "known":
-            items.append(text("Not yet known to the firm", subtle=True, spacing="None"))
-    for s in a.get("signals", []):
-        items.append(line(run("Moved: " if s.get("kind") == "counsel_move" else "Changed: ", weight="Bolder"),
-                          run(s.get("summary"), limit=160),
-                          run(f"  {when(s.get('at'), now)}", subtle=True), spacing="Small"))
-    items.extend(_knowers(a, now))
-    for i in a.get("lastInteractions", []):
-        items.append(row([run(_channel(i), weight="Bolder"), run(": "),
-                          run(i.get("text") or i.get("subject") or "(no subject)", limit=100),
-                          run(f" \u2014 {i['by']}", subtle=True) if i.get("by") else run("")],
-                         [run(when(i.get("at"), now), subtle=True)]))
-    return {"type": "Container", "spacing": "Medium", "items": [b for b in items if b is not None]}
+    elif status != "known":
+        items.append(text("Not yet known to the firm", subtle=True, spacing="None"))
+    for s in a.get("signals", [])[:1]:
+        items.append(line(run("Moved: " if s.get("kind") == "counsel_move" else "News: ", weight="Bolder"),
+                          run(s.get("summary"), limit=120),
+                          run(f" ({_day(s.get('at'), now, tz)})", subtle=True), spacing="None"))
+    items.extend(_knowers(a))
+    return {"type": "Container", "spacing": "Small", "items": items}
 
 
-def _account_blocks(accounts: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+def _thread_rows(threads: list[dict[str, Any]], now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
+    rows = []
+    for t in threads:
+        label = _channel(t) if t.get("channel") != "email" else ("From them" if t.get("direction") == "inbound"
+                                                                else "To them")
+        by = t.get("by")
+        rows.append(row([run(f"{label}: ", weight="Bolder"),
+                         run(t.get("text") or t.get("subject") or "(no subject)", limit=80),
+                         run(f" \u2014 {by}", subtle=True, limit=40) if by and by != "you" else run("")],
+                        [run(_day(t.get("at"), now, tz), subtle=True)]))
+    return rows
+
+
+def _account_blocks(accounts: list[dict[str, Any]], now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
     out = []
     for acct in accounts:
         rows: list[dict[str, Any]] = []
-        for p in acct.get("pipeline", []):
-            rows.append(row([run("Enquiry: " if p.get("kind") == "enquiry" else "Opportunity: ", weight="Bolder"),
-                             run(_without_prefix(p.get("title") or "(untitled)", p.get("kind") or ""), limit=120)],
-                            [run(STAGE_WORDS.get(p.get("stage") or "", p.get("stage") or ""), subtle=True)]))
-        for d in acct.get("keyDates", []):
+        for d in acct.get("keyDates", [])[:2]:
             rows.append(row([run(f"{DATE_WORDS.get(d.get('kind') or '', 'Date')}: ", weight="Bolder"),
-                             run(d.get("matter") or d.get("reference") or "a matter", limit=120)],
-                            [run(day(d.get("date")), color="Attention" if d.get("soon") else None)]))
+                             run(d.get("matter") or d.get("reference") or "a matter", limit=70)],
+                            [run(_day(d.get("date"), now, tz, calendar_date=True),
+                                 weight="Bolder" if d.get("soon") else None)]))
+        for p in acct.get("pipeline", [])[:2]:
+            rows.append(row([run("Enquiry: " if p.get("kind") == "enquiry" else "Opportunity: ", weight="Bolder"),
+                             run(_without_prefix(p.get("title") or "(untitled)", p.get("kind") or ""), limit=70)],
+                            [run(STAGE_WORDS.get(p.get("stage") or "", p.get("stage") or ""), subtle=True)]))
         if not rows:
             continue
-        kind = KIND_LABELS.get(acct.get("kind") or "", "")
-        title = line(run(acct.get("name") or acct.get("domain"), weight="Bolder"),
-                     run(f"  {kind}" if kind else "", color="Accent"), spacing="Small")
-        out.append({"type": "Container", "items": [title, *rows]})
+        if len(accounts) > 1:
+            rows.insert(0, line(run(acct.get("name") or acct.get("domain"), weight="Bolder"), spacing="Small"))
+        out.append({"type": "Container", "spacing": "None", "items": rows})
     return out
+
+
+def _last_meeting(last: dict[str, Any] | None, now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
+    if not last:
+        return []
+    rows = [row([run(last.get("subject") or "(no subject)", weight="Bolder", limit=90)],
+                [run(_day(last.get("start"), now, tz), subtle=True)])]
+    who = ", ".join(plain(n, 60) for n in (last.get("metBy") or [])[:4])
+    facts_runs = [run(f"With {who}", subtle=True)] if who else []
+    if last.get("followUp"):
+        # Bold, not a colour: Teams dark draws "Attention" text at 3.2:1, under AA.
+        color = "Bolder" if last.get("followUp") in ("none", "failed", "drafted") else None
+        facts_runs += [run("; follow-up " if facts_runs else "Follow-up ", subtle=True),
+                       run(last.get("followUpText") or last.get("followUp"), weight=color)]
+    if facts_runs:
+        rows.append(line(*facts_runs, spacing="None"))
+    return rows
 
 
 def refresh_definition(meeting_id: str, user_ids: list[str] | None) -> dict[str, Any]:
@@ -146,51 +162,64 @@ def refresh_definition(meeting_id: str, user_ids: list[str] | None) -> dict[str,
 def brief_card(facts: dict[str, Any], now: datetime, *, user_ids: list[str] | None = None,
                originator: str | None = None, notice: str | None = None,
                link: str | None = None) -> dict[str, Any]:
-    """The brief. `user_ids` (Teams MRIs of the partner) turns on auto-refresh; `originator` is the
-    Actionable Messages provider id for Outlook; `notice`/`link` answer snooze and open-in-Outlook."""
+    """The brief, to take in at a glance on one screen (Teams gives it ~450 px; the task pane less):
+    what to raise first, then who is coming, the mail with them (one line per thread), what is open
+    and the firm's last meeting with them. `user_ids` (Teams MRIs of the partner) turns on
+    auto-refresh; `originator` is the Actionable Messages provider id for Outlook; `notice`/`link`
+    answer snooze and open-in-Outlook. Dates in the partner's zone, one style ("Tue 2 Dec, 13:00")."""
     m = facts["meeting"]
     mid = m["id"]
+    tz = _tz(facts)
+    cancelled = bool(m.get("isCancelled"))
     head: list[dict[str, Any] | None] = [
         heading("Meeting brief"),
-        text(m.get("subject") or "(no subject)", weight="Bolder", size="Large"),
-        _time_block("", m, now),
+        text(m.get("subject") or "(no subject)", weight="Bolder", size="Medium", limit=120, spacing="None"),
+        _time_line(m, now, tz),
     ]
-    if m.get("isCancelled"):
-        head.append(text("This meeting has been cancelled.", color="Attention", weight="Bolder"))
     updated = facts.get("updated")
     if updated and updated.get("previousStart"):
-        head.append({"type": "TextBlock", "wrap": True, "weight": "Bolder", "spacing": "Small",
-                     "text": f"Updated brief: the meeting moved from {_host_time(updated['previousStart'])}."})
+        head.append(line(run("Updated brief: ", weight="Bolder"),
+                         run(f"the meeting moved from {_day(updated['previousStart'], now, tz, time=True)}."),
+                         spacing="Small"))
     if notice:
-        head.append(text(notice, color="Accent", spacing="Small"))
+        head.append(text(notice, weight="Bolder", spacing="Small"))
     if link:
         head.append(line(run("Open in Outlook: ", weight="Bolder"), run(link, limit=600), spacing="Small"))
+    body: list[dict[str, Any] | None] = [{"type": "Container", "items": [b for b in head if b is not None]}]
+    if cancelled:
+        body.append({"type": "Container", "style": "attention", "spacing": "Small", "items": [
+            text("Cancelled: this meeting will not take place.", weight="Bolder")]})
+    if facts.get("internal"):
+        body.append(text("Internal meeting: everyone invited is from the firm, so there is no brief to prepare.",
+                         spacing="Small", limit=300))
+        actions = [execute("Refresh", VERB_REFRESH_BRIEF, {"meetingId": mid})]
+        return card(body, actions, fallback=f"Internal meeting: {plain(m.get('subject'))}",
+                    refresh=refresh_definition(mid, user_ids) if user_ids is not None else None,
+                    originator=originator)
 
-    attendees = [_attendee_block(a, now) for a in facts.get("attendees", [])]
-    last = facts.get("lastMeeting")
-    last_rows = []
-    if last:
-        last_rows.append(row([run(last.get("subject") or "(no subject)", weight="Bolder", limit=120)],
-                             [run(when(last.get("start"), now), subtle=True)]))
-        color = "Attention" if last.get("followUp") in ("none", "failed", "drafted") else None
-        last_rows.append(line(run("Follow-up: "), run(last.get("followUpText") or last.get("followUp"), color=color),
-                              spacing="None"))
-    points = [line(run(f"{n}. ", weight="Bolder"), run(p, limit=300), spacing="Small")
-              for n, p in enumerate(facts.get("talkingPoints", []), 1)]
-    body = [
-        {"type": "Container", "items": [b for b in head if b is not None]},
-        section("Who is coming", attendees),
-        section("Open with them", _account_blocks(facts.get("accounts", []), now)),
-        section("Last meeting", last_rows),
+    attendees = facts.get("attendees", [])
+    named_accounts = {(a.get("account") or {}).get("name") for a in attendees if a.get("status") != "restricted"}
+    show_account = len(named_accounts - {None}) > 1 or len(facts.get("accounts", [])) != 1
+    points = [line(run(f"{n}. ", weight="Bolder"), run(p, limit=240), spacing="Small")
+              for n, p in enumerate([] if cancelled else facts.get("talkingPoints", []), 1)]
+    people = [_attendee_block(a, now, tz, show_account=show_account) for a in attendees]
+    if people and not show_account and facts.get("accounts"):
+        # One company at the table: named once, not on every attendee's line.
+        acct = facts["accounts"][0]
+        kind = KIND_LABELS.get(acct.get("kind") or "", "")
+        people.insert(0, line(run(acct.get("name") or acct.get("domain"), limit=80),
+                              run(f" \u00b7 {kind}" if kind else "", subtle=True), spacing="None"))
+    body += [
         section("To raise", points),
-        text(f"As of {day(facts.get('asOf'))}" if facts.get("asOf") else "", subtle=True, size="Small",
-             spacing="Medium") if facts.get("asOf") else None,
+        section("Who is coming", people),
+        section("Recent mail and notes", _thread_rows(facts.get("threads", []), now, tz)),
+        section("Open with them", _account_blocks(facts.get("accounts", []), now, tz)),
+        section("Last meeting", _last_meeting(facts.get("lastMeeting"), now, tz)),
     ]
-    actions = [
-        execute("Open in Outlook", VERB_OPEN_IN_OUTLOOK, {"meetingId": mid}),
-        execute("Snooze", VERB_SNOOZE_BRIEF, {"meetingId": mid, "minutes": 15}),
-        execute("Refresh", VERB_REFRESH_BRIEF, {"meetingId": mid}),
-    ]
+    actions = [execute("Open in Outlook", VERB_OPEN_IN_OUTLOOK, {"meetingId": mid})]
+    if not cancelled:
+        actions.append(execute("Snooze", VERB_SNOOZE_BRIEF, {"meetingId": mid, "minutes": 15}))
+    actions.append(execute("Refresh", VERB_REFRESH_BRIEF, {"meetingId": mid}))
     return card(body, actions, fallback=f"Meeting brief: {plain(m.get('subject'))}",
                 refresh=refresh_definition(mid, user_ids) if user_ids is not None else None,
                 originator=originator)

@@ -55,7 +55,7 @@ def _account_line(account: dict[str, Any] | None) -> dict[str, Any] | None:
     kind = KIND_LABELS.get(account.get("kind") or "", "")
     runs = [run(account.get("name") or account.get("domain"), weight="Bolder")]
     if kind:
-        runs.append(run(f"  {kind}", color="Accent"))
+        runs.append(run(f"  {kind}", subtle=True))
     return line(*runs, spacing="None")
 
 
@@ -84,7 +84,7 @@ def known_contact_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:
         if k.get("private"):
             knowers.append(row([who, you], [run("private", subtle=True)]))
             continue
-        aside = [run((k.get("label") or "cold").capitalize(), color=_strength_color(k.get("label")))]
+        aside = [run((k.get("label") or "cold").capitalize())]
         if k.get("lastTouch"):
             aside.append(run(f" \u00b7 {when(k['lastTouch'], now)}", subtle=True))
         knowers.append(row([who, you], aside))
@@ -108,7 +108,7 @@ def known_contact_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:
     ] + [
         row([run(f"{DATE_WORDS.get(d.get('kind') or '', 'Date')}: ", weight="Bolder"),
              run(d.get("matter") or d.get("reference") or "a matter", limit=120)],
-            [run(day(d.get("date")), color="Attention" if d.get("soon") else None)])
+            [run(day(d.get("date")), weight="Bolder" if d.get("soon") else None)])
         for d in facts.get("keyDates", [])
     ]
     body = [
@@ -128,12 +128,6 @@ def _without_prefix(title: str, kind: str) -> str:
     """'Enquiry: clearance' under an 'Enquiry:' label reads twice; drop the repeated word."""
     head, sep, rest = title.partition(":")
     return rest.strip() if sep and head.strip().lower() == kind.lower() and rest.strip() else title
-
-
-def _strength_color(label: str | None) -> str | None:
-    # The word says the strength; colour only adds to it. Not "Good": Teams' light green is about
-    # 1.5:1 on white.
-    return {"strong": "Accent", "warm": "Accent", "light": None, "cold": None}.get(label or "")
 
 
 def _names(names: list[str]) -> str:

@@ -17,7 +17,9 @@ it, so a pending card shows two buttons only, "Approve and send" (the one primar
 `mode: "secondary"`), which Teams and the JS renderer put behind one overflow ("...") button. In edit
 mode the message box is as tall as the draft needs (a Container's minHeight, the input stretched into
 it) and "Save and approve" saves the text as a new version and approves exactly that version in one
-click. Recipients are not editable here: code chooses them (rapport.followups.drafting).
+click. Recipients: To is ticked among the meeting's outside attendees (code chose them,
+rapport.followups.drafting), Cc is typed (the firm's colleagues); the server checks both again
+(rapport.followups.approval), and a refused address comes back on the card with the text kept.
 
 A draft to outsiders from several companies is neutral (it names no company's matters, enquiries or
 opportunities); its card says so and offers "One draft per company" (rapport.followups.split).
@@ -25,7 +27,7 @@ opportunities); its card says so and offers "One draft per company" (rapport.fol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -48,6 +50,8 @@ VERBS = (VERB_APPROVE, VERB_EDIT, VERB_SAVE, VERB_SAVE_APPROVE, VERB_SNOOZE_LATE
 
 SUBJECT_INPUT = "subject"
 BODY_INPUT = "body"
+TO_INPUT = "to"
+CC_INPUT = "cc"
 SUBJECT_MAX = 200
 BODY_MAX = 5000
 MAX_REFRESH_USERS = 60  # Teams refreshes a card for at most 60 listed users
@@ -130,8 +134,9 @@ def _status(draft: Draft, owner_name: str, now: datetime, tz: tzinfo) -> dict[st
         at = f" {card_when(draft.sentAt, now, tz)} at {card_time(draft.sentAt)}" if draft.sentAt else ""
         return line(run("Sent", weight="Bolder"), run(at, subtle=True))
     if s == "failed":
-        return line(run("Not sent: ", weight="Bolder", color="Attention"),
-                    run(draft.failureReason or "the mail service refused it", color="Attention", limit=300))
+        # Default colour: Teams dark draws "Attention" text at 3.2:1; the band already says "not sent".
+        return line(run("Not sent: ", weight="Bolder"),
+                    run(draft.failureReason or "the mail service refused it", limit=300))
     if s == "dismissed":
         return line(run("Skipped", weight="Bolder", color="Default"), run("; nothing was sent.", subtle=True))
     if s == "superseded":
@@ -180,11 +185,31 @@ def _box_height(body: str) -> int:
     return min(_BOX_MAX_PX, max(_BOX_MIN_PX, (lines + 1) * _BOX_LINE_PX))
 
 
+def _recipient_inputs(draft: Draft, choices: Sequence[str], typed: Mapping[str, str]) -> list[dict[str, Any]]:
+    """To: ticks over the meeting's outside attendees (nobody else can be chosen; the server checks
+    it again, rapport.followups.approval); Cc: the firm's colleagues, typed."""
+    to_value = typed.get("to") if typed.get("to") is not None else ",".join(draft.to)
+    cc_value = typed.get("cc") if typed.get("cc") is not None else ", ".join(draft.cc)
+    return [
+        {"type": "Input.ChoiceSet", "id": TO_INPUT, "label": "To (people at the meeting)", "isMultiSelect": True,
+         "style": "expanded", "wrap": True, "isRequired": True,
+         "errorMessage": "Choose at least one person from the meeting",
+         "value": plain(to_value, 2000), "spacing": "Medium",
+         "choices": [{"title": plain(a, 120), "value": plain(a, 320)} for a in choices]},
+        {"type": "Input.Text", "id": CC_INPUT, "label": "Cc (colleagues at the firm)", "value": plain(cc_value, 2000),
+         "placeholder": "colleague@yourfirm.example", "maxLength": 2000},
+    ]
+
+
 def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users: Sequence[str] = (),
-                  notice: str | None = None, editing: bool = False, tz: tzinfo = UTC) -> dict[str, Any]:
+                  notice: str | None = None, editing: bool = False, tz: tzinfo = UTC,
+                  choices: Sequence[str] = (), typed: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The card for `draft` as it stands. `notice` is a one-line message on top (e.g. "this draft
-    changed"); `editing` shows the inline inputs instead of the choices. `tz` is the owning
-    partner's zone: "today"/"tomorrow" are decided there; times are left to the client."""
+    changed"); `editing` shows the inline inputs instead of the choices, with `choices` the addresses
+    To may hold (the meeting's outside attendees) and `typed` what the partner typed before a refused
+    save (shown again, so nothing is lost). `tz` is the owning partner's zone: "today"/"tomorrow" are
+    decided there; times are left to the client."""
+    typed = typed or {}
     editing = editing and draft.state in ("drafted", "snoozed", "failed")
     recipients = ", ".join(draft.to)
     title, style = STATE_LOOK.get(draft.state, STATE_LOOK["drafted"])
@@ -201,19 +226,22 @@ def followup_card(draft: Draft, *, owner_name: str, now: datetime, refresh_users
     if companies > 1 and draft.state not in ("superseded", "dismissed"):
         body.append(line(run(f"Attendees from {companies} companies: this draft mentions no company's matters.",
                              weight="Bolder"), spacing="Small"))
-    body.append(line(run("To: ", weight="Bolder"), run(recipients, limit=600), spacing="Medium"))
-    if draft.cc:
-        body.append(line(run("Cc: ", weight="Bolder"), run(", ".join(draft.cc), limit=600), spacing="None"))
+    if editing and choices:
+        body += _recipient_inputs(draft, choices, typed)
+    else:
+        body.append(line(run("To: ", weight="Bolder"), run(recipients, limit=600), spacing="Medium"))
+        if draft.cc:
+            body.append(line(run("Cc: ", weight="Bolder"), run(", ".join(draft.cc), limit=600), spacing="None"))
     if editing:
+        subject = typed.get("subject") or draft.subject
+        message = typed.get("body") or draft.body
         body += [
-            {"type": "Input.Text", "id": SUBJECT_INPUT, "label": "Subject", "value": plain(draft.subject, SUBJECT_MAX),
+            {"type": "Input.Text", "id": SUBJECT_INPUT, "label": "Subject", "value": plain(subject, SUBJECT_MAX),
              "maxLength": SUBJECT_MAX, "isRequired": True, "errorMessage": "A subject is needed", "spacing": "Medium"},
-            {"type": "Container", "minHeight": f"{_box_height(draft.body[:BODY_MAX])}px", "items": [
-                {"type": "Input.Text", "id": BODY_INPUT, "label": "Message", "value": draft.body[:BODY_MAX],
+            {"type": "Container", "minHeight": f"{_box_height(message[:BODY_MAX])}px", "items": [
+                {"type": "Input.Text", "id": BODY_INPUT, "label": "Message", "value": message[:BODY_MAX],
                  "isMultiline": True, "maxLength": BODY_MAX, "isRequired": True, "errorMessage": "A message is needed",
                  "height": "stretch"}]},
-            line(run("Recipients are as Rapport chose them; they cannot be changed here.", subtle=True),
-                 spacing="Small"),
         ]
     else:
         body.append(line(run("Subject: ", weight="Bolder"), run(draft.subject, limit=SUBJECT_MAX), spacing="None"))

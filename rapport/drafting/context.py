@@ -94,6 +94,7 @@ class BriefContext:
     signals: tuple[SignalNote, ...] = ()
     email_excerpts: tuple[str, ...] = ()
     forbidden: frozenset[str] = field(default_factory=frozenset)
+    time_zone: str = ""  # the partner's zone (IANA or Windows name): dates are written in it
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from rapport import timezones
+
 from .context import (
     BriefContext,
     DraftingRefused,
@@ -18,6 +20,7 @@ from .context import (
     ExternalAttendee,
     FollowupContext,
     OpenItem,
+    SignalNote,
     TalkingPoints,
 )
 from .safety import clean_field, contains_forbidden, links_in, outsider_field, strip_links
@@ -61,19 +64,80 @@ def weekday_and_day(dt: datetime) -> str:
     return f"{dt:%A} {dt.day} {dt:%B}"
 
 
+# Prefixes a mail client or a calendar adds in front of the words a person chose: "Re:", "Fwd:",
+# "Video call:", "Updated invitation:". Taken off (repeatedly) so a draft never reads "to discuss
+# Video call: ..." or "Following our meeting: Re: ...".
+_PREFIX = re.compile(
+    r"^(?:(?:re|fw|fwd|aw|wg|sv|tr|antw|enquiry|inquiry|question|request)\s*:\s*"
+    r"|(?:(?:video|teams|zoom|phone|conference|intro(?:duction)?)\s+)?call\s*:\s*"
+    r"|(?:teams\s+)?meeting\s*:\s*|(?:updated\s+)?invitation\s*:\s*|cancel+ed\s*:\s*)+",
+    re.IGNORECASE)
+# Subjects that are a greeting or a question, not a topic: quoted as written rather than put after
+# "about" ("your enquiry about Catch up at INTA?" is what a form would write).
+_CHATTY = re.compile(r"^(?:following up|catch(?:ing)?[- ]up|quick|hello|hi|hey|checking|thanks|thank you|"
+                     r"just|any news|update)\b", re.IGNORECASE)
+# Leading words that are ordinary nouns in a sentence-case subject, lower-cased after "about".
+_COMMON_FIRST = {"clearance", "trade", "brand", "fee", "filing", "renewal", "renewals", "opposition", "search",
+                 "advice", "new", "our", "your", "the", "a", "an", "portfolio", "strategy", "pricing", "quote",
+                 "proposal", "invoice", "assignment", "watch", "evidence", "domain", "coexistence", "customs"}
+
+
+def topic(subject: str) -> str:
+    """A subject as a person would refer to it: mail and calendar prefixes off, white space tidied."""
+    return _PREFIX.sub("", " ".join(subject.split())).strip(" -\u2013\u2014:")
+
+
+def _lower_first(text: str) -> str:
+    first, _, rest = text.partition(" ")
+    if first.lower() in _COMMON_FIRST and first[:1].isupper() and first[1:].islower():
+        return first.lower() + (" " + rest if rest else "")
+    return text
+
+
+def enquiry_words(title: str, *, their: bool = False) -> str:
+    """'your enquiry about clearance for a new product name'; a chatty or question subject is quoted
+    as written: 'your email “Catch up at INTA?”'."""
+    owner = "their" if their else "your"
+    about = topic(title)
+    if not about:
+        return f"{owner} enquiry"
+    if about.endswith("?") or _CHATTY.match(about):
+        return f"{owner} email \u201c{about}\u201d"
+    return f"{owner} enquiry about {_lower_first(about)}"
+
+
+def _without_kind(title: str, kind: str) -> str:
+    """'THESSALY – US trade mark – opposition' for an opposition date: the last part says the kind again."""
+    head, sep, tail = title.rpartition(" \u2013 ")
+    return head if sep and tail.strip().lower() == kind else title
+
+
 def describe_item(item: OpenItem) -> str:
     title, _ = outsider_field(item.title, 160)
     ref, _ = outsider_field(item.reference, 80)
     detail, _ = outsider_field(item.detail, 60)
+    title = _without_kind(title, item.kind)
     named = f"{title} ({ref})" if ref and ref.lower() not in title.lower() else title or ref
     due = f", due {day(item.due)}" if item.due else ""
     if item.kind == "enquiry":
-        return f"your enquiry about {named}" if named else "your enquiry"
+        return enquiry_words(title)
     if item.kind == "opportunity":
         return f"{named} ({detail})" if detail else named
     if item.kind == "renewal":
         return f"the renewal of {named}{due}"
     return f"the opposition deadline for {named}{due}"
+
+
+def meeting_opening(subject: str, when: str) -> str:
+    """The thank-you line: 'Thank you for lunch on Tuesday 1 December.' for a lunch, else a plain
+    thanks for the meeting (its subject is in the mail's subject line, not forced into a sentence)."""
+    about = topic(subject).lower()
+    for meal in ("lunch", "dinner", "breakfast", "coffee", "drinks"):
+        if about.startswith(meal):
+            return f"Thank you for {meal} on {when}; it was good to see you."
+    if _CHATTY.match(about) and about.startswith("catch"):
+        return f"Thank you for catching up on {when}."
+    return f"Thank you for taking the time to meet on {when}."
 
 
 def greeting(attendees: Iterable[ExternalAttendee]) -> str:
@@ -99,10 +163,10 @@ class TemplateDrafter:
 
     def compose_followup(self, ctx: FollowupContext) -> DraftText:
         subject_text, hidden = outsider_field(ctx.meeting_subject, 120)
+        subject_text = topic(subject_text)
         when = weekday_and_day(ctx.meeting_start)
         subject = f"Following our meeting: {subject_text}" if subject_text else f"Following our meeting on {day(ctx.meeting_start)}"
-        about = f" to discuss {subject_text}" if subject_text else ""
-        lines = [greeting(ctx.attendees), "", f"Thank you for taking the time to meet on {when}{about}."]
+        lines = [greeting(ctx.attendees), "", meeting_opening(subject_text, when)]
         items = [describe_item(i) for i in ctx.open_items][:6]
         if items:
             lines += ["", "For completeness, these are the points we have open with you:"]
@@ -120,27 +184,36 @@ class TemplateDrafter:
                          flags=_flags(hidden, outsider_followup_fields(ctx)))
 
     def compose_talking_points(self, ctx: BriefContext, limit: int = 3) -> TalkingPoints:
+        """At most `limit` points, one per kind of fact, in the order a partner raises them: the
+        next deadline on the account's matters, a counsel move, the open enquiry (else an
+        opportunity), the last mail thread. Dates in the partner's zone, one style ("Tue 1 Dec")."""
+        tz = timezones.zone(ctx.time_zone)
         points: list[str] = []
-        for item in sorted(ctx.deadlines, key=lambda i: (i.due is None, i.due or ctx.meeting_start)):
-            points.append(f"Check instructions on {describe_item(item)}.")
-        for sig in ctx.signals:
-            name, _ = outsider_field(sig.name, 80)
-            summary = outsider_field(sig.summary, 160)[0].rstrip(". ")
-            if summary:
-                points.append(f"Acknowledge the news about {name}: {summary}." if name else f"Acknowledge: {summary}.")
-        for item in ctx.open_items:
-            text = describe_item(item)
-            if item.kind == "enquiry":
-                points.append(f"Ask how things stand with {text}.")
-            else:
-                points.append(f"Discuss next steps on {text}.")
-        if ctx.last_interactions:
-            last = max(ctx.last_interactions, key=lambda n: n.at)
-            subject, _ = outsider_field(last.subject, 120)
-            if subject:
-                points.append(f"Pick up from the last exchange, \"{subject}\" on {day(last.at)}.")
+        dated = [i for i in ctx.deadlines if i.due is not None]
+        if dated:
+            points.append(_deadline_point(min(dated, key=lambda i: i.due or ctx.meeting_start), ctx.meeting_start))
+        for sig in ctx.signals[:1]:
+            point = _signal_point(sig)
+            if point:
+                points.append(point)
+        enquiry = next((i for i in ctx.open_items if i.kind == "enquiry"), None)
+        other = next((i for i in ctx.open_items if i.kind != "enquiry"), None)
+        if enquiry is not None:
+            points.append(f"Ask where things stand on {enquiry_words(outsider_field(enquiry.title, 160)[0], their=True)}.")
+        elif other is not None:
+            points.append(f"See whether they are ready to go ahead with {describe_item(other)}.")
+        mail = [n for n in ctx.last_interactions if n.channel == "email"]  # a meeting or a note is no thread
+        if mail:
+            last = max(mail, key=lambda n: n.at)
+            about = topic(outsider_field(last.subject, 120)[0])
+            if about:
+                on = timezones.short_day(last.at, ctx.meeting_start, tz)
+                points.append(
+                    f"We last wrote to them about \u201c{about}\u201d ({on}): ask whether they have what they need."
+                    if last.direction == "outbound" else
+                    f"Their last email, \u201c{about}\u201d ({on}), may still be waiting on a reply from us.")
         if len(points) < 2:
-            points.append("Ask about their priorities for the coming months.")
+            points.append("Ask what they have coming up over the next few months.")
         points = list(dict.fromkeys(points))[:limit]
         hidden = any(clean_field(f)[1] for f in brief_fields(ctx))
         refuse_if_forbidden([*points, *brief_fields(ctx), *ctx.email_excerpts], ctx.forbidden)
@@ -154,6 +227,26 @@ class TemplateDrafter:
 
     async def aclose(self) -> None:
         return None
+
+
+def _deadline_point(item: OpenItem, now: datetime) -> str:
+    title, _ = outsider_field(item.title, 160)
+    title = _without_kind(title, item.kind) or outsider_field(item.reference, 80)[0] or "their matter"
+    due = timezones.short_day(item.due, now, calendar_date=True) if item.due else ""
+    if item.kind == "renewal":
+        return f"{title} is due for renewal on {due}: confirm they want to renew."
+    return f"The opposition deadline for {title} is {due}: confirm we have their instructions."
+
+
+def _signal_point(sig: SignalNote) -> str:
+    name, _ = outsider_field(sig.name, 80)
+    summary = outsider_field(sig.summary, 160)[0].rstrip(". ")
+    if not summary:
+        return ""
+    if name and not summary.lower().startswith(name.lower()):
+        summary = f"{name} {summary}" if summary[:1].islower() else f"{name}: {summary}"
+    who = first_name(name) or "them"
+    return f"{summary}. Congratulate {who} and ask what the move changes for their trade mark work."
 
 
 def _flags(hidden: bool, outsider: Iterable[str]) -> list[str]:

@@ -23,11 +23,13 @@ This module re-exports the names the bot, the hosts and the tests use.
 """
 
 from rapport.followups.approval import (
+    MAX_CC,
     PENDING_STATES,
     SEND_WORK,
     Outcome,
     Status,
     actor_draft,
+    allowed_recipients,
     approve,
     audit_id,
     body_hash,
@@ -87,7 +89,7 @@ __all__ = [
     "company_draft_id", "company_key", "draft_for_company", "draft_for_meeting", "draft_id_for",
     "recipients_for", "request_followup", "timer_pass",
     # approval
-    "PENDING_STATES", "SEND_WORK", "Outcome", "Status", "actor_draft", "approve", "audit_id", "body_hash", "edit",
+    "MAX_CC", "PENDING_STATES", "SEND_WORK", "Outcome", "Status", "actor_draft", "allowed_recipients", "approve", "audit_id", "body_hash", "edit",
     "parse_version", "pending", "record_send_time", "retry", "save_and_approve", "skip", "snooze", "snooze_until",
     "split", "view",
     # cards

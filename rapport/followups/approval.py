@@ -9,7 +9,8 @@
 - approve writes one AuditEvent (who, when, draft kind, meeting end -> approval; `record_send_time`
   adds the send, never the body: a hash, its length and the recipients) and queues the send, a
   "send-draft" work item (SEND_WORK, run by rapport.followups.sending) keyed draftId:version, so one
-  send; edit saves a new version (recipients unchanged: code owns them); save_and_approve saves a
+  send; edit saves a new version (To only among the meeting's outside attendees, Cc only the firm's
+  own people: `_recipients`, a bad address refused with the card's text kept); save_and_approve saves a
   new version and approves exactly it in one transition (a stale card is refused, as for approve);
   snooze hides the draft until later today or tomorrow morning; skip dismisses it; retry re-approves
   a failed send under the same key; split (a neutral draft only) replaces it by one draft per
@@ -23,15 +24,17 @@ split); never sending, which imports this module.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 from rapport import timezones, work
+from rapport.capture.names import is_internal
 from rapport.cards.followup import BODY_MAX, MAX_SPLIT, SUBJECT_MAX, companies_in
-from rapport.followups.drafting import COMPANY_DRAFT_WORK, companies_of, company_draft_id
-from rapport.records import AuditEvent, Draft, Meeting, Person, aware, stable_id, utcnow
+from rapport.followups.drafting import COMPANY_DRAFT_WORK, companies_of, company_draft_id, recipients_for
+from rapport.records import AuditEvent, Draft, Meeting, Person, aware, normalize_email, stable_id, utcnow
 from rapport.store import AlreadyExists, ScopedStore, Store
 from rapport.text import clean, cut
 
@@ -49,6 +52,82 @@ class Outcome:
     draft: Draft | None = None
     message: str = ""
     editing: bool = False
+    # What the partner typed, shown again on a refused save (a bad address) so nothing is lost.
+    typed: dict[str, str] | None = None
+
+
+MAX_CC = 10
+_ADDRESS_SPLIT = re.compile(r"[,;\s]+")
+
+
+async def allowed_recipients(store: Store, draft: Draft) -> list[str]:
+    """Whom the partner may put on To: the meeting's outside attendees as code chooses them
+    (rapport.followups.drafting.recipients_for). A draft for one company of a multi-company meeting
+    keeps to that company's people (it names that company's matters); a neutral draft may go to any
+    of them. The draft's current recipients are always among them."""
+    current = list(draft.to)
+    if draft.meetingId is None:
+        return current
+    meeting = await store.get(Meeting, draft.tenantId, draft.meetingId)
+    tenant = await store.get_tenant(draft.tenantId)
+    owner = await store.get_person(draft.tenantId, draft.ownerOid)
+    if meeting is None or tenant is None or owner is None:
+        return current
+    everyone = recipients_for(meeting, tenant, owner)
+    allowed = everyone
+    if companies_in(draft) <= 1 and current:
+        groups = await companies_of(ScopedStore(store, draft.tenantId, draft.ownerOid), everyone)
+        if len(groups) > 1:
+            allowed = [a for g in groups if set(g.recipients) & set(current) for a in g.recipients]
+    return list(dict.fromkeys([*current, *allowed]))
+
+
+def _addresses(raw: Any) -> list[str] | None:
+    """A card input's addresses ("a@x.example,b@y.example"; the ChoiceSet's form), None when one is not
+    an address."""
+    if isinstance(raw, list):
+        raw = ",".join(x for x in raw if isinstance(x, str))
+    if not isinstance(raw, str):
+        return []
+    out: list[str] = []
+    for part in _ADDRESS_SPLIT.split(clean(raw, multiline=False)[:2000]):
+        if not part:
+            continue
+        try:
+            out.append(normalize_email(part))
+        except ValueError:
+            return None
+    return list(dict.fromkeys(out))
+
+
+async def _recipients(store: Store, draft: Draft, to: Any, cc: Any) -> tuple[list[str], list[str]] | str:
+    """The partner's To and Cc checked against the meeting (To) and the firm's people (Cc), or the
+    message to show on the card. Never an outside address the meeting did not have."""
+    if to is None and cc is None:
+        return list(draft.to), list(draft.cc)  # a card without the recipient inputs: unchanged
+    new_to = _addresses(to) if to is not None else list(draft.to)
+    if new_to is None:
+        return "One of the To addresses is not an email address."
+    if not new_to:
+        return "Choose at least one person from the meeting to write to."
+    allowed = set(await allowed_recipients(store, draft))
+    for address in new_to:
+        if address not in allowed:
+            return (f"{cut(address, 80)} was not at this meeting: a follow-up goes only to the meeting's "
+                    "attendees. Add colleagues on Cc.")
+    new_cc = _addresses(cc) if cc is not None else list(draft.cc)
+    if new_cc is None:
+        return "One of the Cc addresses is not an email address."
+    if len(new_cc) > MAX_CC:
+        return f"At most {MAX_CC} colleagues on Cc."
+    if new_cc and new_cc != list(draft.cc):
+        tenant = await store.get_tenant(draft.tenantId)
+        people = {p.upn.lower() for p in await store.people(draft.tenantId) if p.upn}
+        for address in new_cc:
+            firm = tenant is not None and is_internal(address.rpartition("@")[2], tenant)
+            if address not in draft.cc and (not firm or address not in people):
+                return f"{cut(address, 80)} is not a colleague at the firm: Cc is for the firm's own people."
+    return new_to, [a for a in new_cc if a not in new_to]
 
 
 async def actor_draft(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any) -> tuple[Draft | None, Status]:
@@ -157,7 +236,7 @@ def _edited_text(subject: Any, body: Any) -> tuple[str, str] | None:
 
 
 def _save_text(d: Draft, subject: str, body: str, now: datetime) -> None:
-    """The partner's text becomes the draft's next version (recipients unchanged: code owns them)."""
+    """The partner's text becomes the draft's next version."""
     d.subject, d.body = subject, body
     d.version += 1
     d.state = "drafted"
@@ -169,20 +248,22 @@ def _save_text(d: Draft, subject: str, body: str, now: datetime) -> None:
 
 
 async def edit(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, subject: Any, body: Any,
-               *, now: datetime | None = None) -> Outcome:
-    """Save the partner's text as a new version. Recipients stay as code chose them."""
+               *, now: datetime | None = None, to: Any = None, cc: Any = None) -> Outcome:
+    """Save the partner's text (and recipients: To among the meeting's attendees, Cc among the firm's
+    colleagues) as a new version."""
     return await _save(store, tenant_id, viewer_oid, draft_id, version, subject, body, approve=False,
-                       now=aware(now or utcnow()))
+                       now=aware(now or utcnow()), to=to, cc=cc)
 
 
 async def save_and_approve(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, subject: Any,
-                           body: Any, *, now: datetime | None = None) -> Outcome:
+                           body: Any, *, now: datetime | None = None, to: Any = None, cc: Any = None) -> Outcome:
     """"Save and approve" in one click: the partner's text becomes a new version and exactly that
     version is approved, in one ETag-bound transition (no other edit can come between the save and
     the approval). A card showing an older version is refused ("stale") and nothing is sent; the
     approval then follows `approve`'s path: one audit event, one send queued under draftId:version."""
     now = aware(now or utcnow())
-    out = await _save(store, tenant_id, viewer_oid, draft_id, version, subject, body, approve=True, now=now)
+    out = await _save(store, tenant_id, viewer_oid, draft_id, version, subject, body, approve=True, now=now,
+                      to=to, cc=cc)
     if out.status == "already" and out.draft is not None:
         await _queue_send(store, out.draft)  # idempotent, as for a double-clicked approve
     elif out.status == "ok" and out.draft is not None:
@@ -192,15 +273,27 @@ async def save_and_approve(store: Store, tenant_id: str, viewer_oid: str, draft_
     return out
 
 
+def _typed(subject: Any, body: Any, to: Any, cc: Any) -> dict[str, str]:
+    """The inputs as typed, to show again (bounded like the inputs themselves)."""
+    def s(value: Any, limit: int) -> str:
+        return cut(clean(value), limit) if isinstance(value, str) else ""
+    return {"subject": s(subject, SUBJECT_MAX), "body": s(body, BODY_MAX), "to": s(to, 2000), "cc": s(cc, 2000)}
+
+
 async def _save(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, version: Any, subject: Any, body: Any,
-                *, approve: bool, now: datetime) -> Outcome:
+                *, approve: bool, now: datetime, to: Any = None, cc: Any = None) -> Outcome:
     draft, status = await actor_draft(store, tenant_id, viewer_oid, draft_id)
     if draft is None:
         return Outcome(status)
     v = parse_version(version)
     text = _edited_text(subject, body)
     if v is None or text is None:
-        return Outcome("invalid", draft, "Both a subject and a message are needed.", editing=True)
+        return Outcome("invalid", draft, "Both a subject and a message are needed.", editing=True,
+                       typed=_typed(subject, body, to, cc))
+    recipients = await _recipients(store, draft, to, cc)
+    if isinstance(recipients, str):
+        return Outcome("invalid", draft, recipients, editing=True, typed=_typed(subject, body, to, cc))
+    new_to, new_cc = recipients
     new_subject, new_body = text
     result: dict[str, Status] = {}
 
@@ -208,7 +301,8 @@ async def _save(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, ve
         if d.version != v:
             # The same click arriving twice: its text is already the approved next version.
             same = (approve and d.version == v + 1 and d.approvedBy == viewer_oid
-                    and d.state in ("approved", "sending", "sent") and (d.subject, d.body) == text)
+                    and d.state in ("approved", "sending", "sent") and (d.subject, d.body) == text
+                    and (d.to, d.cc) == (new_to, new_cc))
             result["s"] = "already" if same else "stale"
             return None
         if d.state not in PENDING_STATES:
@@ -216,6 +310,7 @@ async def _save(store: Store, tenant_id: str, viewer_oid: str, draft_id: Any, ve
             return None
         result["s"] = "ok"
         _save_text(d, new_subject, new_body, now)
+        d.to, d.cc = list(new_to), list(new_cc)
         if approve:
             d.state, d.approvedBy, d.approvedAt = "approved", viewer_oid, now
         return d
@@ -395,7 +490,7 @@ async def _transition(store: Store, draft: Draft, change: Callable[[Draft], Draf
 
 
 __all__ = [
-    "PENDING_STATES", "SEND_WORK", "Outcome", "Status", "actor_draft", "approve", "audit_id", "body_hash", "edit",
+    "MAX_CC", "PENDING_STATES", "SEND_WORK", "Outcome", "Status", "actor_draft", "allowed_recipients", "approve", "audit_id", "body_hash", "edit",
     "parse_version", "pending", "record_send_time", "retry", "save_and_approve", "skip", "snooze", "snooze_until",
     "split", "view",
 ]

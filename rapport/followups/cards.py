@@ -14,6 +14,7 @@ rapport.followups, so drafting, approval and sending can all queue a card.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -27,7 +28,8 @@ CARD_WORK = "followup-card"
 
 
 async def card_for(store: Store, draft: Draft, *, notice: str | None = None, editing: bool = False,
-                   now: datetime | None = None) -> dict[str, Any]:
+                   now: datetime | None = None, choices: Sequence[str] = (),
+                   typed: dict[str, str] | None = None) -> dict[str, Any]:
     """The card for a draft, refreshed for the owner and every delegate."""
     owner = await store.get_person(draft.tenantId, draft.ownerOid)
     users: list[str] = []
@@ -36,7 +38,8 @@ async def card_for(store: Store, draft: Draft, *, notice: str | None = None, edi
         person = owner if owner and oid == owner.oid else await store.get_person(draft.tenantId, oid)
         users.append(teams_user_id(person, oid))  # one rule: rapport.identity.membership
     return followup_card(draft, owner_name=names, now=aware(now or utcnow()), refresh_users=users, notice=notice,
-                         editing=editing, tz=timezones.zone(owner.timeZone if owner else ""))
+                         editing=editing, tz=timezones.zone(owner.timeZone if owner else ""), choices=choices,
+                         typed=typed)
 
 
 async def queue_card(store: Store, draft: Draft) -> None:

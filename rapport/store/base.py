@@ -480,6 +480,10 @@ class Store:
                                limit=limit)
         return page.items
 
+    async def work_in_state(self, tenant_id: str, state: str, limit: int = 50) -> Page:
+        """A tenant's work items in `state` (queued, done, dead), earliest due first: the admin's listing."""
+        return await self.find(WorkItem, tenant_id, key=f"state:{state}", limit=limit)
+
     async def settle_work(
         self, item: WorkItem, *, error: str | None = None, retry_at: datetime | None = None, max_attempts: int = 5
     ) -> WorkItem | None:

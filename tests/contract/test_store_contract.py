@@ -275,6 +275,11 @@ async def test_enqueue_due_and_settle(store: Store):
     assert c.state == "dead" and c.lastError == "boom 5"
     assert c.id not in [w.id for w in await store.due_work(A, now + timedelta(days=1))]
     assert (await store.get(WorkItem, A, c.id)).state == "dead"  # parked, never dropped
+    # the admin's listing (`rapport work`): by state, earliest due first, one tenant only
+    assert [w.id for w in (await store.work_in_state(A, "dead")).items] == [c.id]
+    assert [w.id for w in (await store.work_in_state(A, "queued")).items] == [WorkItem.id_for("send", "later")]
+    assert [w.id for w in (await store.work_in_state(A, "done")).items] == [a.id]
+    assert (await store.work_in_state(B, "dead")).items == []
 
 
 # --- tenants -------------------------------------------------------------------------------------
