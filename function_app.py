@@ -186,6 +186,13 @@ async def graph_safety_sync(timer: func.TimerRequest) -> None:
     await safety_net_timer(await runtime.store(), past_due=timer.past_due)
 
 
+@app.timer_trigger(schedule="0 13 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def walls_watch(timer: func.TimerRequest) -> None:
+    from rapport.firm.walls import walls_watch as watch  # alert once when a firm's walls sync is stale
+
+    await watch(await runtime.store())
+
+
 # --- Bot Framework (Teams, Outlook actionable messages) ------------------------------------------
 
 @app.route(route="api/messages", methods=["POST"])
@@ -331,6 +338,13 @@ async def relationships_timer(timer: func.TimerRequest) -> None:
     from rapport.relationships import timer_pass
 
     await timer_pass(await runtime.store(), past_due=timer.past_due)
+
+
+@app.route(route="api/admin/walls/import", methods=["POST"])
+async def admin_walls_import(req: func.HttpRequest) -> func.HttpResponse:
+    from admin.walls import walls_import  # the walls system pushes its export (rapport.firm.walls)
+
+    return await _http(req, walls_import)
 
 
 # --- wiring ----------------------------------------------------------------------------------------

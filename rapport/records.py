@@ -551,17 +551,43 @@ class Matter(Record):
     responsibleOid: str | None = None
     renewalDate: datetime | None = None
     oppositionDeadline: datetime | None = None
+    # From a docketing import (rapport.firm.matters); additive, so older records still load.
+    officeActionDue: datetime | None = None
+    annuityDue: datetime | None = None
+    jurisdictions: list[str] = Field(default_factory=list)
+    clientName: str = ""
+    clientDomain: str = ""
+    responsibleUpn: str = ""
+    source: str = ""  # "import" for matters from the firm's IP management system
+
+    @classmethod
+    def id_for(cls, reference: str) -> str:
+        """A matter's id from its docketing reference: re-importing the same reference updates it."""
+        return stable_id("ma", reference.strip().casefold())
+
+    def key_dates(self) -> list[tuple[str, datetime]]:
+        """(kind, date) of every key date this matter has: THE list of date kinds (sidebar, briefs)."""
+        pairs = (("renewal", self.renewalDate), ("opposition", self.oppositionDeadline),
+                 ("office_action", self.officeActionDue), ("annuity", self.annuityDue))
+        return [(k, d) for k, d in pairs if d is not None]
 
     def index_keys(self) -> list[str]:
         return [f"acct:{self.accountId}"]
 
     def sort_at(self) -> str:
-        dates = [d for d in (self.renewalDate, self.oppositionDeadline) if d]
+        dates = [d for _, d in self.key_dates()]
         return _iso(min(dates)) if dates else ""
 
 
 class Wall(Record):
-    """An ethical wall: the screened people must not see these accounts or matters at all."""
+    """An ethical wall: the screened people must not see these accounts or matters at all.
+
+    Exclusionary (Intapp's word): `screenedOids`/`screenedUpns` are kept out. Inclusionary: when a
+    wall has insiders (`insiderOids`/`insiderUpns`), everyone who is not one is kept out. People are
+    matched by oid or by UPN (a wall imported before the person was known still holds them). An
+    ended wall (`endedAt`, a full import that no longer lists it) screens no one. The rule that
+    reads these is rapport.store.scope, and only it.
+    """
 
     doc_type: ClassVar[str] = "wall"
     family: ClassVar[str] = "walls"
@@ -569,7 +595,18 @@ class Wall(Record):
     accountIds: list[str] = Field(default_factory=list)
     matterIds: list[str] = Field(default_factory=list)
     screenedOids: list[str] = Field(default_factory=list)
+    screenedUpns: list[str] = Field(default_factory=list)
+    insiderOids: list[str] = Field(default_factory=list)
+    insiderUpns: list[str] = Field(default_factory=list)
+    externalId: str = ""  # the wall's id in the firm's walls system
+    source: str = ""  # "import" for walls from the firm's walls system
+    endedAt: datetime | None = None
     createdAt: datetime = Field(default_factory=utcnow)
+    updatedAt: datetime | None = None
+
+    @classmethod
+    def id_for(cls, external_id: str) -> str:
+        return stable_id("wl", external_id.strip())
 
 
 class Signal(Record):

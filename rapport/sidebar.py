@@ -60,11 +60,12 @@ def _account_facts(a: Account | None) -> dict[str, Any] | None:
 
 def key_dates(matters: list[Matter], now: datetime, *, horizon: timedelta = DATE_HORIZON,
               limit: int = SHOWN_DATES) -> list[dict[str, Any]]:
-    """Renewal and opposition dates of these matters within `horizon`, soonest first (pure)."""
+    """Key dates of these matters (renewal, opposition, office action, annuity: Matter.key_dates)
+    within `horizon`, soonest first (pure)."""
     out = []
     for m in matters:
-        for kind, when in (("renewal", m.renewalDate), ("opposition", m.oppositionDeadline)):
-            if when is not None and now <= aware(when) < now + horizon:
+        for kind, when in m.key_dates():
+            if now <= aware(when) < now + horizon:
                 out.append({"kind": kind, "date": iso(when), "matter": m.title, "reference": m.reference,
                             "soon": aware(when) - now <= DATE_SOON})
     out.sort(key=lambda d: d["date"])

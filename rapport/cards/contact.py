@@ -53,7 +53,8 @@ STAGE_WORDS = {"new": "new", "responded": "responded", "qualified": "qualified",
                "needs_analysis": "needs analysis", "negotiation": "negotiation", "instructed": "instructed"}
 VERB_LOG_ENQUIRY = "logEnquiry"  # the task pane posts these to /api/addin/enquiry (addin/enquiry.py)
 VERB_ENQUIRY_STAGE = "enquiryStage"
-DATE_WORDS = {"renewal": "Renewal", "opposition": "Opposition deadline"}
+DATE_WORDS = {"renewal": "Renewal", "opposition": "Opposition deadline", "office_action": "Office action due",
+              "annuity": "Annuity due"}
 
 
 def _channel(i: dict[str, Any]) -> str:

@@ -4,7 +4,11 @@ Scoping lives here and nowhere else (readers hold no copy of these rules):
 - the tenant is bound when the handle is made (from a validated token), so no call can name another;
 - walls: an account or matter the viewer is walled from does not exist: the same `None` / empty
   answer as a missing id, and so do the records attached to it (by `accountId` or `accountIds`, or
-  through a contact of that account);
+  through a contact of that account). A viewer is walled by a wall (not ended) that screens them
+  (by oid or UPN: exclusionary), or that has insiders and they are not one (inclusionary). When
+  the firm syncs its walls (TenantSettings.wallsMaxAgeHours is set) and the last sync
+  (Tenant.wallsSyncedAt) is older than that, every wall screens everyone but its insiders until
+  the next sync: a stale wall list fails closed (`walls_stale`);
 - contacts: a contact whose owners all keep it `private` (or `team`, for someone outside their
   team) shows a colleague only that it is known, and to whom: no title, phone, history or account;
 - owner visibility of records (`may_see`, the one rule): a record owned by partner P (an
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from rapport.records import (
@@ -41,10 +45,13 @@ from rapport.records import (
     Person,
     Record,
     Signal,
+    Tenant,
     Wall,
     account_id,
+    aware,
     contact_id,
     email_domain,
+    utcnow,
 )
 from rapport.store.base import Page, Read, Store
 from rapport.store.errors import NotFound
@@ -90,6 +97,33 @@ def _account_ids(record: Record) -> list[str]:
     return ids
 
 
+def walls_stale(tenant: Tenant | None, now: datetime | None = None) -> bool:
+    """Does this firm's wall list fail closed: it syncs walls (wallsMaxAgeHours set) and the last
+    sync is missing or older than that? (Also what the walls watch alerts on: rapport.firm.walls.)"""
+    if tenant is None or not tenant.settings.wallsMaxAgeHours:
+        return False
+    if tenant.wallsSyncedAt is None:
+        return True
+    return (now or utcnow()) - aware(tenant.wallsSyncedAt) > timedelta(hours=tenant.settings.wallsMaxAgeHours)
+
+
+def walled_from(walls: Iterable[Wall], oid: str, upn: str, *, stale: bool) -> tuple[frozenset[str], frozenset[str]]:
+    """(account ids, matter ids) the person with this oid and UPN is walled from (the module's doc)."""
+    accounts: set[str] = set()
+    matters: set[str] = set()
+    upn = upn.lower()
+    for w in walls:
+        if w.endedAt is not None:
+            continue
+        insider = oid in w.insiderOids or bool(upn and upn in w.insiderUpns)
+        screened = oid in w.screenedOids or bool(upn and upn in w.screenedUpns)
+        inclusionary = bool(w.insiderOids or w.insiderUpns)
+        if screened or (not insider and (inclusionary or stale)):
+            accounts.update(w.accountIds)
+            matters.update(w.matterIds)
+    return frozenset(accounts), frozenset(matters)
+
+
 class ScopedStore:
     def __init__(self, store: Store, tenant_id: str, viewer_oid: str) -> None:
         if not tenant_id or not viewer_oid:
@@ -105,20 +139,24 @@ class ScopedStore:
 
     # --- the facts the rules need ----------------------------------------------------------
 
-    def _set_walls(self, walls: Iterable[Wall]) -> None:
-        accounts: set[str] = set()
-        matters: set[str] = set()
-        for w in walls:
-            if self.viewer_oid in w.screenedOids:
-                accounts.update(w.accountIds)
-                matters.update(w.matterIds)
-        self._walls = (frozenset(accounts), frozenset(matters))
+    def _wall_reads(self) -> list[Read]:
+        """What the walls rule needs, read in one batch: the walls, the tenant (is the sync stale?)
+        and the viewer (their UPN, for walls imported by UPN)."""
+        return [Read(Wall, every=True), Read(Tenant, record_id=self.tenant_id),
+                Read(Person, record_id=self.viewer_oid)]
+
+    def _set_walls(self, walls: Iterable[Wall], tenant: Tenant | None, me: Person | None) -> None:
+        if me is not None and me.tenantId != self.tenant_id:
+            me = None
+        if self._people is None:
+            self._persons[self.viewer_oid] = me
+        self._walls = walled_from(walls, self.viewer_oid, me.upn if me else "", stale=walls_stale(tenant))
 
     async def walled(self) -> tuple[frozenset[str], frozenset[str]]:
         """(account ids, matter ids) this viewer is screened from. Read once per handle."""
         if self._walls is None:
             self.calls += 1
-            self._set_walls(await self.store.walls(self.tenant_id))
+            self._set_walls(*await self.store.read_many(self.tenant_id, self._wall_reads()))
         assert self._walls is not None
         return self._walls
 
@@ -142,14 +180,16 @@ class ScopedStore:
         cids = [c for c in dict.fromkeys(contacts) if c not in self._contacts]
         oids = [o for o in dict.fromkeys(persons) if self._person(o) is _UNKNOWN]
         reads = [Read(Contact, record_id=c) for c in cids] + [Read(Person, record_id=o) for o in oids]
-        if self._walls is None:
-            reads.append(Read(Wall, every=True))
         if not reads:
             return
+        fetch_walls = self._walls is None
+        if fetch_walls:
+            reads += self._wall_reads()
         self.calls += 1
         results = await self.store.read_many(self.tenant_id, reads)
-        if self._walls is None:
-            self._set_walls(results.pop())
+        if fetch_walls:
+            self._set_walls(*results[-3:])
+            del results[-3:]
         for cid, c in zip(cids, results[: len(cids)], strict=True):
             self._contacts[cid] = c if c is not None and c.tenantId == self.tenant_id else None
         for oid, p in zip(oids, results[len(cids):], strict=True):
@@ -355,14 +395,15 @@ class ScopedStore:
         extra: list[Read] = []
         fetch_walls = self._walls is None
         if fetch_walls:
-            extra.append(Read(Wall, every=True))
+            extra += self._wall_reads()
         teams = any(o.visibility == "team" for c in self._contacts.values() if c is not None for o in c.owners)
         fetch_people = self._people is None and (people or (teams and any(r.record_id is None for r in reads)))
         if fetch_people:
             extra.append(Read(Person, every=True))
         results = await self.store.read_many(self.tenant_id, [*extra, *reads])
         if fetch_walls:
-            self._set_walls(results.pop(0))
+            self._set_walls(*results[:3])
+            del results[:3]
         if fetch_people:
             self._people = {p.oid: p for p in results.pop(0)}
         for result in results:
