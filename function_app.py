@@ -81,7 +81,8 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
 @app.timer_trigger(schedule="0 */1 * * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
 async def drain_work(timer: func.TimerRequest) -> None:
     # the same drain everywhere (docs/architecture.md, "Work after the answer")
-    await work.drain_timer(await runtime.store(), past_due=timer.past_due)
+    with telemetry.span("timer.drain_work", **{"rapport.trigger": "timer"}):
+        await work.drain_timer(await runtime.store(), past_due=timer.past_due)
 
 
 # Each work item is also a message on the Storage queue when one is configured (rapport.work_queue):
@@ -176,21 +177,24 @@ async def graph_lifecycle(req: func.HttpRequest) -> func.HttpResponse:
 async def graph_subscriptions(timer: func.TimerRequest) -> None:
     from rapport.capture.subscriptions import renewal_timer  # create, renew, recreate; past due: resync all
 
-    await renewal_timer(await runtime.store(), past_due=timer.past_due)
+    with telemetry.span("timer.graph_subscriptions", **{"rapport.trigger": "timer"}):
+        await renewal_timer(await runtime.store(), past_due=timer.past_due)
 
 
 @app.timer_trigger(schedule="0 37 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def graph_safety_sync(timer: func.TimerRequest) -> None:
     from rapport.capture.sync import safety_net_timer  # queue a delta sync of every captured mailbox
 
-    await safety_net_timer(await runtime.store(), past_due=timer.past_due)
+    with telemetry.span("timer.graph_safety_sync", **{"rapport.trigger": "timer"}):
+        await safety_net_timer(await runtime.store(), past_due=timer.past_due)
 
 
 @app.timer_trigger(schedule="0 13 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def walls_watch(timer: func.TimerRequest) -> None:
     from rapport.firm.walls import walls_watch as watch  # alert once when a firm's walls sync is stale
 
-    await watch(await runtime.store())
+    with telemetry.span("timer.walls_watch", **{"rapport.trigger": "timer"}):
+        await watch(await runtime.store())
 
 
 # --- Bot Framework (Teams, Outlook actionable messages) ------------------------------------------
@@ -209,7 +213,8 @@ async def bot_messages(req: func.HttpRequest) -> func.HttpResponse:
 async def meeting_briefs(timer: func.TimerRequest) -> None:
     from rapport.briefs import brief_timer
 
-    await brief_timer(await runtime.store(), past_due=timer.past_due)
+    with telemetry.span("timer.meeting_briefs", **{"rapport.trigger": "timer"}):
+        await brief_timer(await runtime.store(), past_due=timer.past_due)
 
 
 @app.route(route="api/addin/brief", methods=["GET"])
@@ -242,14 +247,16 @@ async def dev_outbox_action(req: func.HttpRequest) -> func.HttpResponse:
 async def followups_timer(timer: func.TimerRequest) -> None:
     from rapport.followups import timer_pass
 
-    await timer_pass(await runtime.store(), past_due=timer.past_due)
+    with telemetry.span("timer.followups_timer", **{"rapport.trigger": "timer"}):
+        await timer_pass(await runtime.store(), past_due=timer.past_due)
 
 
 @app.timer_trigger(schedule="30 */5 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def pipeline_timer(timer: func.TimerRequest) -> None:
     from rapport.pipeline.timer import pipeline_timer as run  # enquiry clock (2 h draft, 4 h alert), cadence
 
-    await run(await runtime.store(), past_due=timer.past_due)
+    with telemetry.span("timer.pipeline_timer", **{"rapport.trigger": "timer"}):
+        await run(await runtime.store(), past_due=timer.past_due)
 
 
 # --- Admin consent: where Entra's admin-consent link comes back (public: it only shows the result) --
@@ -284,14 +291,16 @@ async def admin_settings(req: func.HttpRequest) -> func.HttpResponse:
 async def metrics_rollup(timer: func.TimerRequest) -> None:
     from rapport.metrics.rollup import rollup_timer  # the weeks still open, every firm, once a day
 
-    await rollup_timer(await runtime.store(), past_due=timer.past_due)
+    with telemetry.span("timer.metrics_rollup", **{"rapport.trigger": "timer"}):
+        await rollup_timer(await runtime.store(), past_due=timer.past_due)
 
 
 @app.timer_trigger(schedule="0 */15 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def week_cards(timer: func.TimerRequest) -> None:
     from rapport.metrics.week import week_cards_timer  # Monday 07:30 in each person's zone, once a week
 
-    await week_cards_timer(await runtime.store(), past_due=timer.past_due)
+    with telemetry.span("timer.week_cards", **{"rapport.trigger": "timer"}):
+        await week_cards_timer(await runtime.store(), past_due=timer.past_due)
 
 
 @app.route(route="api/addin/desk", methods=["GET"])
@@ -337,7 +346,8 @@ async def admin_forget(req: func.HttpRequest) -> func.HttpResponse:
 async def relationships_timer(timer: func.TimerRequest) -> None:
     from rapport.relationships import timer_pass
 
-    await timer_pass(await runtime.store(), past_due=timer.past_due)
+    with telemetry.span("timer.relationships_timer", **{"rapport.trigger": "timer"}):
+        await timer_pass(await runtime.store(), past_due=timer.past_due)
 
 
 @app.route(route="api/admin/walls/import", methods=["POST"])
