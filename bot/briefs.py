@@ -155,9 +155,8 @@ async def on_text(turn_context: TurnContext, tenant_id: str) -> bool:
     query = parse_command(turn_context.activity.text)
     if query is None:
         return False
-    oid = _viewer(turn_context)
+    oid = await verbs.viewer_or_explain(turn_context, "a brief")
     if oid is None:
-        await turn_context.send_activity("I couldn't tell who you are, so I can't show a brief.")
         return True
     scoped = ScopedStore(await runtime.store(), tenant_id, oid)
     now = utcnow()

@@ -78,9 +78,8 @@ async def on_text(turn_context: TurnContext, tenant_id: str) -> bool:
     command = parse_command(turn_context.activity.text)
     if command is None:
         return False
-    oid = verbs.viewer(turn_context)
+    oid = await verbs.viewer_or_explain(turn_context, "the pipeline")
     if oid is None:
-        await turn_context.send_activity("I couldn't tell who you are, so I can't show the pipeline.")
         return True
     store = await runtime.store()
     if command[0] == "pipeline":

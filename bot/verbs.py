@@ -35,6 +35,14 @@ def viewer(turn_context: TurnContext) -> str | None:
     return oid if _GUID.match(oid) else None
 
 
+async def viewer_or_explain(turn_context: TurnContext, what: str) -> str | None:
+    """The viewer's oid for a text command; None after telling them why `what` cannot be shown."""
+    oid = viewer(turn_context)
+    if oid is None:
+        await turn_context.send_activity(f"I couldn't tell who you are, so I can't show {what}.")
+    return oid
+
+
 def card_response(card: dict[str, Any]) -> InvokeResponse:
     return InvokeResponse(status=200, body={"statusCode": 200, "type": CARD, "value": card})
 

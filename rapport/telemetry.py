@@ -85,15 +85,15 @@ def begin(settings: Any, *, span_exporter: Any = None, metric_reader: Any = None
     global _configured
     if _configured is not None and not (span_exporter is not None and _configured == "off"):
         return _configured  # OpenTelemetry's providers are set once per process ("off" installs none)
+    chosen = "test" if span_exporter is not None else mode(settings)
+    if chosen == "off":  # decided before the SDK loads: an "off" process never imports it (cold start)
+        _configured = chosen
+        return chosen
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-    chosen = "test" if span_exporter is not None else mode(settings)
-    if chosen == "off":
-        _configured = chosen
-        return chosen
     resource = Resource.create({"service.name": "rapport"})
     readers: list[Any] = []
     tracer_provider = TracerProvider(resource=resource)

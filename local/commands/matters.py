@@ -27,11 +27,9 @@ def register(reg: Any) -> None:
 
 
 async def matters_import_command(settings: Any, args: Any) -> int:
-    from local.commands.walls import open_file
+    from local.commands.walls import open_file, run_import
     from rapport.firm.matters import import_matters
-    from rapport.firm.rows import ImportFileError
     from rapport.onboarding import OnboardingError, parse_tenant_id
-    from rapport.store import StoreUnavailable, make_store
 
     me = "rapport matters import"
     try:
@@ -47,26 +45,13 @@ async def matters_import_command(settings: Any, args: Any) -> int:
         if shown[0] <= SHOWN:
             print(f"  unmatched: {u}")
 
-    store = make_store(settings)
-    try:
-        await store.open()
-        report = await import_matters(
-            store, tenant, lambda: open_file(args.file), skip_bad=args.skip_bad_rows, dry_run=args.dry_run,
-            on_bad=lambda p: print(f"{me}: {p}", file=sys.stderr), on_unmatched=unmatched,
-            progress=lambda phase, n: print(f"  ... {n:,} rows {phase}", file=sys.stderr, flush=True),
-        )
-    except (ImportFileError, LookupError) as exc:
-        print(f"{me}: {exc}", file=sys.stderr)
-        return 2
-    except StoreUnavailable as exc:
-        print(f"{me}: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await store.close()
-    if report.refused:
-        print(f"{me}: {report.bad} bad rows: nothing written (fix them, or import the rest with --skip-bad-rows)",
-              file=sys.stderr)
-        return 2
+    report = await run_import(settings, me, lambda store: import_matters(
+        store, tenant, lambda: open_file(args.file), skip_bad=args.skip_bad_rows, dry_run=args.dry_run,
+        on_bad=lambda p: print(f"{me}: {p}", file=sys.stderr), on_unmatched=unmatched,
+        progress=lambda phase, n: print(f"  ... {n:,} rows {phase}", file=sys.stderr, flush=True),
+    ))
+    if isinstance(report, int):
+        return report
     if report.unmatched > SHOWN:
         print(f"  ... and {report.unmatched - SHOWN} more unmatched")
     verb = "would write" if args.dry_run else "written"

@@ -36,11 +36,35 @@ def open_file(path: str) -> Any:
     return open(path, encoding="utf-8-sig", errors="replace", newline="")
 
 
-async def walls_import_command(settings: Any, args: Any) -> int:
+async def run_import(settings: Any, me: str, do: Any) -> Any:
+    """The import commands' one frame: open the store, run `do(store)`, and turn what goes wrong
+    into an exit status (2 bad input or a file with bad rows, 1 the store). Returns the report,
+    or the exit status."""
     from rapport.firm.rows import ImportFileError
+    from rapport.store import StoreUnavailable, make_store
+
+    store = make_store(settings)
+    try:
+        await store.open()
+        report = await do(store)
+    except (ImportFileError, LookupError) as exc:
+        print(f"{me}: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"{me}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    if report.refused:
+        print(f"{me}: {report.bad} bad rows: nothing written (fix them, or import the rest with --skip-bad-rows)",
+              file=sys.stderr)
+        return 2
+    return report
+
+
+async def walls_import_command(settings: Any, args: Any) -> int:
     from rapport.firm.walls import import_walls
     from rapport.onboarding import OnboardingError, parse_tenant_id
-    from rapport.store import StoreUnavailable, make_store
 
     me = "rapport walls import"
     try:
@@ -49,27 +73,16 @@ async def walls_import_command(settings: Any, args: Any) -> int:
     except (OnboardingError, OSError) as exc:
         print(f"{me}: {exc}", file=sys.stderr)
         return 2
-    store = make_store(settings)
     try:
-        await store.open()
-        report = await import_walls(
+        report = await run_import(settings, me, lambda store: import_walls(
             store, tenant, stream, full=args.full, skip_bad=args.skip_bad_rows, dry_run=args.dry_run,
             on_bad=lambda p: print(f"{me}: {p}", file=sys.stderr), progress=progress("read"),
-        )
-    except (ImportFileError, LookupError) as exc:
-        print(f"{me}: {exc}", file=sys.stderr)
-        return 2
-    except StoreUnavailable as exc:
-        print(f"{me}: {exc}", file=sys.stderr)
-        return 1
+        ))
     finally:
         if stream is not sys.stdin:
             stream.close()
-        await store.close()
-    if report.refused:
-        print(f"{me}: {report.bad} bad rows: nothing written (fix them, or import the rest with --skip-bad-rows)",
-              file=sys.stderr)
-        return 2
+    if isinstance(report, int):
+        return report
     for note in report.notes:
         print(f"  note: {note}")
     verb = "would change" if args.dry_run else "changed"

@@ -18,6 +18,7 @@ An in-memory database cannot be shared between connections: there the writer thr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import queue
@@ -344,16 +345,22 @@ class SqliteBackend(Backend):
                 return self._guard(inline, fn, busy_is_error=False)
             except _Busy:
                 pass  # a checkpoint holds it: wait for it on a reader thread, not on the loop
+        return await self._on_reader(self._reader_db, fn)
+
+    async def _on_reader(self, connection, fn, lock=None):
+        """Run fn(connection()) on a reader thread (under `lock` if given); on the writer thread when
+        there are no readers (a :memory: store)."""
         readers = self._readers
         if readers is None:
             return await self._run(fn)
 
         def call():
-            try:
-                db = self._reader_db()
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"sqlite: {exc}") from None
-            return self._guard(db, fn)
+            with lock if lock is not None else contextlib.nullcontext():
+                try:
+                    db = connection()
+                except sqlite3.Error as exc:
+                    raise StoreUnavailable(f"sqlite: {exc}") from None
+                return self._guard(db, fn)
 
         try:
             done = asyncio.get_running_loop().run_in_executor(readers, call)
@@ -378,23 +385,7 @@ class SqliteBackend(Backend):
 
     async def _read_scan(self, fn):
         """Run fn(the scan connection) on a reader thread, one scan page at a time."""
-        readers = self._readers
-        if readers is None:
-            return await self._run(fn)
-
-        def call():
-            with self._scan_lock:
-                try:
-                    db = self._scan_db()
-                except sqlite3.Error as exc:
-                    raise StoreUnavailable(f"sqlite: {exc}") from None
-                return self._guard(db, fn)
-
-        try:
-            done = asyncio.get_running_loop().run_in_executor(readers, call)
-        except RuntimeError as exc:
-            raise StoreUnavailable(f"sqlite: {exc}") from None
-        return await done
+        return await self._on_reader(self._scan_db, fn, self._scan_lock)
 
     async def ping(self) -> None:
         await self._read(lambda db: db.execute("SELECT 1").fetchone(), short=True)
