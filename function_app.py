@@ -173,6 +173,19 @@ async def graph_lifecycle(req: func.HttpRequest) -> func.HttpResponse:
     return await _http(req, lifecycle)
 
 
+def _webhook_before_body(length: int | None):
+    from rapport.capture.webhooks import refuse_unread
+
+    return refuse_unread(length)
+
+
+# Asked by a host that reads request bodies itself (local.host), per function, before it reads one:
+# a refusal (ApiError) to answer unread, or None. Azure's host reads every body before the worker
+# sees it, so there these are never asked; locally they keep a flood of 1 MB webhook batches past
+# the big-batch credit from costing the sidebar's event loop a read each.
+BEFORE_BODY = {"graph_notifications": _webhook_before_body, "graph_lifecycle": _webhook_before_body}
+
+
 @app.timer_trigger(schedule="0 7 */6 * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def graph_subscriptions(timer: func.TimerRequest) -> None:
     from rapport.capture.subscriptions import renewal_timer  # create, renew, recreate; past due: resync all

@@ -298,11 +298,14 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"request body is too large (limit {limit // 1024} KB)")
     chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request body is too large (limit {limit // 1024} KB)")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"request body is too large (limit {limit // 1024} KB)")
+            chunks.append(chunk)
+    except ConnectionResetError:  # the caller left mid-body: nobody to answer, and not our error
+        raise ApiError(400, "the request body was cut short") from None
     return b"".join(chunks)
 
 
@@ -340,8 +343,15 @@ def _from_func_response(resp: Any) -> web.Response:
     return web.Response(body=resp.get_body() or b"", status=resp.status_code, headers=headers)
 
 
-def _http_handler(trigger: HttpTrigger, max_body: int) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+BeforeBody = Callable[[int | None], Exception | None]
+
+
+def _http_handler(trigger: HttpTrigger, max_body: int,
+                  before_body: BeforeBody | None = None) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
+        refused = before_body(request.content_length) if before_body is not None else None
+        if refused is not None:  # answered unread; the connection then closes (lingering_time 0)
+            raise refused
         body = await _read_body(request, max_body)
         req = _to_func_request(request, body, request[_CID])
         return _from_func_response(await call(trigger.fn, **{trigger.arg: req}))
@@ -437,7 +447,10 @@ class DevHost:
         queues: bool = True, queue_options: QueueOptions | None = None,
     ) -> None:
         self.settings = settings
-        self.app = app if app is not None else load_function_app().app
+        module = load_function_app() if app is None else None
+        self.app = app if app is not None else module.app
+        # function_app.BEFORE_BODY: refusals a route can decide from its headers, before its body is read.
+        self.before_body: dict[str, BeforeBody] = getattr(module, "BEFORE_BODY", {}) if module else {}
         self.host = host
         self.port = port
         self.store = store  # owned by the caller if given
@@ -459,11 +472,16 @@ class DevHost:
         return f"http://{shown}:{self.port}"
 
     def web_app(self) -> web.Application:
-        app = web.Application(middlewares=[_errors], client_max_size=self.max_body + 1)
+        # lingering_time 0: a request answered before its body is read (a 413 by Content-Length, a
+        # BEFORE_BODY refusal) closes its connection instead of reading the rest to throw it away,
+        # which is the whole cost a flood of big bodies would otherwise still have. Every handler
+        # that answers normally has read its body, so nothing else changes.
+        app = web.Application(middlewares=[_errors], client_max_size=self.max_body + 1,
+                              handler_args={"lingering_time": 0})
         # aiohttp tries routes in the order added; Azure prefers literal segments over parameters
         # and catch-alls last, whatever the order in function_app.py. Sort to match.
         for t in sorted(self.http_triggers, key=lambda t: (":.*}" in t.path, t.path.count("{"))):
-            handle = _http_handler(t, self.max_body)
+            handle = _http_handler(t, self.max_body, self.before_body.get(t.name))
             for method in t.methods or ["*"]:
                 app.router.add_route(method, t.path, handle, name=None)
         if is_loopback(self.host):

@@ -184,3 +184,77 @@ async def test_an_organization_id_of_another_firm_is_dropped_on_its_own(
     assert {w.state for w in await capture_store.find_all(WorkItem, "t-a") if w.kind == "sync-mailbox"} == {"done"}
     assert "work kick failed" not in caplog.text
 
+
+
+async def _unread_attempt(host: str, port: int, path: str, length: int) -> bytes | None:
+    """Headers announcing `length` bytes and only the first 100 of them: the answer if one comes
+    while the body is still incomplete, None if the server waits for the rest."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {length}\r\n\r\n").encode() + b'{"value": [' + b" " * 89)
+        await writer.drain()
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 0.5)
+        except TimeoutError:
+            return None
+        answer = head + await asyncio.wait_for(reader.read(4096), 2.0)
+        rest = await asyncio.wait_for(reader.read(), 2.0)  # the connection closes after the answer
+        return answer + rest
+    finally:
+        writer.close()
+
+
+async def test_a_big_batch_past_the_credit_is_refused_before_its_body_is_read(devhost, http):
+    """The local host asks function_app.BEFORE_BODY before reading: past the big-batch credit a 1 MB
+    batch is answered 503 on its headers alone (no 1 MB read on the sidebar's loop), and the
+    connection closes instead of draining the rest. Before, the host read the whole body first."""
+    url = f"{devhost.base_url}{PUBLIC}"
+    batch = bogus_batch(2000)
+    assert webhooks.BIG_BODY < len(batch) <= webhooks.MAX_BATCH
+    stop = asyncio.Event()
+
+    async def graph_side() -> None:  # big batches back to back: the credit stays spent
+        while not stop.is_set():
+            try:
+                await post(http, url, batch)
+            except aiohttp.ClientError:  # refused unread: the connection closed under the body
+                pass
+
+    senders = [asyncio.create_task(graph_side()) for _ in range(3)]
+    answers: list[bytes] = []
+    try:
+        for _ in range(40):
+            answer = await _unread_attempt("127.0.0.1", devhost.port, PUBLIC, len(batch))
+            if answer is not None:
+                answers.append(answer)
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.gather(*senders, return_exceptions=True)
+    assert answers, "no big batch was ever answered before its body arrived"
+    head, _, body = answers[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), head
+    assert b"retry-after: 5" in head.lower() and b"x-correlation-id" in head.lower()
+    assert json.loads(body)["error"]["message"].startswith("too many large notification batches"), body
+    # Over Graph's 1 MB by its header: refused unread too, whatever the credit.
+    answer = await _unread_attempt("127.0.0.1", devhost.port, PUBLIC, webhooks.MAX_BATCH + 1)
+    assert answer is not None and answer.startswith(b"HTTP/1.1 413"), answer
+
+
+async def test_a_caller_that_leaves_mid_body_is_not_an_error_of_ours(devhost, caplog):
+    """A request whose body is cut short (the caller closed) is logged as a 400, with no trace."""
+    caplog.clear()
+    reader, writer = await asyncio.open_connection("127.0.0.1", devhost.port)
+    writer.write(f"POST {PUBLIC} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n\r\n{{".encode())
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    writer.transport.abort()
+    for _ in range(50):
+        if any("POST /api/graph/notifications" in r.getMessage() for r in caplog.records):
+            break
+        await asyncio.sleep(0.02)
+    served = [r.getMessage() for r in caplog.records if "POST /api/graph/notifications" in r.getMessage()]
+    assert served and " 400 " in served[-1], served
+    assert "unhandled error" not in caplog.text and "Traceback" not in caplog.text

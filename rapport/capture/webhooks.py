@@ -264,12 +264,44 @@ async def _store(store: Store | None) -> Store:
     return await runtime.store()
 
 
+def _credit() -> list[float]:
+    """This loop's big-batch credit, refilled to now: [seconds left, as of]."""
+    credit = _per_loop(_big_credit, lambda: [BIG_BURST, time.monotonic()])
+    now = time.monotonic()
+    credit[0] = min(BIG_BURST, credit[0] + (now - credit[1]) * BIG_SHARE)
+    credit[1] = now
+    return credit
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, f"request body is too large (limit {MAX_BATCH // 1024} KB)")
+
+
+def _shed() -> ApiError:
+    STATS["shed"] += 1
+    return ApiError(503, "too many large notification batches right now; retry shortly", headers={"retry-after": "5"})
+
+
+def refuse_unread(length: int | None) -> ApiError | None:
+    """The answer to a notification request of `length` declared bytes before its body is read, or
+    None to read it. The local host asks (local.host, through function_app.BEFORE_BODY) so that a
+    flood of big batches past the credit costs a header parse, not a 1 MB read on the sidebar's
+    event loop; Azure's host reads bodies itself, and `_handle` applies the same two rules after."""
+    if length is None:  # chunked: read, bounded by the host's limit, and judged after
+        return None
+    if length > MAX_BATCH:
+        return _too_large()
+    if length > BIG_BODY and _credit()[0] <= 0:
+        return _shed()
+    return None
+
+
 async def _handle(request: Request, store: Store | None, *, lifecycle_endpoint: bool) -> Answer:
     shake = _handshake(request)
     if shake is not None:
         return shake
     if len(request.body) > MAX_BATCH:  # before anything else: no parse, no work
-        raise ApiError(413, f"request body is too large (limit {MAX_BATCH // 1024} KB)")
+        raise _too_large()
     content_type = request.header("content-type")
     if len(request.body) <= BIG_BODY:
         body = parse_json_body(request.body, content_type, max_bytes=MAX_BATCH)
@@ -277,14 +309,10 @@ async def _handle(request: Request, store: Store | None, *, lifecycle_endpoint: 
         result = await process_batch(store, body, lifecycle_endpoint=lifecycle_endpoint)
     else:
         async with _per_loop(_big_gates, lambda: asyncio.Semaphore(1)):
-            credit = _per_loop(_big_credit, lambda: [BIG_BURST, time.monotonic()])  # [seconds, as of]
-            started = time.monotonic()
-            credit[0] = min(BIG_BURST, credit[0] + (started - credit[1]) * BIG_SHARE)
-            credit[1] = started
+            credit = _credit()
+            started = credit[1]
             if credit[0] <= 0:
-                STATS["shed"] += 1
-                raise ApiError(503, "too many large notification batches right now; retry shortly",
-                               headers={"retry-after": "5"})
+                raise _shed()
             try:
                 body = await asyncio.to_thread(parse_json_body, request.body, content_type, max_bytes=MAX_BATCH)
                 store = await _store(store)
