@@ -23,6 +23,8 @@ What it does (it reports figures beside the budget; it does not pass or fail):
    the sync takes from the sidebar.
 5. shared (unless --no-shared): the same load with the sync inside the HTTP host's process, as the
    embedded `rapport serve` runs it on a laptop; printed beside, with no budget.
+The far ends (the Graph stand-in, the flood's senders) run at niceness 10, as the work process
+does: in production their CPU is on Graph's and the attacker's machines, not beside the sidebar's.
 Everything stays on 127.0.0.1; each phase is bounded by --duration.
 """
 
@@ -62,6 +64,14 @@ def flood_batch(rng: random.Random, n_items: int = 2200) -> bytes:
     body = json.dumps({"value": items}).encode()
     assert len(body) <= 1024 * 1024, len(body)
     return body
+
+
+def _far_end(target, *args) -> None:
+    """Run a far end (the Graph stand-in, the flood's senders) at a lower priority: in production
+    their CPU is Graph's and the attacker's, on other machines; here they share two cores with
+    Rapport's processes, and niceness keeps them from taking what would be the sidebar's."""
+    os.nice(10)
+    target(*args)
 
 
 def _flood_process(conn, url: str, senders: int, seconds: float) -> None:
@@ -243,7 +253,7 @@ async def run(args: argparse.Namespace) -> None:
 
     ctx = multiprocessing.get_context("spawn")
     g_parent, g_child = ctx.Pipe()
-    standin = ctx.Process(target=_standin_process, args=(g_child, args.messages), daemon=True)
+    standin = ctx.Process(target=_far_end, args=(_standin_process, g_child, args.messages), daemon=True)
     standin.start()
     graph_url, oid, upn = await asyncio.get_running_loop().run_in_executor(None, g_parent.recv)
     print(f"Graph stand-in: {graph_url}, one mailbox of {args.messages:,} messages")
@@ -283,8 +293,8 @@ async def run(args: argparse.Namespace) -> None:
         proc.stdin.flush()
         assert (await loop.run_in_executor(None, proc.stdout.readline)).strip() == "RESET"
         f_parent, f_child = ctx.Pipe()
-        flood = ctx.Process(target=_flood_process,
-                            args=(f_child, f"{base}/api/graph/notifications", args.batches, args.duration), daemon=True)
+        flood = ctx.Process(target=_far_end, args=(_flood_process, f_child, f"{base}/api/graph/notifications",
+                                                   args.batches, args.duration), daemon=True)
         if args.batches:
             flood.start()
             await loop.run_in_executor(None, f_parent.recv)  # bodies built

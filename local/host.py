@@ -346,12 +346,38 @@ def _from_func_response(resp: Any) -> web.Response:
 BeforeBody = Callable[[int | None], Exception | None]
 
 
-def _http_handler(trigger: HttpTrigger, max_body: int,
-                  before_body: BeforeBody | None = None) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+class UnreadRefusals:
+    """How the host answers a request refused before its body is read (function_app.BEFORE_BODY).
+
+    After PAUSE seconds, with the body left unread: aiohttp stops reading a payload nobody consumes
+    once its buffer fills, so TCP holds the sender back and a paused request costs no CPU. A caller
+    that honours Retry-After never notices; one that ignores it (a flood sent back to back) is held
+    to one request per PAUSE per connection instead of as many as the loop can refuse, each of
+    which would cost an accept, a header parse and a log line. At most MAX_PAUSED wait at once; past
+    that the refusal is answered at once. Then the connection closes (lingering_time 0)."""
+
+    PAUSE = 1.0
+    MAX_PAUSED = 64
+
+    def __init__(self) -> None:
+        self.paused = 0
+
+    async def answer(self, refused: Exception) -> None:
+        if self.paused < self.MAX_PAUSED:
+            self.paused += 1
+            try:
+                await asyncio.sleep(self.PAUSE)
+            finally:
+                self.paused -= 1
+        raise refused
+
+
+def _http_handler(trigger: HttpTrigger, max_body: int, before_body: BeforeBody | None = None,
+                  unread: UnreadRefusals | None = None) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         refused = before_body(request.content_length) if before_body is not None else None
-        if refused is not None:  # answered unread; the connection then closes (lingering_time 0)
-            raise refused
+        if refused is not None:
+            await (unread or UnreadRefusals()).answer(refused)
         body = await _read_body(request, max_body)
         req = _to_func_request(request, body, request[_CID])
         return _from_func_response(await call(trigger.fn, **{trigger.arg: req}))
@@ -445,12 +471,15 @@ class DevHost:
         timers: bool = False, store: Store | None = None, clock: Clock = utcnow, sleep: Sleep = asyncio.sleep,
         max_body: int = MAX_BODY, prefix: str | None = None, preview_tenant: str | None = DEMO_TENANT_ID,
         queues: bool = True, queue_options: QueueOptions | None = None,
+        before_body: dict[str, BeforeBody] | None = None,
     ) -> None:
         self.settings = settings
         module = load_function_app() if app is None else None
         self.app = app if app is not None else module.app
         # function_app.BEFORE_BODY: refusals a route can decide from its headers, before its body is read.
-        self.before_body: dict[str, BeforeBody] = getattr(module, "BEFORE_BODY", {}) if module else {}
+        self.before_body: dict[str, BeforeBody] = (before_body if before_body is not None else
+                                                   getattr(module, "BEFORE_BODY", {}) if module else {})
+        self.unread = UnreadRefusals()
         self.host = host
         self.port = port
         self.store = store  # owned by the caller if given
@@ -481,7 +510,7 @@ class DevHost:
         # aiohttp tries routes in the order added; Azure prefers literal segments over parameters
         # and catch-alls last, whatever the order in function_app.py. Sort to match.
         for t in sorted(self.http_triggers, key=lambda t: (":.*}" in t.path, t.path.count("{"))):
-            handle = _http_handler(t, self.max_body, self.before_body.get(t.name))
+            handle = _http_handler(t, self.max_body, self.before_body.get(t.name), self.unread)
             for method in t.methods or ["*"]:
                 app.router.add_route(method, t.path, handle, name=None)
         if is_loopback(self.host):

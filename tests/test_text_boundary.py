@@ -224,3 +224,54 @@ def test_an_answer_holding_a_lone_surrogate_still_encodes():
     from rapport.web import Answer
 
     assert json.loads(Answer(200, {"subject": f"x{LONE}y", "n": [1, f"{LONE}"]}).encoded()) == {"subject": "xy", "n": [1, ""]}
+
+
+# --- the fast path of rapport.web.parse_json_body gives what the full path gives -----------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | text_with_trouble | st.text(alphabet="[]{}\"\\ ,:ab", max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text_with_trouble, inner, max_size=4),
+    max_leaves=40,
+)
+
+
+def _full_path(raw: bytes):
+    from rapport.web import MAX_JSON_DEPTH, _depth
+
+    value = json.loads(raw)
+    return None if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH else clean_json(value)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values, st.integers(min_value=0, max_value=40), st.sampled_from(["ascii", "utf-8", "utf-16"]))
+def test_a_body_parses_to_the_same_clean_value_on_either_path(value, nest, encoding):
+    """parse_json_body skips the walk when the raw body is plain ASCII with no escape (rapport.web._plain):
+    for any value, nested to any depth around the limit and encoded any way a client may, the answer
+    (a clean value, or 400 "nested too deeply") is exactly the full walk's."""
+    from rapport.web import ApiError, parse_json_body
+
+    for _ in range(nest):
+        value = [value] if nest % 2 else {"k": value}
+    text = json.dumps(value, ensure_ascii=encoding == "ascii")
+    try:
+        raw = text.encode("utf-16" if encoding == "utf-16" else "utf-8")
+    except UnicodeEncodeError:  # a lone surrogate cannot be sent unescaped
+        return
+    expected = _full_path(raw)
+    try:
+        got = parse_json_body(raw, "application/json", max_bytes=1 << 20)
+    except ApiError as exc:
+        assert expected is None and exc.status == 400 and "nested" in exc.message, (exc.message, expected)
+    else:
+        assert got == expected
+
+
+def test_the_raw_depth_is_the_depth():
+    from rapport.web import MAX_JSON_DEPTH, _depth, _raw_depth
+
+    for depth in (1, 2, 5, MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, 500):
+        value: object = "x]}[{"
+        for n in range(depth):
+            value = [value, {"a": "}"}] if n % 2 else {"k": value, "z": "[["}
+        raw = json.dumps(value).encode()
+        assert min(_raw_depth(raw), MAX_JSON_DEPTH + 1) == min(_depth(json.loads(raw), 10_000), MAX_JSON_DEPTH + 1)

@@ -18,10 +18,12 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
+from local.host import UnreadRefusals
 from rapport.capture import webhooks
 from rapport.identity import dev as devauth
 from rapport.records import Contact, Interaction, Owner, Person, Tenant, WorkItem, account_id, contact_id
 from rapport.settings import load_settings
+from rapport.web import ApiError, Request
 from rapport.store.base import Store
 from rapport.store.sqlite import SqliteBackend
 
@@ -194,8 +196,8 @@ async def _unread_attempt(host: str, port: int, path: str, length: int) -> bytes
         writer.write((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
                       f"Content-Length: {length}\r\n\r\n").encode() + b'{"value": [' + b" " * 89)
         await writer.drain()
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 0.5)
+        try:  # a refusal unread comes after the host's pause (UnreadRefusals.PAUSE)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), UnreadRefusals.PAUSE + 1.5)
         except TimeoutError:
             return None
         answer = head + await asyncio.wait_for(reader.read(4096), 2.0)
@@ -205,41 +207,54 @@ async def _unread_attempt(host: str, port: int, path: str, length: int) -> bytes
         writer.close()
 
 
-async def test_a_big_batch_past_the_credit_is_refused_before_its_body_is_read(devhost, http):
-    """The local host asks function_app.BEFORE_BODY before reading: past the big-batch credit a 1 MB
-    batch is answered 503 on its headers alone (no 1 MB read on the sidebar's loop), and the
-    connection closes instead of draining the rest. Before, the host read the whole body first."""
-    url = f"{devhost.base_url}{PUBLIC}"
-    batch = bogus_batch(2000)
-    assert webhooks.BIG_BODY < len(batch) <= webhooks.MAX_BATCH
-    stop = asyncio.Event()
-
-    async def graph_side() -> None:  # big batches back to back: the credit stays spent
-        while not stop.is_set():
-            try:
-                await post(http, url, batch)
-            except aiohttp.ClientError:  # refused unread: the connection closed under the body
-                pass
-
-    senders = [asyncio.create_task(graph_side()) for _ in range(3)]
-    answers: list[bytes] = []
+async def test_a_big_batch_past_the_credit_is_refused_before_its_body_is_read():
+    """rapport.capture.webhooks.refuse_unread decides from the declared length alone: over Graph's
+    1 MB, a 413; a big batch while the big-batch credit is spent, the shed 503 (the same answer the
+    batch would get after its read); anything else is read."""
+    url_request = Request(method="POST", path="/api/graph/notifications", headers={"content-type": "application/json"},
+                          params={}, body=bogus_batch(2000), correlation_id="c1")
+    assert webhooks.BIG_BODY < len(url_request.body) <= webhooks.MAX_BATCH
+    assert webhooks.refuse_unread(webhooks.MAX_BATCH + 1).status == 413
+    assert webhooks.refuse_unread(None) is None and webhooks.refuse_unread(500) is None
+    store = await Store(SqliteBackend(":memory:")).open()
     try:
-        for _ in range(40):
-            answer = await _unread_attempt("127.0.0.1", devhost.port, PUBLIC, len(batch))
-            if answer is not None:
-                answers.append(answer)
-                break
-            await asyncio.sleep(0.05)
+        for _ in range(500):  # big batches back to back until one is shed: the credit is spent
+            try:
+                await webhooks.notifications(url_request, store)
+            except ApiError as exc:
+                if exc.message.startswith("too many large"):
+                    break
+        else:
+            raise AssertionError("no big batch was ever shed")
+        refused = webhooks.refuse_unread(len(url_request.body))
+        assert refused is not None and refused.status == 503 and refused.headers == {"retry-after": "5"}
+        assert refused.message.startswith("too many large notification batches")
+        assert webhooks.refuse_unread(webhooks.BIG_BODY) is None  # small batches are never shed
     finally:
-        stop.set()
-        await asyncio.gather(*senders, return_exceptions=True)
-    assert answers, "no big batch was ever answered before its body arrived"
-    head, _, body = answers[0].partition(b"\r\n\r\n")
+        await store.close()
+
+
+async def test_the_host_answers_a_refusal_unread_after_a_pause_and_closes(start_devhost, caplog):
+    """The local host asks function_app.BEFORE_BODY before reading: a refused request is answered
+    (503, JSON, correlation id) after UnreadRefusals.PAUSE with its body still unsent, and the
+    connection closes instead of draining the rest. Before, the host read the whole body first."""
+    def refuse(length: int | None) -> ApiError | None:
+        return ApiError(503, "too many large notification batches right now; retry shortly",
+                        headers={"retry-after": "5"}) if length and length > 1000 else None
+
+    host = await start_devhost(before_body={"graph_notifications": refuse})
+    started = time.perf_counter()
+    answer = await _unread_attempt("127.0.0.1", host.port, PUBLIC, 900_000)
+    took = time.perf_counter() - started
+    assert answer is not None, "the host waited for a body it had refused"
+    head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 503"), head
     assert b"retry-after: 5" in head.lower() and b"x-correlation-id" in head.lower()
     assert json.loads(body)["error"]["message"].startswith("too many large notification batches"), body
-    # Over Graph's 1 MB by its header: refused unread too, whatever the credit.
-    answer = await _unread_attempt("127.0.0.1", devhost.port, PUBLIC, webhooks.MAX_BATCH + 1)
+    assert took >= UnreadRefusals.PAUSE * 0.9, took  # held back: a sender ignoring Retry-After waits anyway
+    assert "Traceback" not in caplog.text
+    # The real table (function_app.BEFORE_BODY): over Graph's 1 MB by its header, refused unread.
+    answer = await _unread_attempt("127.0.0.1", (await start_devhost()).port, PUBLIC, webhooks.MAX_BATCH + 1)
     assert answer is not None and answer.startswith(b"HTTP/1.1 413"), answer
 
 

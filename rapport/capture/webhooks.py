@@ -59,7 +59,7 @@ BIG_BODY = 64 * 1024  # above this a body is parsed in a worker thread and its i
 # Big batches may take at most this share of the process's time (a leaky bucket of BIG_BURST
 # seconds): past it one is answered 503 + Retry-After before it is parsed. Graph redelivers; a
 # flood of 1 MB bodies cannot take the CPU the sidebar needs (bench/mixed.py).
-BIG_SHARE = 0.25
+BIG_SHARE = 0.1
 BIG_BURST = 0.5
 SLICE = 256  # items checked between two turns of the event loop
 MAX_VALIDATION_TOKEN = 4096
