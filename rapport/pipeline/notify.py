@@ -64,8 +64,17 @@ async def card_for(store: Store, firm: Tenant, e: Enquiry, viewer: Person, *, ki
 async def queue(store: Store, tenant_id: str, enquiry_id: str, kind: str, person_oid: str, *, notice: str = "",
                 stamp: str = "") -> None:
     """Queue one card (idempotent on enquiry, kind, person and `stamp`)."""
-    await work.enqueue(store, tenant_id, CARD_WORK, f"{enquiry_id}:{kind}:{person_oid}:{stamp}",
-                       {"enquiryId": enquiry_id, "kind": kind, "person": person_oid, "notice": notice})
+    await work.enqueue(store, tenant_id, CARD_WORK, *_card_item(enquiry_id, kind, person_oid, notice, stamp))
+
+
+async def queue_many(store: Store, tenant_id: str, cards: list[tuple[str, str, str]]) -> None:
+    """`queue` for several (enquiry id, kind, person) at once: one batch write (capture's intake)."""
+    await work.enqueue_many(store, tenant_id, CARD_WORK, [_card_item(e, k, p, "", "") for e, k, p in cards])
+
+
+def _card_item(enquiry_id: str, kind: str, person_oid: str, notice: str, stamp: str) -> tuple[str, dict[str, Any]]:
+    return (f"{enquiry_id}:{kind}:{person_oid}:{stamp}",
+            {"enquiryId": enquiry_id, "kind": kind, "person": person_oid, "notice": notice})
 
 
 def _sender(settings: Any) -> Any:
@@ -103,4 +112,4 @@ async def _card_work(store: Store, item: Any) -> None:
     await sender.send_card(item.tenantId, person, card, summary)
 
 
-__all__ = ["CARD_WORK", "card_for", "facts_for", "queue"]
+__all__ = ["CARD_WORK", "card_for", "facts_for", "queue", "queue_many"]
