@@ -6,7 +6,7 @@ One place for two rules, used by every path that sees such contact: a reply in s
 
 - `stop_clock`: the first response to the enquirer stops the clock, credited to whoever gave it;
   the earliest wins, so applying a later one (or the same one twice) changes nothing. A pending
-  acknowledgement draft is dismissed (its card says it is no longer needed).
+  acknowledgement draft is dismissed (`dismiss_ack`: its card says it is no longer needed).
 - `pause_cadence`: the prospect answered after the proposal (they wrote, or someone spoke with them
   on the phone), so the cadence's "I have not heard back" touches stop, and the owner is told.
 """
@@ -22,10 +22,12 @@ from rapport.records import Draft, Enquiry, Tenant, aware, utcnow
 from rapport.store.base import Store
 
 
-async def stop_clock(store: Store, firm: Tenant, enquiry_id: str, at: datetime, by_oid: str) -> Enquiry | None:
-    """The first reply to the enquirer: the clock stops, credited to whoever sent it (idempotent:
-    the earliest reply wins, a later one changes nothing). A pending acknowledgement is dropped.
-    Returns the enquiry when this call stopped (or moved back) its clock, else None."""
+async def stop_clock(store: Store, firm: Tenant, enquiry_id: str, at: datetime, by_oid: str, *,
+                     channel: str = "email") -> Enquiry | None:
+    """The first response to the enquirer (a mail, or a call: `channel`): the clock stops, credited
+    to whoever gave it (idempotent: the earliest wins, a later one changes nothing). A pending
+    acknowledgement is dropped. Returns the enquiry when this call stopped (or moved back) its
+    clock, else None."""
     at = aware(at)
 
     def stop(x: Enquiry) -> Enquiry | None:
@@ -34,22 +36,30 @@ async def stop_clock(store: Store, firm: Tenant, enquiry_id: str, at: datetime, 
         if at < aware(x.receivedAt):
             return None
         x.firstResponseAt, x.firstResponderOid = at, by_oid
+        x.firstResponseChannel = "call" if channel == "call" else "email"
         x.responseSeconds = int(working_seconds(Hours.of(firm.settings), x.receivedAt, at))
         return x
 
     updated = await store.update(Enquiry, firm.id, enquiry_id, stop)
     if updated is not None and updated.ackDraftId:
-        def drop(d: Draft) -> Draft | None:
-            if d.state not in ("drafted", "snoozed"):
-                return None
-            d.state, d.updatedAt = "dismissed", utcnow()
-            d.failureReason = None
-            return d
-
-        dropped = await store.update(Draft, firm.id, updated.ackDraftId, drop)
-        if dropped is not None:
-            await queue_card(store, dropped)  # the card says it is no longer needed
+        await dismiss_ack(store, firm.id, updated.ackDraftId)
     return updated
+
+
+async def dismiss_ack(store: Store, tenant_id: str, draft_id: str) -> None:
+    """An acknowledgement no longer needed (someone answered, or its enquiry was merged away):
+    dismissed if still waiting for approval, and its card says so."""
+
+    def drop(d: Draft) -> Draft | None:
+        if d.state not in ("drafted", "snoozed"):
+            return None
+        d.state, d.updatedAt = "dismissed", utcnow()
+        d.failureReason = None
+        return d
+
+    dropped = await store.update(Draft, tenant_id, draft_id, drop)
+    if dropped is not None:
+        await queue_card(store, dropped)  # the card says it is no longer needed
 
 
 async def pause_cadence(store: Store, tenant_id: str, e: Enquiry, at: datetime, *, kind: str = "replied",
@@ -72,4 +82,4 @@ async def pause_cadence(store: Store, tenant_id: str, e: Enquiry, at: datetime, 
     return paused
 
 
-__all__ = ["pause_cadence", "stop_clock"]
+__all__ = ["dismiss_ack", "pause_cadence", "stop_clock"]
