@@ -52,6 +52,7 @@ COMMANDS_HELP: tuple[tuple[str, str, str], ...] = (
     ("my pipeline", "", "your open enquiries by stage, overdue first"),
     ("mark", "name instructed", "move their enquiry on (instructed, lost because ..., proposal, negotiation)"),
     ("new enquiry from", "email", "log an enquiry by hand"),
+    ("called", "name or email", "log a phone call with an enquirer (it stops their enquiry's clock)"),
     ("help", "", "this list"),
 )
 HELP = INTRO + "\n\nWhat you can type:\n\n" + "\n".join(

@@ -1,9 +1,11 @@
 """The enquiry pipeline in Teams: the enquiry card's verbs and the commands "pipeline" / "my pipeline",
-"mark <name> <stage> [because <reason>]" and "new enquiry from <name or email>".
+"mark <name> <stage> [because <reason>]", "new enquiry from <name or email>" and "called <name or
+email>" (a phone call with the enquirer: rapport.pipeline.calls).
 
 Every verb and command acts as the activity's user in its proven tenant (bot/verbs.py); the card's
-data carries only {enquiryId, stage}. The changes live in rapport.pipeline.stages; an enquiry the
-user may not see (a wall, privacy, another tenant, a bad id) answers 404, the same as none at all.
+data carries only enquiry ids and a stage ({enquiryId, stage}; "Merge into one" adds otherId). The
+changes live in rapport.pipeline.stages and .calls; an enquiry the user may not see (a wall,
+privacy, another tenant, a bad id) answers 404, the same as none at all; a missing id, 400.
 Replies are plain text; names and subjects from outside the firm go through bot.text.outsider.
 """
 
@@ -18,21 +20,23 @@ from botbuilder.core import InvokeResponse, TurnContext
 from bot import verbs
 from bot.text import NEUTRAL, outsider, reply
 from rapport import runtime
-from rapport.pipeline import notify, stages
+from rapport.pipeline import calls, notify, stages
 from rapport.pipeline.cards import (
     LABELS,
     REASON_INPUT,
+    VERB_CALL,
     VERB_CONFLICTS,
     VERB_KEEP_OPEN,
+    VERB_MERGE,
     VERB_REFRESH,
     VERB_STAGE,
 )
 from rapport.pipeline.timer import is_overdue
-from rapport.records import utcnow
+from rapport.records import Enquiry, contact_id, utcnow
 from rapport.store.base import Store
 
 NOT_FOUND = "This enquiry was not found."
-REFUSED = "Only the enquiry's owner, a delegate or business development can change it."
+REFUSED = stages.REFUSED
 LIST_LIMIT = 15
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _PIPELINE = re.compile(r"^(?:show\s+)?(?:my\s+)?pipeline\W*$", re.IGNORECASE)
@@ -41,6 +45,8 @@ _STAGE_WORDS = {"instructed": "instructed", "won": "instructed", "lost": "lost",
                 "negotiation": "negotiation", "needs analysis": "needs_analysis", "analysis": "needs_analysis"}
 _MARK = re.compile(r"^mark\s+(.+?)\s+(?:as\s+)?(instructed|won|lost|proposal|negotiation|needs analysis|analysis)"
                    r"(?:\s+(?:because|reason:?)\s+(.+))?\W*$", re.IGNORECASE | re.DOTALL)
+_CALLED = re.compile(r"^(?:i\s+)?(?:called|phoned|rang|spoke\s+(?:to|with)|log(?:ged)?\s+(?:a\s+)?call\s+(?:with|to))"
+                     r"\s+(.+)$", re.IGNORECASE | re.DOTALL)
 _EMAIL = re.compile(r"[^\s<>()]+@[^\s<>()]+\.[^\s<>()]+")
 
 
@@ -54,6 +60,9 @@ def parse_command(text: str | None) -> tuple[str, ...] | None:
     m = _MARK.match(t)
     if m:
         return ("mark", m.group(1).strip()[:100], _STAGE_WORDS[m.group(2).lower()], (m.group(3) or "").strip()[:300])
+    m = _CALLED.match(t)
+    if m:
+        return ("called", m.group(1).strip().rstrip(".!?")[:200])
     return None
 
 
@@ -101,6 +110,9 @@ async def on_text(turn_context: TurnContext, tenant_id: str) -> bool:
                                stamp=utcnow().isoformat())
         await turn_context.send_activity(reply(out.message or "I couldn't log that enquiry."))
         return True
+    if command[0] == "called":
+        await turn_context.send_activity(reply(await _called(store, tenant_id, oid, command[1])))
+        return True
     _, name, stage, reason = command
     matches = await stages.find_by_name(store, tenant_id, oid, name)
     if len(matches) != 1:
@@ -111,6 +123,32 @@ async def on_text(turn_context: TurnContext, tenant_id: str) -> bool:
     out = await stages.change_stage(store, tenant_id, oid, matches[0].id, stage, reason=reason)
     await turn_context.send_activity(reply(out.message or ("Already so." if out.status == "already" else REFUSED)))
     return True
+
+
+async def _called(store: Store, tenant_id: str, oid: str, who: str) -> str:
+    """ "called NAME or EMAIL": the call logged on that person's open enquiry, in words. By address,
+    any open enquiry of theirs the user may act on; by name, the user's own (as "mark X")."""
+    found = _EMAIL.search(who)
+    matches: list[Enquiry] = []
+    if found is not None:
+        try:
+            matches = await stages.open_enquiries_of(store, tenant_id, oid, contact_id(found.group(0)))
+        except ValueError:
+            return "That is not an email address."
+    else:
+        matches = await stages.find_by_name(store, tenant_id, oid, who)
+    shown = outsider(who, 60)  # a name as typed (an address never shows: Teams would make it a link)
+    if not matches:
+        return ("I found no open enquiry for that address." if found else
+                f"I found no open enquiry of yours for \u201c{shown}\u201d; say their email address.")
+    if len(matches) > 1:
+        return (f"That address has {len(matches)} open enquiries: merge them from the enquiry card or the "
+                "Outlook sidebar first." if found else
+                f"Several of your enquiries match \u201c{shown}\u201d; say their email address.")
+    out = await calls.log_call(store, tenant_id, oid, matches[0].id)
+    if out.status == "not_found":
+        return NOT_FOUND
+    return out.message or REFUSED
 
 
 async def _answer(store: Store, tenant_id: str, oid: str, out: stages.Outcome) -> InvokeResponse:
@@ -143,6 +181,11 @@ def _act(verb: str):
             out = await stages.set_conflicts_cleared(store, tenant_id, oid, eid)
         elif verb == VERB_KEEP_OPEN:
             out = await stages.keep_open(store, tenant_id, oid, eid)
+        elif verb in (VERB_CALL, VERB_MERGE):
+            out = (await calls.log_call(store, tenant_id, oid, eid) if verb == VERB_CALL else
+                   await stages.merge_duplicate(store, tenant_id, oid, eid, data.get("otherId")))
+            if out.status == "invalid":
+                return verbs.error_response(400, out.message or "This action needs an enquiry.", "BadRequest")
         else:  # refresh
             e = await stages.visible_enquiry(store, tenant_id, oid, eid)
             out = stages.Outcome("ok" if e else "not_found", e)
@@ -151,4 +194,5 @@ def _act(verb: str):
     return handle
 
 
-VERBS: dict[str, verbs.VerbHandler] = {v: _act(v) for v in (VERB_STAGE, VERB_CONFLICTS, VERB_KEEP_OPEN, VERB_REFRESH)}
+VERBS: dict[str, verbs.VerbHandler] = {v: _act(v) for v in (VERB_STAGE, VERB_CONFLICTS, VERB_KEEP_OPEN, VERB_REFRESH,
+                                                                VERB_CALL, VERB_MERGE)}

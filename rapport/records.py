@@ -438,8 +438,8 @@ class Touch(BaseModel):
 class Enquiry(Record):
     """A new matter someone outside the firm asked about, from first mail to instructed or lost.
 
-    The clock: `receivedAt` to `firstResponseAt` (the first reply from anyone at the firm, credited
-    to `firstResponderOid`), counted in the firm's working hours (rapport.pipeline.clock). After a
+    The clock: `receivedAt` to `firstResponseAt` (the first reply from anyone at the firm, or a call
+    someone logged, credited to `firstResponderOid`), counted in the firm's working hours (rapport.pipeline.clock). After a
     proposal, `touches` are the cadence's follow-ups; a reply from the prospect pauses it."""
 
     doc_type: ClassVar[str] = "enquiry"
@@ -452,6 +452,7 @@ class Enquiry(Record):
     receivedAt: datetime = Field(default_factory=utcnow)
     firstResponseAt: datetime | None = None
     firstResponderOid: str | None = None
+    firstResponseChannel: Literal["", "email", "call"] = ""  # how it was answered ("" before calls were logged)
     responseSeconds: int | None = None  # working seconds from receipt to the first reply (the metric)
     conflictsCleared: bool = False
     lostReason: str = ""

@@ -173,7 +173,7 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
         "yourVisibility": mine.visibility if mine is not None and not mine.via else None,
         "interactions": [
             {"at": iso(i.at), "channel": i.channel, "direction": i.direction, "subject": i.subject,
-             "text": i.text if i.channel == "note" else None,
+             "text": i.text if i.channel in ("note", "call") else None,
              "by": "you" if i.ownerOid == viewer else names.get(i.ownerOid) or _person_name(scoped, i.ownerOid)}
             for i in interactions[:SHOWN_INTERACTIONS]
         ],
@@ -184,6 +184,7 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
             {"kind": "opportunity", "title": p.title, "stage": p.stage, "since": iso(p.openedAt)}
             for p in pipeline[:SHOWN_PIPELINE]
         ],
+        "duplicate": _duplicate(pipeline, contact),
         "meetings": [
             {"start": iso(m.start), "subject": m.subject}
             for m in meetings if not m.isCancelled
@@ -205,6 +206,14 @@ def _enquiry_facts(scoped: ScopedStore, e: Enquiry, contact: Contact, tenant: Te
     return {"id": e.id, "sender": True, "owner": "you" if e.ownerOid == scoped.viewer_oid else
             (_person_name(scoped, e.ownerOid) if e.ownerOid else ""), "dueAt": iso(due) if due else None,
             "answeredAt": iso(e.firstResponseAt) if e.firstResponseAt else None, "next": NEXT_STAGE.get(e.stage)}
+
+
+def _duplicate(pipeline: list[Enquiry | Opportunity], contact: Contact) -> dict[str, str] | None:
+    """The sender's two oldest open enquiries, when they have more than one: the sidebar's "Merge
+    into one" (rapport.pipeline.stages.merge_duplicate keeps the older). No store call."""
+    mine = sorted((p for p in pipeline if isinstance(p, Enquiry) and p.contactId == contact.id and p.is_open),
+                  key=lambda e: (aware(e.receivedAt), e.id))
+    return {"enquiryId": mine[0].id, "otherId": mine[1].id} if len(mine) > 1 else None
 
 
 def _person_name(scoped: ScopedStore, oid: str) -> str:

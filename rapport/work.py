@@ -72,15 +72,32 @@ async def enqueue(store: Store, tenant_id: str, kind: str, key: str, payload: di
     """Write the work item (kind, key) once: create-only, so a second call for the same key changes
     nothing, whatever state the first is in. Returns the stored item (this call's, or the one that was
     there) and whether this call created it. `not_before`: when it may run (default now)."""
-    at = not_before or utcnow()
-    item = WorkItem(id=WorkItem.id_for(kind, key), tenantId=tenant_id, kind=kind, key=key, payload=payload,
-                    notBefore=at, createdAt=at, queuedAt=at, traceparent=telemetry.current_traceparent())
+    item = _new_item(tenant_id, kind, key, payload, not_before or utcnow())
     try:
         stored = await store.put(item, create_only=True)
     except AlreadyExists:
         return await store.get(WorkItem, tenant_id, item.id) or item, False
     await _announce(stored)
     return stored, True
+
+
+async def enqueue_many(store: Store, tenant_id: str, kind: str, items: list[tuple[str, dict[str, Any]]]) -> int:
+    """`enqueue` for several keys of one kind at once: one checked write (each create-only), so a
+    batch of work costs one round trip, not one per item. Returns how many this call created."""
+    if not items:
+        return 0
+    at = utcnow()
+    made = {k: _new_item(tenant_id, kind, k, payload, at) for k, payload in items}  # a key once
+    refused = {w.id for w in await store.put_checked([(w, None, True) for w in made.values()])}
+    created = [w for w in made.values() if w.id not in refused]
+    for w in created:
+        await _announce(w)
+    return len(created)
+
+
+def _new_item(tenant_id: str, kind: str, key: str, payload: dict[str, Any], at: datetime) -> WorkItem:
+    return WorkItem(id=WorkItem.id_for(kind, key), tenantId=tenant_id, kind=kind, key=key, payload=payload,
+                    notBefore=at, createdAt=at, queuedAt=at, traceparent=telemetry.current_traceparent())
 
 
 async def _announce(item: WorkItem) -> None:

@@ -25,7 +25,7 @@ from tests.test_followups_e2e import Loop, loop  # noqa: F401 - `loop`: the fixt
 
 CARD = "application/vnd.microsoft.card.adaptive"
 SAMPLE = {"name": "Rosa", "name or company": "Acme", "name instructed": "Rosa instructed",
-          "email": "rosa@newco.example"}
+          "email": "rosa@newco.example", "name or email": "rosa@newco.example"}
 
 
 def typed(words: str, argument: str) -> str:

@@ -1,4 +1,5 @@
-"""Every kind of Rapport card as Teams and Outlook lay it out: the official `adaptivecards` renderer in
+"""Every kind of Rapport card as Teams and Outlook lay it out (briefs, the welcome card, the sidebar's
+contact cards with their enquiry buttons, follow-up drafts, the enquiry card in every kind and state): the official `adaptivecards` renderer in
 headless Chromium with the official host configurations of the Adaptive Cards Designer (Teams light,
 Teams dark, Outlook desktop), at Teams' width (450 px) and a phone's or Outlook's (320 px).
 
@@ -20,6 +21,7 @@ from rapport import briefs
 from rapport.cards.brief import brief_card, unavailable_card
 from rapport.cards.contact import context_card
 from rapport.cards.welcome import welcome_card
+from rapport.pipeline.cards import enquiry_card
 from rapport.records import Attendee, Meeting, account_id, contact_id
 from rapport.store import ScopedStore
 from rapport.store.base import Store
@@ -29,9 +31,20 @@ from tests.test_brief_card import FACTS
 from tests.test_brief_card import NOW as BRIEF_NOW
 from tests.test_cards import KNOWN, NOW, RESTRICTED, UNKNOWN
 from tests.test_followup_card import fit_cases
+from tests.test_pipeline_units import CASES as ENQUIRY_CASES
+from tests.test_pipeline_units import MON as ENQUIRY_NOW
 
 # One screen: Teams' chat pane on a laptop shows about 800 px of a card above the compose box.
 BRIEF_MAX_PX = 800
+
+# The sender's own enquiries as the sidebar shows them (rapport.sidebar: id, owner, clock, next stage).
+_SENDER = {"kind": "enquiry", "title": "Enquiry: clearance for a new brand name in the EU", "stage": "needs_analysis",
+           "since": "2026-02-27T00:00:00Z", "id": "eq_1", "sender": True, "owner": "Anna Weber-Longname",
+           "dueAt": "2026-03-02T13:00:00Z", "answeredAt": None, "next": "proposal"}
+SENDER_ENQUIRY = {**KNOWN, "pipeline": [_SENDER, *KNOWN["pipeline"]]}
+TWO_ENQUIRIES = {**KNOWN, "pipeline": [_SENDER, {**_SENDER, "id": "eq_2", "stage": "enquiry", "next": "needs_analysis",
+                                                  "dueAt": None, "answeredAt": "2026-03-01T10:00:00Z"}],
+                 "duplicate": {"enquiryId": "eq_2", "otherId": "eq_1"}}
 
 
 def every_card() -> dict[str, dict[str, Any]]:
@@ -47,6 +60,13 @@ def every_card() -> dict[str, dict[str, Any]]:
         "contact-unknown": context_card(UNKNOWN, NOW),
     }
     cards.update({f"followup-{name}": c for name, c in fit_cases().items()})
+    # The enquiry pipeline: every kind and state of the enquiry card (its "Log a call" and "Merge
+    # into one" among them), and the sidebar's enquiry rows with their buttons.
+    cards.update({f"enquiry-{name}": enquiry_card(f, kind=kind, now=ENQUIRY_NOW + timedelta(hours=1),
+                                                  refresh_users=["8:orgid:o"])
+                  for name, (f, kind) in ENQUIRY_CASES.items()})
+    cards["contact-known-sender-enquiry"] = context_card(SENDER_ENQUIRY, NOW)
+    cards["contact-known-two-enquiries"] = context_card(TWO_ENQUIRIES, NOW)
     return cards
 
 

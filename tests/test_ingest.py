@@ -253,10 +253,20 @@ class RacingBackend(SqliteBackend):
 
     async def get_text(self, tenant_id, family, doc_id):
         doc = await super().get_text(tenant_id, family, doc_id)
-        if self.competitor is not None and family == "contacts" and doc_id == self.competitor.id:
+        await self._race(tenant_id, family, [doc_id])
+        return doc
+
+    async def read_texts(self, tenant_id, reads):  # capture's batched point reads (Store.read_many)
+        got = await super().read_texts(tenant_id, reads)
+        for r in reads:
+            if r.record_id is not None:
+                await self._race(tenant_id, r.cls.family, [r.record_id])
+        return got
+
+    async def _race(self, tenant_id, family, ids):
+        if self.competitor is not None and family == "contacts" and self.competitor.id in ids:
             rival, self.competitor = self.competitor, None
             await super().put_doc(tenant_id, family, rival.to_doc())
-        return doc
 
 
 async def test_concurrent_capture_of_the_same_new_contact_keeps_both_owners(tmp_path) -> None:

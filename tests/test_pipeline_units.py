@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from rapport.cards.followup import followup_card
 from rapport.pipeline.cadence import next_step
-from rapport.pipeline.cards import VERB_CONFLICTS, VERB_STAGE, EnquiryFacts, enquiry_card
+from rapport.pipeline.cards import (
+    VERB_CALL,
+    VERB_CONFLICTS,
+    VERB_MERGE,
+    VERB_STAGE,
+    EnquiryFacts,
+    enquiry_card,
+)
 from rapport.pipeline.clock import add_working, hours, working_seconds
 from rapport.records import Draft, Enquiry, StageChange, Touch
 from rapport.store.base import Store
@@ -80,13 +87,25 @@ def facts(**kw) -> EnquiryFacts:
                         known_by=["Ben Ode"], due=MON + timedelta(hours=4))
 
 
+def duplicate(**kw) -> EnquiryFacts:
+    f = facts(**kw)
+    f.also_open = [("eq_0", f"Earlier one {EVIL} " + "very long subject " * 20, MON - timedelta(days=40))]
+    return f
+
+
 CASES = {
     "new": (facts(), "new"),
     "overdue": (facts(), "overdue"),
     "answered": (facts(firstResponseAt=MON + timedelta(hours=1), responseSeconds=3600), "status"),
+    "answered-by-phone": (facts(firstResponseAt=MON + timedelta(hours=1), responseSeconds=3600,
+                                firstResponseChannel="call"), "status"),
     "proposal": (facts(stage="proposal", conflictsCleared=True), "status"),
     "ask": (facts(stage="proposal", touches=[Touch(n=n, at=MON) for n in range(1, 6)]), "ask"),
     "replied": (facts(stage="negotiation"), "replied"),
+    "called": (facts(stage="negotiation", firstResponseAt=MON, responseSeconds=0, firstResponseChannel="call"),
+               "called"),
+    "duplicate": (duplicate(), "new"),
+    "duplicate-cleared": (duplicate(stage="needs_analysis", conflictsCleared=True), "status"),
     "lost": (facts(stage="lost", lostReason="went elsewhere"), "status"),
 }
 
@@ -101,12 +120,20 @@ def test_the_enquiry_card_is_1_5_execute_only_and_outside_text_is_never_markdown
             if n.get("type") == "TextBlock":
                 assert EVIL not in n["text"]
             if n.get("type") == "Action.Execute":
-                assert set(n["data"]) <= {"enquiryId", "stage"}, n  # never a tenant or a user
+                assert set(n["data"]) <= {"enquiryId", "stage", "otherId"}, n  # never a tenant or a user
         primary = [a for a in c.get("actions", []) if a.get("mode") != "secondary"]
         assert len(primary) <= 2, (name, primary)
+        verbs = [n.get("verb") for n in nodes(c) if n.get("type") == "Action.Execute"]
+        assert (VERB_CALL in verbs) == (name != "lost"), name  # "Log a call" on every open enquiry
+        assert (VERB_MERGE in verbs) == name.startswith("duplicate"), name
     new = enquiry_card(CASES["new"][0], kind="new", now=MON)
     assert [a["verb"] for a in new["actions"] if a.get("mode") != "secondary"] == [VERB_STAGE, VERB_CONFLICTS]
+    assert [a["verb"] for a in new["actions"] if a.get("mode") == "secondary"][0] == VERB_CALL
     assert enquiry_card(CASES["lost"][0], now=MON).get("actions") is None
+    [merge] = [n for n in nodes(enquiry_card(CASES["duplicate"][0], kind="new", now=MON)) if n.get("verb") == VERB_MERGE]
+    assert merge["data"] == {"enquiryId": "eq_1", "otherId": "eq_0"}
+    text = json.dumps(enquiry_card(CASES["called"][0], kind="called", now=MON))
+    assert "Call logged: follow-ups paused" in text and "Answered" in text and "by phone" in text
 
 
 @pytest.mark.parametrize("width", [450, 320])

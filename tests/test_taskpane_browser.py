@@ -145,6 +145,43 @@ async def test_note_from_the_card_is_saved_and_shown_as_text(demo_pane, page):
     assert await page.locator("#card-host img").count() == 0 and dialogs == []
 
 
+async def test_enquiry_buttons_log_call_and_merge_from_the_pane(demo_pane, page):
+    """The task pane's own code posts the card's enquiry actions (taskpane.js): "Log as enquiry",
+    "Log a call" (with the note box's text) and "Merge into one", each answered by a fresh card."""
+    from datetime import timedelta
+
+    from local.demo import DEMO_TENANT_ID
+    from rapport.records import Enquiry, Interaction, contact_id
+
+    sender = "pia.pane@brandnew-pane.example"
+    await open_pane(page, demo_pane, sender)
+    await wait_state(page, "card")
+    await page.click("#card-host button:has-text('Log as enquiry')")
+    await page.wait_for_selector("#card-host button:has-text('Log a call')", timeout=TIMEOUT)
+    await page.fill("#card-host textarea", "Rang back about the <i>filing</i>")
+    await page.click("#card-host button:has-text('Log a call')")
+    await page.wait_for_function("() => document.querySelector('#toast').innerText.includes('clock stopped')",
+                                 timeout=TIMEOUT)
+    store = demo_pane.store
+    [call] = [i for i in await store.find_all(Interaction, DEMO_TENANT_ID, key=f"ct:{contact_id(sender)}")
+              if i.channel == "call"]
+    assert call.text == "Rang back about the <i>filing</i>"
+    await page.wait_for_function("() => document.querySelector('#card-host').innerText.includes('answered')",
+                                 timeout=TIMEOUT)
+    # A second open enquiry of the same person (a race between two captures): the pane offers the merge.
+    [older] = await store.find_all(Enquiry, DEMO_TENANT_ID, key=f"ct:{contact_id(sender)}:open")
+    await store.put(older.model_copy(update={"id": "eq_pane_second", "etag": None, "firstResponseAt": None,
+                                             "receivedAt": older.receivedAt + timedelta(minutes=5)}))
+    await page.click("#card-host button:has-text('Refresh')")
+    await page.wait_for_selector("#card-host button:has-text('Merge into one')", timeout=TIMEOUT)
+    await page.click("#card-host button:has-text('Merge into one')")
+    await page.wait_for_function("() => document.querySelector('#toast').innerText.includes('Merged')",
+                                 timeout=TIMEOUT)
+    assert [e.id for e in await store.find_all(Enquiry, DEMO_TENANT_ID, key=f"ct:{contact_id(sender)}:open")] == [
+        older.id]
+    assert await page.locator("#card-host button:has-text('Merge into one')").count() == 0
+
+
 async def test_pane_is_keyboard_usable(demo_pane, page):
     await open_pane(page, demo_pane, SHARED_EMAIL)
     await wait_state(page, "card")

@@ -427,10 +427,14 @@
       }
       return;
     }
-    if (verb === "logEnquiry" || verb === "enquiryStage") {
+    if (verb === "logEnquiry" || verb === "enquiryStage" || verb === "enquiryCall" || verb === "enquiryMerge") {
+      // The card's data names the enquiry; the server decides what the caller may do with it.
       var body = verb === "logEnquiry" ? { action: "log", email: data.email }
+        : verb === "enquiryCall" ? { action: "call", enquiryId: data.enquiryId, note: (data.note || "").trim() }
+        : verb === "enquiryMerge" ? { action: "merge", enquiryId: data.enquiryId, otherId: data.otherId }
         : { action: "stage", enquiryId: data.enquiryId, stage: data.stage };
-      toast(verb === "logEnquiry" ? "Logging the enquiry\u2026" : "Moving the enquiry on\u2026");
+      toast(verb === "logEnquiry" ? "Logging the enquiry\u2026" : verb === "enquiryCall" ? "Logging the call\u2026"
+        : verb === "enquiryMerge" ? "Merging the enquiries\u2026" : "Moving the enquiry on\u2026");
       try {
         var done = await call("POST", "enquiry", body);
         await refresh(false);

@@ -53,6 +53,8 @@ STAGE_WORDS = {"new": "new", "responded": "responded", "qualified": "qualified",
                "needs_analysis": "needs analysis", "negotiation": "negotiation", "instructed": "instructed"}
 VERB_LOG_ENQUIRY = "logEnquiry"  # the task pane posts these to /api/addin/enquiry (addin/enquiry.py)
 VERB_ENQUIRY_STAGE = "enquiryStage"
+VERB_ENQUIRY_CALL = "enquiryCall"  # "Log a call" with the sender (rapport.pipeline.calls)
+VERB_ENQUIRY_MERGE = "enquiryMerge"  # the sender's two open enquiries into one (the older is kept)
 DATE_WORDS = {"renewal": "Renewal", "opposition": "Opposition deadline", "office_action": "Office action due",
               "annuity": "Annuity due"}
 
@@ -115,6 +117,15 @@ def known_contact_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:
                             [run(STAGE_WORDS.get(p.get("stage") or "", p.get("stage") or ""), subtle=True)]))
         if p.get("sender"):
             pipeline += _enquiry_detail(p, email, now)
+    dup = facts.get("duplicate")
+    if dup:
+        pipeline += [
+            line(run("Two open enquiries for this person: ", weight="Bolder"),
+                 run("merging keeps the older one.", subtle=True), spacing="Small"),
+            {"type": "ActionSet", "spacing": "Small", "actions": [execute(
+                "Merge into one", VERB_ENQUIRY_MERGE,
+                {"email": email, "enquiryId": dup["enquiryId"], "otherId": dup["otherId"]})]},
+        ]
     coming = [
         row([run("Meeting: ", weight="Bolder"), run(m.get("subject") or "(no subject)", limit=120)],
             [run(when(m.get("start"), now), subtle=True)])
@@ -147,16 +158,20 @@ def known_contact_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def _enquiry_detail(p: dict[str, Any], email: str, now: datetime) -> list[dict[str, Any]]:
-    """The sender's own enquiry: owner and clock, and its next stage as a button."""
+    """The sender's own enquiry: owner and clock, its next stage and "Log a call" as buttons."""
     clock = (run(" \u00b7 answered", subtle=True) if p.get("answeredAt") else
              run(f" \u00b7 reply due {when(p['dueAt'], now)} {card_time(p['dueAt'])}",
                  color="Attention" if (parse_time(p["dueAt"]) or now) <= now else None) if p.get("dueAt") else run(""))
     out = [line(run("Owner: ", subtle=True), run(p.get("owner") or "nobody yet", limit=80), clock, spacing="None")]
     nxt = p.get("next")
+    buttons = []
     if nxt and p.get("id"):
         label = STAGE_WORDS.get(nxt, nxt)
-        out.append({"type": "ActionSet", "spacing": "Small", "actions": [execute(
-            f"Move to {label}", VERB_ENQUIRY_STAGE, {"email": email, "enquiryId": p["id"], "stage": nxt})]})
+        buttons.append(execute(f"Move to {label}", VERB_ENQUIRY_STAGE, {"email": email, "enquiryId": p["id"], "stage": nxt}))
+    if p.get("id"):
+        buttons.append(execute("Log a call", VERB_ENQUIRY_CALL, {"email": email, "enquiryId": p["id"]}))
+    if buttons:
+        out.append({"type": "ActionSet", "spacing": "Small", "actions": buttons})
     return out
 
 

@@ -1,14 +1,17 @@
 """The enquiry card: who wrote, why Rapport thinks it is an enquiry, who owns it, the clock, the stage.
 
-Pure (facts in, Adaptive Card 1.5 out; `Action.Execute` only, data = the enquiry id and the stage,
+Pure (facts in, Adaptive Card 1.5 out; `Action.Execute` only, data = enquiry ids and the stage,
 never a tenant or user). Text from outside the firm (the sender's name, the subject) goes through
 TextRuns only (rapport.cards.common), so it is never a link. Fit for 320-450 px: two primary
-buttons (the next stage, and "Conflicts cleared" until it is set), every other stage and "Lost" in
-the overflow menu; "Lost" reads its reason from the card's one input.
+buttons (the next stage, and "Conflicts cleared" until it is set), "Log a call", every other stage
+and "Lost" in the overflow menu; "Lost" reads its reason from the card's one input. When the same
+person has another open enquiry, the card says so and offers "Merge into one" beside it (the older
+is kept: rapport.pipeline.stages.merge_duplicate).
 
 Kinds of card (`kind`): "new" (sent to the owner at once), "overdue" (the deadline passed: to the
 owner and business development), "replied" (the prospect answered during the cadence: it is
-paused), "ask" (five touches without an answer: close as lost or keep open), "status" (a refresh).
+paused), "called" (a colleague logged a call with the prospect during the cadence: paused too),
+"ask" (five touches without an answer: close as lost or keep open), "status" (a refresh).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ VERB_STAGE = "enquiry.stage"
 VERB_CONFLICTS = "enquiry.conflicts"
 VERB_KEEP_OPEN = "enquiry.keepOpen"
 VERB_REFRESH = "enquiry.refresh"
-VERBS = (VERB_STAGE, VERB_CONFLICTS, VERB_KEEP_OPEN, VERB_REFRESH)
+VERB_CALL = "enquiry.call"  # "Log a call" (rapport.pipeline.calls)
+VERB_MERGE = "enquiry.merge"  # data: enquiryId and otherId, the same person's other open enquiry
+VERBS = (VERB_STAGE, VERB_CONFLICTS, VERB_KEEP_OPEN, VERB_REFRESH, VERB_CALL, VERB_MERGE)
 REASON_INPUT = "lostReason"
 LABELS = {"enquiry": "Enquiry", "needs_analysis": "Needs analysis", "proposal": "Proposal",
           "negotiation": "Negotiation", "instructed": "Instructed", "lost": "Lost"}
@@ -32,6 +37,7 @@ NEXT = {"enquiry": "needs_analysis", "needs_analysis": "proposal", "proposal": "
         "negotiation": "instructed"}
 TITLES = {"new": ("New enquiry", "accent"), "overdue": ("Enquiry not answered in time", "attention"),
           "replied": ("Prospect replied: follow-ups paused", "good"),
+          "called": ("Call logged: follow-ups paused", "good"),
           "ask": ("Five follow-ups, no answer", "warning"), "status": ("Enquiry", "default")}
 
 
@@ -44,6 +50,8 @@ class EnquiryFacts:
     known_by: list[str] = field(default_factory=list)  # partners who know the company (the escalation)
     due: datetime | None = None
     responder_name: str = ""
+    also_open: list[tuple[str, str, datetime]] = field(default_factory=list)  # the person's other open
+    # enquiries as the viewer sees them: (id, subject, received), oldest first
 
 
 def _duration(seconds: float) -> str:
@@ -54,9 +62,10 @@ def _duration(seconds: float) -> str:
 def clock_line(f: EnquiryFacts, now: datetime, tz: tzinfo) -> dict[str, Any]:
     e = f.enquiry
     if e.firstResponseAt is not None:
+        how = " by phone" if e.firstResponseChannel == "call" else ""
         who = f" by {f.responder_name}" if f.responder_name else ""
         took = f" in {_duration(e.responseSeconds)} of working time" if e.responseSeconds is not None else ""
-        return line(run("Answered", weight="Bolder"), run(f"{who}{took}.", subtle=True))
+        return line(run("Answered", weight="Bolder"), run(f"{how}{who}{took}.", subtle=True))
     if f.due is None or not e.is_open:
         return line(run("Not answered yet.", subtle=True))
     if f.due <= now:
@@ -90,10 +99,21 @@ def enquiry_card(f: EnquiryFacts, *, kind: str = "status", now: datetime, tz: tz
     if e.reason:
         body.append(line(run("Why Rapport flagged it: ", weight="Bolder"), run(e.reason, limit=200), spacing="None"))
     if f.known_by:
-        body.append(line(run("Known company: ", weight="Bolder", color="Accent"),
+        # Default colour: Accent reads at 3.4:1 on Outlook's light background (under WCAG AA).
+        body.append(line(run("Known company: ", weight="Bolder"),
                          run(f"{', '.join(f.known_by[:3])} already know{'s' if len(f.known_by) == 1 else ''} "
                              "this company; use that relationship.", limit=300), spacing="Small"))
     body.append(clock_line(f, now, tz))
+    if f.also_open and e.is_open:
+        other_id, other_subject, received = f.also_open[0]
+        body += [
+            line(run("Also open for this person: ", weight="Bolder"),
+                 run(other_subject or "(no subject)", limit=200),
+                 run(f" (received {card_when(received, now, tz)}). Merging keeps the older one.", subtle=True),
+                 spacing="Small"),
+            {"type": "ActionSet", "spacing": "Small", "actions": [execute(
+                "Merge into one", VERB_MERGE, {**d, "otherId": other_id}, associated_inputs="none")]},
+        ]
     if not e.conflictsCleared and e.is_open:
         body.append(line(run("Conflicts not yet cleared: only conflict-safe drafts are offered.", subtle=True),
                          spacing="Small"))
@@ -105,7 +125,8 @@ def enquiry_card(f: EnquiryFacts, *, kind: str = "status", now: datetime, tz: tz
                      "placeholder": "e.g. no answer after five follow-ups", "spacing": "Medium"})
         actions = [execute("Close as lost", VERB_STAGE, {**d, "stage": "lost"}, style="destructive",
                            associated_inputs="auto"),
-                   execute("Keep open", VERB_KEEP_OPEN, d, associated_inputs="none")]
+                   execute("Keep open", VERB_KEEP_OPEN, d, associated_inputs="none"),
+                   {**execute("Log a call", VERB_CALL, d, associated_inputs="none"), "mode": "secondary"}]
     elif e.is_open:
         body.append({"type": "Input.Text", "id": REASON_INPUT, "label": "Reason if lost", "maxLength": 300,
                      "placeholder": "Only needed to mark it lost", "spacing": "Medium"})
@@ -115,6 +136,7 @@ def enquiry_card(f: EnquiryFacts, *, kind: str = "status", now: datetime, tz: tz
                                    style="positive", associated_inputs="none"))
         if not e.conflictsCleared:
             actions.append(execute("Conflicts clear", VERB_CONFLICTS, d, associated_inputs="none"))
+        actions.append({**execute("Log a call", VERB_CALL, d, associated_inputs="none"), "mode": "secondary"})
         for s in ("needs_analysis", "proposal", "negotiation", "instructed"):
             if s not in (nxt, e.stage):
                 actions.append({**execute(f"Mark {LABELS[s].lower()}", VERB_STAGE, {**d, "stage": s},
@@ -127,5 +149,5 @@ def enquiry_card(f: EnquiryFacts, *, kind: str = "status", now: datetime, tz: tz
     return card(body, actions, fallback=f"{title}: {e.subject}", refresh=refresh)
 
 
-__all__ = ["LABELS", "REASON_INPUT", "VERBS", "VERB_CONFLICTS", "VERB_KEEP_OPEN", "VERB_REFRESH", "VERB_STAGE",
-           "EnquiryFacts", "clock_line", "enquiry_card"]
+__all__ = ["LABELS", "REASON_INPUT", "VERBS", "VERB_CALL", "VERB_CONFLICTS", "VERB_KEEP_OPEN", "VERB_MERGE",
+           "VERB_REFRESH", "VERB_STAGE", "EnquiryFacts", "clock_line", "enquiry_card"]

@@ -4,7 +4,7 @@ follow-up approval card and its exactly-once send (rapport.followups), never a s
 Each is a `Draft` of kind "enquiry_reply" with `enquiryId` and `purpose` ("ack", "touch:N"), its id
 derived from (enquiry, purpose), created once (create-only), its card queued like any follow-up's.
 When the send succeeds, rapport.followups.sending queues an "enquiry-draft-sent" work item; its
-handler here stops the clock (an acknowledgement is a first reply) or dates the touch.
+handler here stops the clock (an acknowledgement is a first reply: rapport.pipeline.response).
 
 The text is the template's, conflict-safe until the owner marks conflicts cleared: thanks, who will
 handle it and by when; never a word that confirms or implies that the firm acts for the enquirer,
@@ -22,8 +22,9 @@ from rapport import timezones, work
 from rapport.capture.names import clean_name
 from rapport.drafting.safety import strip_links
 from rapport.followups.cards import queue_card
-from rapport.pipeline.clock import Hours, due_at, working_seconds
-from rapport.records import Contact, Draft, Enquiry, Person, Tenant, Touch, aware, stable_id, utcnow
+from rapport.pipeline.clock import Hours, due_at
+from rapport.pipeline.response import stop_clock
+from rapport.records import Contact, Draft, Enquiry, Person, Tenant, Touch, stable_id
 from rapport.store.base import AlreadyExists, Store
 from rapport.store.scope import ScopedStore
 
@@ -138,35 +139,6 @@ async def touch(store: Store, firm: Tenant, e: Enquiry, n: int, now: datetime) -
     return draft
 
 
-async def stop_clock(store: Store, firm: Tenant, enquiry_id: str, at: datetime, by_oid: str) -> Enquiry | None:
-    """The first reply to the enquirer: the clock stops, credited to whoever sent it (idempotent:
-    the earliest reply wins, a later one changes nothing). A pending acknowledgement is dropped."""
-    at = aware(at)
-
-    def stop(x: Enquiry) -> Enquiry | None:
-        if x.firstResponseAt is not None and aware(x.firstResponseAt) <= at:
-            return None
-        if at < aware(x.receivedAt):
-            return None
-        x.firstResponseAt, x.firstResponderOid = at, by_oid
-        x.responseSeconds = int(working_seconds(Hours.of(firm.settings), x.receivedAt, at))
-        return x
-
-    updated = await store.update(Enquiry, firm.id, enquiry_id, stop)
-    if updated is not None and updated.ackDraftId:
-        def drop(d: Draft) -> Draft | None:
-            if d.state not in ("drafted", "snoozed"):
-                return None
-            d.state, d.updatedAt = "dismissed", utcnow()
-            d.failureReason = None
-            return d
-
-        dropped = await store.update(Draft, firm.id, updated.ackDraftId, drop)
-        if dropped is not None:
-            await queue_card(store, dropped)  # the card says it is no longer needed
-    return updated
-
-
 @work.handler(SENT_WORK)
 async def _sent_work(store: Store, item: Any) -> None:
     draft = await store.get(Draft, item.tenantId, str(item.payload.get("draftId", "")))
@@ -177,4 +149,4 @@ async def _sent_work(store: Store, item: Any) -> None:
     await stop_clock(store, firm, draft.enquiryId, draft.sentAt, draft.ownerOid)  # sent from the owner's mailbox
 
 
-__all__ = ["SENT_WORK", "UNSAFE_WORDS", "ack_text", "acknowledgement", "draft_id", "stop_clock", "touch", "touch_text"]
+__all__ = ["SENT_WORK", "UNSAFE_WORDS", "ack_text", "acknowledgement", "draft_id", "touch", "touch_text"]

@@ -17,8 +17,9 @@ stream of new enquiries), and only for mail received within INTAKE_WINDOW of now
   mailbox (sent items), credited to that mailbox's partner. A forward inside the firm has no
   outside recipient, so it neither opens nor stops anything.
 - A mail from the prospect while the cadence runs pauses it and tells the owner.
-Costs at most two indexed reads per batch (the unanswered and the cadence sets) plus a few reads per
-candidate, so capture keeps its throughput (bench/capture.py).
+Costs capture at most two indexed reads per batch (the unanswered and the cadence sets), and for a
+batch with candidates one batched read and two batched writes whatever their number; per mail only
+set tests, so capture keeps its throughput (bench/capture.py).
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from typing import Any
 
 from rapport.capture.names import is_free_mail
 from rapport.identity.membership import is_partner
-from rapport.pipeline import drafts, notify
+from rapport.pipeline import notify
 from rapport.pipeline.intake import classify
+from rapport.pipeline.response import pause_cadence, stop_clock
 from rapport.records import (
     Account,
+    Contact,
     Enquiry,
     Interaction,
     Person,
@@ -44,7 +47,7 @@ from rapport.records import (
     contact_id,
     stable_id,
 )
-from rapport.store.base import AlreadyExists, Store
+from rapport.store.base import Read, Store
 
 log = logging.getLogger("rapport.pipeline")
 
@@ -81,7 +84,7 @@ async def _replies(store: Store, firm: Tenant, mailbox: Person, outbound: list[t
         for cid in ix.contactIds:
             for e in running.get(cid, ()):
                 if aware(ix.at) >= aware(e.receivedAt):
-                    await drafts.stop_clock(store, firm, e.id, ix.at, mailbox.oid)
+                    await stop_clock(store, firm, e.id, ix.at, mailbox.oid)
 
 
 async def _prospect_replies(store: Store, firm: Tenant, inbound: list[tuple[dict, Interaction]]) -> None:
@@ -92,19 +95,12 @@ async def _prospect_replies(store: Store, firm: Tenant, inbound: list[tuple[dict
     if not active:
         return
     for m, ix in inbound:
-        cid = _sender_id(m)
-        for e in active.get(cid or "", ()):
-            if e.proposalAt is None or aware(ix.at) <= aware(e.proposalAt):
-                continue
-
-            def pause(x: Enquiry, at: datetime = ix.at) -> Enquiry | None:
-                if x.cadencePausedAt is not None:
-                    return None
-                x.cadencePausedAt = at
-                return x
-
-            if await store.update(Enquiry, firm.id, e.id, pause) is not None and e.ownerOid:
-                await notify.queue(store, firm.id, e.id, "replied", e.ownerOid)
+        # The sender, when a person, is among the contacts capture keyed: a set test spares hashing
+        # the sender's address for every mail from someone without an active cadence.
+        if active.keys().isdisjoint(ix.contactIds):
+            continue
+        for e in active.get(_sender_id(m) or "", ()):
+            await pause_cadence(store, firm.id, e, ix.at)
 
 
 def _sender_id(msg: dict) -> str | None:
@@ -115,16 +111,27 @@ def _sender_id(msg: dict) -> str | None:
         return None
 
 
+def _account_of(sender: str) -> str | None:
+    domain = sender.rpartition("@")[2]
+    return None if is_free_mail(domain) else account_id(domain)
+
+
 async def _intake(store: Store, firm: Tenant, mailbox: Person, inbound: list[tuple[dict, Interaction]],
                   fresh_contacts: set[str], fresh_accounts: set[str], now: datetime) -> int:
     shared = bool(firm.settings.enquiriesMailbox) and mailbox.upn.lower() == firm.settings.enquiriesMailbox.lower()
+    if not shared and not fresh_contacts:
+        return 0  # nobody new to the firm this round: no candidate (most incremental batches)
+    since = now - INTAKE_WINDOW
     first: dict[str, tuple[dict, Interaction, Any]] = {}
     for m, ix in inbound:
-        if aware(ix.at) < now - INTAKE_WINDOW:
-            continue
         # Capture lists the sender first among the participants: someone the firm already knows is
-        # correspondence, not an enquiry (checked before the rest, as most mail is from known people).
-        if not shared and (not ix.participants or contact_id(ix.participants[0]) not in fresh_contacts):
+        # correspondence, not an enquiry. Checked first, as most mail is from known people, and as a
+        # set test on the contacts capture keyed (the sender, when a person, is among them) before
+        # the exact test on the sender's address.
+        if not shared and (fresh_contacts.isdisjoint(ix.contactIds) or not ix.participants
+                           or contact_id(ix.participants[0]) not in fresh_contacts):
+            continue
+        if aware(ix.at) < since:
             continue
         verdict = classify(m, firm, mailbox.upn)
         if not verdict.enquiry:
@@ -136,19 +143,51 @@ async def _intake(store: Store, firm: Tenant, mailbox: Person, inbound: list[tup
             first[cid] = (m, ix, verdict)
     if not first:
         return 0
-    people = {p.oid: p for p in await store.people(firm.id) if is_partner(p, firm)}
-    opened = 0
-    for cid in sorted(first):
+    return await _open(store, firm, mailbox, first, shared, fresh_accounts)
+
+
+async def _open(store: Store, firm: Tenant, mailbox: Person, first: dict[str, tuple[dict, Interaction, Any]],
+                shared: bool, fresh_accounts: set[str]) -> int:
+    """Open the batch's candidates: what each needs is read in one batch (the partners, each person's
+    open enquiries, their companies and the known companies' contacts), the enquiries are written in
+    one checked batch (create-only: a replayed page makes nothing twice) and their cards queued in one."""
+    cids = sorted(first)
+    accts = {cid: _account_of(first[cid][2].sender) for cid in cids}
+    every_acct = sorted({a for a in accts.values() if a})
+    known_accts = [a for a in every_acct if a not in fresh_accounts]  # a company the round created has no one else
+    got = await store.read_many(firm.id, [
+        Read(Person, every=True), *(Read(Enquiry, key=f"ct:{cid}:open", every=True) for cid in cids),
+        *(Read(Account, record_id=a) for a in every_acct),
+        *(Read(Contact, key=f"acct:{a}", newest_first=True, limit=200) for a in known_accts)])
+    people = {p.oid: p for p in got[0] if is_partner(p, firm)}
+    open_of = dict(zip(cids, got[1:1 + len(cids)], strict=True))
+    account_of = dict(zip(every_acct, got[1 + len(cids):1 + len(cids) + len(every_acct)], strict=True))
+    contacts_of = dict(zip(known_accts, got[1 + len(cids) + len(every_acct):], strict=True))
+    made: list[Enquiry] = []
+    for cid in cids:
         m, ix, verdict = first[cid]
-        if await _open(store, firm, mailbox, cid, m, ix, verdict, shared, fresh_accounts, people):
-            opened += 1
-    return opened
+        if any(e.mergedInto is None for e in open_of[cid]):
+            continue  # writing again before anyone answered: the same enquiry
+        acct = accts[cid]
+        account = account_of.get(acct) if acct else None
+        if account is not None and account.kind in NOT_PROSPECTS:
+            continue
+        known = _known_by(contacts_of.get(acct) or [], cid, people) if acct else []
+        made.append(_enquiry(firm, mailbox, cid, m, ix, verdict, acct, shared, known, people))
+    refused = {e.id for e in await store.put_checked([(e, None, True) for e in made])}  # replayed: made before
+    opened = [e for e in made if e.id not in refused]
+    await notify.queue_many(store, firm.id, [(e.id, "new", e.ownerOid) for e in opened if e.ownerOid])
+    for e in opened:
+        if not e.ownerOid:
+            log.warning("ALERT enquiry %s has no owner: set TenantSettings.intakeRota", e.id,
+                        extra={"tenant_id": firm.id})
+    return len(opened)
 
 
-async def _known_by(store: Store, firm: Tenant, acct: str, cid: str, people: dict[str, Person]) -> list[str]:
+def _known_by(contacts: list[Contact], cid: str, people: dict[str, Person]) -> list[str]:
     """Partners who know this company (owners of its other contacts), best known first."""
     counts: Counter[str] = Counter()
-    for c in await store.contacts_of_account(firm.id, acct, limit=200):
+    for c in contacts:
         if c.id == cid:
             continue
         for o in c.owners:
@@ -157,17 +196,10 @@ async def _known_by(store: Store, firm: Tenant, acct: str, cid: str, people: dic
     return [oid for oid, _ in counts.most_common()]
 
 
-async def _open(store: Store, firm: Tenant, mailbox: Person, cid: str, m: dict, ix: Interaction, verdict: Any,
-                shared: bool, fresh_accounts: set[str], people: dict[str, Person]) -> bool:
-    for e in await store.find_all(Enquiry, firm.id, key=f"ct:{cid}:open"):
-        if e.mergedInto is None:
-            return False  # writing again before anyone answered: the same enquiry
-    domain = verdict.sender.rpartition("@")[2]
-    acct = None if is_free_mail(domain) else account_id(domain)
-    account = await store.get(Account, firm.id, acct) if acct else None
-    if account is not None and account.kind in NOT_PROSPECTS:
-        return False
-    known = await _known_by(store, firm, acct, cid, people) if acct and acct not in fresh_accounts else []
+def _enquiry(firm: Tenant, mailbox: Person, cid: str, m: dict, ix: Interaction, verdict: Any, acct: str | None,
+             shared: bool, known: list[str], people: dict[str, Person]) -> Enquiry:
+    """The new enquiry, routed: the partner who knows the company best, else the partner who
+    received it, else the intake rota."""
     reasons = ["new thread to the enquiries mailbox" if shared else "new sender", *verdict.reasons]
     if known:
         owner = known[0]
@@ -179,19 +211,11 @@ async def _open(store: Store, firm: Tenant, mailbox: Person, cid: str, m: dict, 
         thread = str(m.get("conversationId") or m.get("id"))
         owner = rota[int(stable_id("r", thread)[2:10], 16) % len(rota)] if rota else None
     thread = str(m.get("conversationId") or m.get("internetMessageId") or m.get("id"))
-    e = Enquiry(id=enquiry_id(firm.id, cid, thread), tenantId=firm.id, accountId=acct, contactId=cid, ownerOid=owner,
-                subject=ix.subject, receivedAt=ix.at, source="mailbox" if shared else "mail", reason=", ".join(reasons),
-                receivedBy=mailbox.oid, knownBy=known[:5], sourceMessageId=str(m.get("id") or "")[:200],
-                conversationId=thread[:200], stageChanges=[StageChange(stage="enquiry", byOid="", at=ix.at)])
-    try:
-        await store.put(e, create_only=True)
-    except AlreadyExists:
-        return False  # a replayed page: made the first time
-    if owner:
-        await notify.queue(store, firm.id, e.id, "new", owner)
-    else:
-        log.warning("ALERT enquiry %s has no owner: set TenantSettings.intakeRota", e.id, extra={"tenant_id": firm.id})
-    return True
+    return Enquiry(id=enquiry_id(firm.id, cid, thread), tenantId=firm.id, accountId=acct, contactId=cid,
+                   ownerOid=owner, subject=ix.subject, receivedAt=ix.at, source="mailbox" if shared else "mail",
+                   reason=", ".join(reasons), receivedBy=mailbox.oid, knownBy=known[:5],
+                   sourceMessageId=str(m.get("id") or "")[:200], conversationId=thread[:200],
+                   stageChanges=[StageChange(stage="enquiry", byOid="", at=ix.at)])
 
 
 __all__ = ["INTAKE_WINDOW", "after_batch", "enquiry_id"]

@@ -17,7 +17,7 @@ from rapport import runtime, timezones, work
 from rapport.identity.membership import teams_user_id
 from rapport.pipeline.cards import EnquiryFacts, enquiry_card
 from rapport.pipeline.clock import due_at
-from rapport.records import Enquiry, Person, Tenant, utcnow
+from rapport.records import Enquiry, Person, Tenant, aware, utcnow
 from rapport.store.base import Store
 from rapport.store.scope import ScopedStore
 
@@ -46,10 +46,15 @@ async def facts_for(store: Store, firm: Tenant, e: Enquiry, viewer_oid: str) -> 
         p = await store.get_person(firm.id, oid)
         if p is not None:
             names.append(p.name)
+    also: list[tuple[str, str, Any]] = []
+    if e.contactId and e.is_open:  # a duplicate to merge: the same person's other open enquiries
+        others = await scope._filter(await store.find_all(Enquiry, firm.id, key=f"ct:{e.contactId}:open"))
+        also = [(x.id, x.subject, x.receivedAt) for x in sorted(others, key=lambda x: (aware(x.receivedAt), x.id))
+                if x.id != e.id and x.is_open]
     return EnquiryFacts(enquiry=e, person=person or "someone new", company=company,
                         owner_name=owner.name if owner else "", known_by=names,
                         due=due_at(firm.settings, e.receivedAt, firm.settings.responseHours),
-                        responder_name=responder.name if responder else "")
+                        responder_name=responder.name if responder else "", also_open=also)
 
 
 async def card_for(store: Store, firm: Tenant, e: Enquiry, viewer: Person, *, kind: str = "status",
@@ -64,8 +69,17 @@ async def card_for(store: Store, firm: Tenant, e: Enquiry, viewer: Person, *, ki
 async def queue(store: Store, tenant_id: str, enquiry_id: str, kind: str, person_oid: str, *, notice: str = "",
                 stamp: str = "") -> None:
     """Queue one card (idempotent on enquiry, kind, person and `stamp`)."""
-    await work.enqueue(store, tenant_id, CARD_WORK, f"{enquiry_id}:{kind}:{person_oid}:{stamp}",
-                       {"enquiryId": enquiry_id, "kind": kind, "person": person_oid, "notice": notice})
+    await work.enqueue(store, tenant_id, CARD_WORK, *_card_item(enquiry_id, kind, person_oid, notice, stamp))
+
+
+async def queue_many(store: Store, tenant_id: str, cards: list[tuple[str, str, str]]) -> None:
+    """`queue` for several (enquiry id, kind, person) at once: one batch write (capture's intake)."""
+    await work.enqueue_many(store, tenant_id, CARD_WORK, [_card_item(e, k, p, "", "") for e, k, p in cards])
+
+
+def _card_item(enquiry_id: str, kind: str, person_oid: str, notice: str, stamp: str) -> tuple[str, dict[str, Any]]:
+    return (f"{enquiry_id}:{kind}:{person_oid}:{stamp}",
+            {"enquiryId": enquiry_id, "kind": kind, "person": person_oid, "notice": notice})
 
 
 def _sender(settings: Any) -> Any:
@@ -103,4 +117,4 @@ async def _card_work(store: Store, item: Any) -> None:
     await sender.send_card(item.tenantId, person, card, summary)
 
 
-__all__ = ["CARD_WORK", "card_for", "facts_for", "queue"]
+__all__ = ["CARD_WORK", "card_for", "facts_for", "queue", "queue_many"]

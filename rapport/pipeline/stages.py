@@ -1,4 +1,5 @@
 """An enquiry's life after intake: stages, "conflicts cleared", merging, logging one by hand, "my pipeline".
+(A phone call logged against one: rapport.pipeline.calls.)
 
 Every change is made as a viewer through the scoped store (a walled or private enquiry does not
 exist for them: the same "not_found" as a bad id), by someone allowed to: the owner, a delegate the
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 from rapport.capture.names import clean_name, is_free_mail, is_internal
 from rapport.identity.membership import may
+from rapport.pipeline.response import dismiss_ack
 from rapport.records import (
     ENQUIRY_STAGES,
     OPEN_STAGES,
@@ -42,6 +44,7 @@ NEXT_STAGE = {"enquiry": "needs_analysis", "needs_analysis": "proposal", "propos
 STAGE_LABELS = {"enquiry": "Enquiry", "needs_analysis": "Needs analysis", "proposal": "Proposal",
                 "negotiation": "Negotiation", "instructed": "Instructed", "lost": "Lost"}
 REASON_MAX = 300
+REFUSED = "Only the enquiry's owner, a delegate or business development may change it."
 
 
 @dataclass
@@ -69,7 +72,7 @@ async def may_act(store: Store, tenant_id: str, viewer_oid: str, e: Enquiry) -> 
     return owner is not None and viewer_oid in owner.delegates
 
 
-async def _acting(store: Store, tenant_id: str, viewer_oid: str, enquiry_id: Any) -> tuple[Enquiry | None, Status]:
+async def acting(store: Store, tenant_id: str, viewer_oid: str, enquiry_id: Any) -> tuple[Enquiry | None, Status]:
     e = await visible_enquiry(store, tenant_id, viewer_oid, enquiry_id)
     if e is None:
         return None, "not_found"
@@ -87,11 +90,9 @@ async def change_stage(store: Store, tenant_id: str, viewer_oid: str, enquiry_id
     why = cut(" ".join(clean(reason if isinstance(reason, str) else "", multiline=False).split()), REASON_MAX)
     if stage == "lost" and not why:
         return Outcome("invalid", message="Say why it was lost (a few words).")
-    e, status = await _acting(store, tenant_id, viewer_oid, enquiry_id)
+    e, status = await acting(store, tenant_id, viewer_oid, enquiry_id)
     if e is None or status != "ok":
-        return Outcome(status, None if status == "not_found" else e,
-                       "Only the enquiry's owner, a delegate or business development may change it."
-                       if status == "refused" else "")
+        return Outcome(status, None if status == "not_found" else e, REFUSED if status == "refused" else "")
 
     def apply(x: Enquiry) -> Enquiry | None:
         if x.stage == stage and (stage != "lost" or x.lostReason == why):
@@ -106,7 +107,7 @@ async def change_stage(store: Store, tenant_id: str, viewer_oid: str, enquiry_id
     updated = await store.update(Enquiry, tenant_id, e.id, apply)
     if updated is None:
         return Outcome("already", await store.get(Enquiry, tenant_id, e.id))
-    await _audit(store, updated, viewer_oid, "enquiry.stage", {"stage": stage, "from": e.stage}, now)
+    await audit(store, updated, viewer_oid, "enquiry.stage", {"stage": stage, "from": e.stage}, now)
     return Outcome("ok", updated, f"Marked {STAGE_LABELS[stage].lower()}.")
 
 
@@ -114,7 +115,7 @@ async def set_conflicts_cleared(store: Store, tenant_id: str, viewer_oid: str, e
                                 now: datetime | None = None) -> Outcome:
     """The owner says conflicts are cleared: drafts may now speak about the matter."""
     now = aware(now or utcnow())
-    e, status = await _acting(store, tenant_id, viewer_oid, enquiry_id)
+    e, status = await acting(store, tenant_id, viewer_oid, enquiry_id)
     if e is None or status != "ok":
         return Outcome(status, None if status == "not_found" else e)
 
@@ -127,37 +128,45 @@ async def set_conflicts_cleared(store: Store, tenant_id: str, viewer_oid: str, e
     updated = await store.update(Enquiry, tenant_id, e.id, apply)
     if updated is None:
         return Outcome("already", e)
-    await _audit(store, updated, viewer_oid, "enquiry.conflicts_cleared", {}, now)
+    await audit(store, updated, viewer_oid, "enquiry.conflicts_cleared", {}, now)
     return Outcome("ok", updated, "Conflicts marked cleared.")
 
 
 async def keep_open(store: Store, tenant_id: str, viewer_oid: str, enquiry_id: Any) -> Outcome:
     """After the fifth touch: keep the enquiry open (the cadence stays finished)."""
-    e, status = await _acting(store, tenant_id, viewer_oid, enquiry_id)
+    e, status = await acting(store, tenant_id, viewer_oid, enquiry_id)
     return Outcome(status, e, "Kept open." if status == "ok" else "")
 
 
 async def merge(store: Store, tenant_id: str, viewer_oid: str, keep_id: Any, other_id: Any, *,
                 now: datetime | None = None) -> Outcome:
-    """Two enquiries of one person become one: `keep` gets the earlier receipt and first reply and
-    both histories; `other` is closed as merged (it no longer shows anywhere)."""
+    """Two enquiries of one person become one: `keep` gets the earlier receipt and first reply,
+    both histories, and the other's stage when that one had got further (with its proposal date
+    and touches, so the cadence goes on where it was); `other` is closed as merged (it no longer
+    shows anywhere) and a pending acknowledgement no longer needed is dismissed."""
     now = aware(now or utcnow())
-    keep, s1 = await _acting(store, tenant_id, viewer_oid, keep_id)
-    other, s2 = await _acting(store, tenant_id, viewer_oid, other_id)
+    keep, s1 = await acting(store, tenant_id, viewer_oid, keep_id)
+    other, s2 = await acting(store, tenant_id, viewer_oid, other_id)
     if keep is None or other is None:
         return Outcome("not_found")
     if "refused" in (s1, s2):
-        return Outcome("refused", keep)
+        return Outcome("refused", keep, REFUSED)
     if keep.id == other.id or keep.contactId != other.contactId or keep.contactId is None:
         return Outcome("invalid", keep, "Only two enquiries of the same person can be merged.")
+    order = {s: i for i, s in enumerate(OPEN_STAGES)}
 
     def fold(x: Enquiry) -> Enquiry:
         if aware(other.receivedAt) < aware(x.receivedAt):
             x.receivedAt = other.receivedAt
         if other.firstResponseAt and (x.firstResponseAt is None or aware(other.firstResponseAt) < aware(x.firstResponseAt)):
             x.firstResponseAt, x.firstResponderOid = other.firstResponseAt, other.firstResponderOid
+            x.firstResponseChannel = other.firstResponseChannel
             x.responseSeconds = other.responseSeconds  # measured from the other's receipt; the timer's
             # figures stay as recorded (a merge is rare, and the metric is per first reply)
+        if x.is_open and order.get(other.stage, -1) > order.get(x.stage, -1):
+            x.stage = other.stage
+            x.proposalAt, x.touches, x.followUpCount = other.proposalAt, other.touches, other.followUpCount
+            x.cadencePausedAt, x.cadenceAskedAt = other.cadencePausedAt, other.cadenceAskedAt
         x.stageChanges = sorted([*x.stageChanges, *other.stageChanges], key=lambda c: aware(c.at))
         x.conflictsCleared = x.conflictsCleared or other.conflictsCleared
         return x
@@ -171,8 +180,32 @@ async def merge(store: Store, tenant_id: str, viewer_oid: str, keep_id: Any, oth
         return x
 
     await store.update(Enquiry, tenant_id, other.id, close)
-    await _audit(store, keep, viewer_oid, "enquiry.merged", {"merged": other.id}, now)
-    return Outcome("ok", merged, "Merged.")
+    for draft_id in {other.ackDraftId, merged.ackDraftId if merged and merged.firstResponseAt else None} - {None}:
+        await dismiss_ack(store, tenant_id, draft_id)
+    await audit(store, keep, viewer_oid, "enquiry.merged", {"merged": other.id}, now)
+    return Outcome("ok", merged, "Merged into one enquiry.")
+
+
+async def merge_duplicate(store: Store, tenant_id: str, viewer_oid: str, one_id: Any, other_id: Any, *,
+                          now: datetime | None = None) -> Outcome:
+    """The "Merge" button of the card and the sidebar: the older of the two (the earlier receipt)
+    is kept, whichever way round they are given."""
+    if not all(isinstance(x, str) and x.strip() for x in (one_id, other_id)):
+        return Outcome("invalid", message="Say which two enquiries to merge.")
+    a = await visible_enquiry(store, tenant_id, viewer_oid, one_id)
+    b = await visible_enquiry(store, tenant_id, viewer_oid, other_id)
+    if a is None or b is None:
+        return Outcome("not_found")
+    keep, other = sorted((a, b), key=lambda e: (aware(e.receivedAt), e.id))
+    return await merge(store, tenant_id, viewer_oid, keep.id, other.id, now=now)
+
+
+async def open_enquiries_of(store: Store, tenant_id: str, viewer_oid: str, cid: str) -> list[Enquiry]:
+    """A person's open enquiries as the viewer may see them, oldest first (a second one is a
+    duplicate to merge)."""
+    scope = ScopedStore(store, tenant_id, viewer_oid)
+    found = await scope._filter(await store.find_all(Enquiry, tenant_id, key=f"ct:{cid}:open"))
+    return sorted((e for e in found if e.is_open), key=lambda e: (aware(e.receivedAt), e.id))
 
 
 async def log_by_hand(store: Store, tenant_id: str, viewer_oid: str, email: Any, name: Any = "", *,
@@ -218,7 +251,7 @@ async def log_by_hand(store: Store, tenant_id: str, viewer_oid: str, email: Any,
                 receivedAt=now, source="manual", reason="logged by hand", receivedBy=viewer_oid,
                 stageChanges=[StageChange(stage="enquiry", byOid=viewer_oid, at=now)])
     await store.put(e, create_only=True)
-    await _audit(store, e, viewer_oid, "enquiry.logged", {}, now)
+    await audit(store, e, viewer_oid, "enquiry.logged", {}, now)
     return Outcome("ok", e, "Logged as an enquiry.")
 
 
@@ -253,7 +286,7 @@ async def find_by_name(store: Store, tenant_id: str, viewer_oid: str, name: str)
     return out
 
 
-async def _audit(store: Store, e: Enquiry, actor: str, action: str, details: dict[str, Any], now: datetime) -> None:
+async def audit(store: Store, e: Enquiry, actor: str, action: str, details: dict[str, Any], now: datetime) -> None:
     event = AuditEvent(id=stable_id("au", action, e.id, now.isoformat(), actor), tenantId=e.tenantId, at=now,
                        actorOid=actor, action=action, targetId=e.id, details=details)
     try:
@@ -262,5 +295,6 @@ async def _audit(store: Store, e: Enquiry, actor: str, action: str, details: dic
         pass
 
 
-__all__ = ["NEXT_STAGE", "STAGE_LABELS", "Outcome", "change_stage", "find_by_name", "keep_open", "log_by_hand", "merge",
-           "my_pipeline", "set_conflicts_cleared", "visible_enquiry"]
+__all__ = ["NEXT_STAGE", "REFUSED", "STAGE_LABELS", "Outcome", "acting", "audit", "change_stage", "find_by_name",
+           "keep_open", "log_by_hand", "may_act", "merge", "merge_duplicate", "my_pipeline", "open_enquiries_of",
+           "set_conflicts_cleared", "visible_enquiry"]
