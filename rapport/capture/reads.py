@@ -49,10 +49,9 @@ def period_of(at: datetime) -> int:
     return int(aware(at).timestamp() // SIGNATURE_EVERY.total_seconds())
 
 
-def read_key(contact: Contact, now: datetime) -> str:
+def read_key(cid: str, last_checked: datetime | None, now: datetime) -> str:
     """The signature read's work key: the contact, when it was last checked, the period."""
-    last = contact.signature.checkedAt.isoformat() if contact.signature is not None else "never"
-    return f"{contact.id}:{last}:{period_of(now)}"
+    return f"{cid}:{last_checked.isoformat() if last_checked is not None else 'never'}:{period_of(now)}"
 
 
 def checked_recently(contact: Contact, now: datetime) -> bool:
@@ -66,7 +65,7 @@ class ReadPlan:
     (`after_batch`), queued at the round's end (`queue`)."""
 
     __slots__ = ("firm", "owner", "now", "signatures_on", "_fresh_after", "_bounce_after", "_latest",
-                 "_signatures", "_bounces")
+                 "_signatures", "_bounces", "_skip")
 
     def __init__(self, firm: Tenant, owner: Person, now: datetime) -> None:
         self.firm, self.owner, self.now = firm, owner, now
@@ -74,8 +73,10 @@ class ReadPlan:
         self._fresh_after = now - SIGNATURE_EVERY
         self._bounce_after = now - BOUNCE_FRESH
         self._latest: dict[str, tuple[datetime, str]] = {}  # this batch: sender contact id -> (at, message id)
-        self._signatures: dict[str, tuple[datetime, str, str]] = {}  # the round's reads: + the work key
+        # The round's reads: sender contact id -> (at, message id, when their signature was last checked).
+        self._signatures: dict[str, tuple[datetime, str, datetime | None]] = {}
         self._bounces: list[str] = []  # message ids of the round's reports
+        self._skip: set[str] = set()  # senders found not to need a read this round (looked at once)
 
     def see(self, msg: dict[str, Any], c: Captured, folder: str) -> None:
         at = c.seen_at
@@ -96,13 +97,20 @@ class ReadPlan:
 
     def after_batch(self, known: dict[str, Contact]) -> None:
         """Keep the batch's senders whose stored contact has an owner and an old (or no) signature."""
-        for cid, seen in self._latest.items():
-            contact = known.get(cid)
-            if contact is None or not contact.owners or checked_recently(contact, self.now):
+        signatures, skip, now = self._signatures, self._skip, self.now
+        for cid, (at, mid) in self._latest.items():
+            planned = signatures.get(cid)
+            if planned is not None:  # looked at in an earlier batch: only a newer mail to read
+                if at > planned[0]:
+                    signatures[cid] = (at, mid, planned[2])
                 continue
-            planned = self._signatures.get(cid)
-            if planned is None or seen[0] > planned[0]:
-                self._signatures[cid] = (*seen, read_key(contact, self.now))
+            if cid in skip:
+                continue
+            contact = known.get(cid)
+            if contact is None or not contact.owners or checked_recently(contact, now):
+                skip.add(cid)
+                continue
+            signatures[cid] = (at, mid, contact.signature.checkedAt if contact.signature is not None else None)
         self._latest.clear()
 
     async def queue(self, store: Store) -> int:
@@ -110,8 +118,9 @@ class ReadPlan:
         tid, user = self.firm.id, self.owner.oid
         created = 0
         newest = sorted(self._signatures.items(), key=lambda kv: kv[1][0], reverse=True)[:MAX_SIGNATURES]
-        for cid, (_, mid, key) in newest:
-            _, new = await work.enqueue(store, tid, SIGNATURE_WORK, key, {"user": user, "message": mid, "contact": cid})
+        for cid, (_, mid, last) in newest:
+            _, new = await work.enqueue(store, tid, SIGNATURE_WORK, read_key(cid, last, self.now),
+                                        {"user": user, "message": mid, "contact": cid})
             created += new
         for mid in self._bounces:
             _, new = await work.enqueue(store, tid, BOUNCE_WORK, f"{user}:{mid}", {"user": user, "message": mid})
