@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -73,21 +74,23 @@ async def main(partners: int, moves: int, requests: int) -> None:
         await store.put_many(recs)
         with runtime.override(settings=settings, store=store):
             work.load_handlers()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             totals = await timer_pass(store, now, kick=False)
-            first = time.perf_counter() - t0
-            t0 = time.perf_counter()
+            first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+            t0, c0 = time.perf_counter(), time.process_time()
             report = await work.drain(store, max_items=100_000)
-            drained = time.perf_counter() - t0
+            drained, drained_cpu = time.perf_counter() - t0, time.process_time() - c0
             t0 = time.perf_counter()
             await timer_pass(store, now + timedelta(minutes=15), kick=False)
             idle = time.perf_counter() - t0
         await store.close()
     print(f"relationships pass: {totals['moves']} moves raised, {totals['reminders']} reminders in {first:.2f} s "
-          f"(budget < 10 s at 500 + 500)")
+          f"(budget < 10 s at 500 + 500), {first_cpu:.2f} CPU-s of this process")
     print(f"drain: {len(report.done)} cards delivered (move cards, follow-up cards of the notes, reminders) "
-          f"in {drained:.2f} s")
+          f"in {drained:.2f} s, {drained_cpu:.2f} CPU-s")
     print(f"idle pass (nothing new): {idle * 1000:.0f} ms (budget < 1000 ms)")
+    print(f"  (host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}: wall-clock figures include "
+          "other processes' share of the CPU)")
 
 
 if __name__ == "__main__":

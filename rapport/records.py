@@ -174,6 +174,10 @@ class TenantSettings(BaseModel):
     # unless turned off. An enquiry is answered on time within `responseHours` (the clock above).
     coldAfterWeeks: int = Field(default=8, ge=1, le=104)
     weeklyCards: bool = True
+    # Counsel moves from signatures (rapport.capture.reads): capture may read the new part of one
+    # recent mail a known person wrote (`uniqueBody`), at most once a month per person, to read
+    # their title and company from its signature; only those two facts are kept, never the text.
+    signatureScan: bool = True
 
     @field_validator("workingHours")
     @classmethod
@@ -247,6 +251,17 @@ class Owner(BaseModel):
     via: str = ""
 
 
+class SignatureSeen(BaseModel):
+    """What capture read from the signature of a mail the contact wrote (rapport.capture.reads):
+    the two derived facts and when, never the text. Empty facts: read, nothing recognised."""
+
+    model_config = ConfigDict(extra="ignore")
+    title: str = ""
+    company: str = ""
+    at: datetime | None = None  # when the mail read was received
+    checkedAt: datetime
+
+
 class Contact(Record):
     doc_type: ClassVar[str] = "contact"
     family: ClassVar[str] = "contacts"
@@ -258,6 +273,8 @@ class Contact(Record):
     owners: list[Owner] = Field(default_factory=list)
     firstSeen: datetime | None = None
     lastSeen: datetime | None = None
+    signature: SignatureSeen | None = None
+    bouncedAt: datetime | None = None  # a non-delivery report said this address does not exist (then)
 
     @field_validator("email")
     @classmethod
@@ -611,17 +628,33 @@ class Wall(Record):
 
 
 class Signal(Record):
-    """A counsel-move signal: a known contact now writes from another company or with a new title."""
+    """A counsel-move signal: a known contact now writes from another company or with a new title.
+
+    `via` says how capture knows (and what from/to hold):
+    - "domain": the same name writes from another company's domain (rapport.capture.merge);
+      fromValue/toValue are the old and the new address, contactId the new address's contact;
+    - "signature": the contact's own signature names another company (kind counsel_move) or another
+      title at the same company (kind title_change); fromValue/toValue are the old and new company
+      (or title), contactId the contact (same address);
+    - "bounce": mail to the contact's address bounced as unknown there; fromValue is that address,
+      toValue empty (where they went is not known)."""
 
     doc_type: ClassVar[str] = "signal"
     family: ClassVar[str] = "signals"
     kind: Literal["counsel_move", "title_change"] = "counsel_move"
+    via: Literal["domain", "signature", "bounce"] = "domain"
     contactId: str
     accountIds: list[str] = Field(default_factory=list)
     summary: str = ""
     fromValue: str = ""
     toValue: str = ""
     at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def is_move(self) -> bool:
+        """A move with somewhere to write to (a new address or a new company): what the metrics count
+        and the move tracking follows. A bounce says only that the old address is gone."""
+        return self.kind == "counsel_move" and self.via != "bounce"
 
     def index_keys(self) -> list[str]:
         return [f"ct:{self.contactId}"] + [f"acct:{a}" for a in self.accountIds]
@@ -740,6 +773,7 @@ class MoveAlert(Record):
     contactId: str  # the person at the new address
     fromContactId: str
     state: Literal["raised", "dismissed"] = "raised"
+    via: Literal["domain", "signature", "bounce"] = "domain"  # the signal's (a bounce is not tracked)
     partnerOids: list[str] = Field(default_factory=list)  # who was told
     draftIds: list[str] = Field(default_factory=list)
     raisedAt: datetime = Field(default_factory=utcnow)

@@ -190,7 +190,8 @@ async def _known(scoped: ScopedStore, contact: Contact, domain_account: Account 
             for m in meetings if not m.isCancelled
         ][:SHOWN_MEETINGS],
         "keyDates": dates,
-        "signals": [{"kind": s.kind, "summary": s.summary, "at": iso(s.at)} for s in signals[:SHOWN_SIGNALS]],
+        "signals": [{"kind": s.kind, "via": s.via, "summary": s.summary, "at": iso(s.at)}
+                    for s in signals[:SHOWN_SIGNALS]],
     }
 
 

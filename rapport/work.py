@@ -57,6 +57,7 @@ QUEUE_SKEW = timedelta(seconds=5)  # a message may arrive this much before its i
 HANDLER_MODULES: tuple[str, ...] = (
     "rapport.capture.sync", "rapport.capture.subscriptions", "rapport.followups.cards", "rapport.followups.drafting",
     "rapport.followups.sending", "rapport.briefs.delivery", "rapport.pipeline.notify", "rapport.pipeline.drafts", "rapport.metrics.week", "rapport.relationships.delivery",
+    "rapport.capture.readers",
 )
 
 Handler = Callable[[Store, WorkItem], Awaitable[None]]

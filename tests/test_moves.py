@@ -105,7 +105,7 @@ async def test_domain_change_raised_once_conflict_safe_walled_get_nothing_and_no
     move_card = next(i.card for i in to_ann if i.subject == "A contact of yours moved")
     text = json.dumps(move_card)
     assert "Jane Doe" in text and "Oldco" in text and "Newco" in text
-    assert "Who replaces them at Oldco?" in text and "knows 1 other there" in text  # al knows Bob there
+    assert "Who replaces them?" in text and "knows 1 other there" in text  # al knows Bob there (at Oldco)
     # the next passes raise nothing more
     assert (await timer_pass(store, now + timedelta(minutes=15), kick=False))["moves"] == 0
     await work.drain(store)

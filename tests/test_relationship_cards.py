@@ -59,6 +59,10 @@ def cases() -> dict[str, dict[str, Any]]:
         "move-raised": move_card(MOVE, refresh_users=["29:ann"]),
         "move-nobody-else": move_card({**MOVE, "othersAtOld": [], "drafted": False}),
         "move-dismissed": move_card({**MOVE, "state": "dismissed"}),
+        "move-signature": move_card({**MOVE, "via": "signature", "fromCompany": f"Oldco {EVIL}",
+                                     "toCompany": f"Newco Therapeutics {EVIL}", "fromDomain": "", "toDomain": ""}),
+        "move-bounce": move_card({**MOVE, "via": "bounce", "toCompany": "", "toDomain": "", "drafted": False,
+                                  "address": "jane@oldco.test"}),
         "sidebar-restricted": context_card({**RESTRICTED, "canAskIntro": True}, NOW),
         "sidebar-owner": context_card({**KNOWN, "yourVisibility": "team"}, NOW),
     }
@@ -67,7 +71,8 @@ def cases() -> dict[str, dict[str, Any]]:
 BUTTONS = {  # what is in view (the rest behind "More options")
     "intro-open": ["Share the contact", "I'll introduce them", "More options"],
     "intro-accepted": [], "intro-declined": [], "outcome-share": [], "outcome-declined": [],
-    "move-raised": ["Not a move"], "move-dismissed": [],
+    "move-raised": ["Not a move"], "move-dismissed": [], "move-signature": ["Not a move"],
+    "move-bounce": ["Not a move"],
     "sidebar-restricted": ["Ask for an introduction", "Refresh"],
     "sidebar-owner": ["Add note", "Refresh", "More options"],
 }
@@ -115,6 +120,10 @@ def test_states_and_choices():
     assert all(a["mode"] == "secondary" for a in vis)
     assert VERB_SET_VISIBILITY not in json.dumps(context_card(KNOWN, NOW))  # not an owner: no control
     assert VERB_ASK_INTRO not in json.dumps(context_card(RESTRICTED, NOW))  # no flag (e.g. walled): no button
+    bounce = json.dumps(c["move-bounce"])
+    assert "A contact's address bounced" in bounce and "may have left" in bounce and "jane@oldco.test" in bounce
+    assert "not known yet" in bounce and "drafted for you" not in bounce and " to " not in bounce.split("may have")[0]
+    assert "email signature" in json.dumps(c["move-signature"]) and "email signature" not in json.dumps(c["move-raised"])
 
 
 FIT_JS = """
@@ -164,5 +173,10 @@ async def test_cards_render_in_teams_host_config_and_fit(page, width):
             assert out["buttons"] == BUTTONS[name], (name, width, out["buttons"])
         assert len([b for b in out["buttons"] if b != "More options"]) <= 3, name
     rendered = await page.evaluate(FIT_JS, [cases()["move-raised"], host, width])
-    assert "Who replaces them at Oldco AG?" in rendered["text"] and "Al Partner knows 3 others there" in rendered["text"]
+    assert "Who replaces them?\nColleagues who know others at Oldco AG:" in rendered["text"]
+    assert "Al Partner knows 3 others there" in rendered["text"]
+    bounce = (await page.evaluate(FIT_JS, [cases()["move-bounce"], host, width]))["text"]
+    assert "may have left Oldco AG" in bounce and "Mail to jane@oldco.test bounced" in bounce
+    signature = (await page.evaluate(FIT_JS, [cases()["move-signature"], host, width]))["text"]
+    assert "Colleagues who know others at Oldco [click me](https://evil.example)" in signature  # text, not a link
     assert "[click me](https://evil.example)" in rendered["text"]

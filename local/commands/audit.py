@@ -83,5 +83,6 @@ async def moves_command(settings: Any, tenant_id: str, days: int) -> int:
         print(f"rapport audit moves: {exc}", file=sys.stderr)
         return 1
     print(f"counsel moves raised: {t.raised}; contacted within 7 days: {t.contacted_7}; within 30 days: "
-          f"{t.contacted_30}; still waiting: {t.waiting}; dismissed as not a move: {t.dismissed}")
+          f"{t.contacted_30}; still waiting: {t.waiting}; dismissed as not a move: {t.dismissed}; "
+          f"addresses that bounced (where they went not known): {t.bounced}")
     return 0

@@ -7,11 +7,16 @@ Owns the way mail reaches the records and nothing else:
 - `ingest`   `Ingestion`, the store side (idempotent, order-independent);
 - `sync`     the delta sync of a mailbox (the one path by which mail reaches `ingest`);
 - `subscriptions` Graph change subscriptions, `webhooks` their notifications, `routes` the
-  subscription-id -> mailbox table both of them read.
-One way down: webhooks -> subscriptions -> sync -> ingest -> merge, mapping -> names.
+  subscription-id -> mailbox table both of them read;
+- `reads`    the few single messages a round plans to read beyond the metadata (a known person's
+  signature once a month, a non-delivery report), `readers` their work (one GET each, parsed in
+  memory by `signatures` and `bounces`, pure; only derived facts and signals are kept).
+One way down: webhooks -> subscriptions -> sync -> ingest -> reads, merge, mapping -> names;
+readers -> sync (its Graph client), reads, signatures, bounces.
 
 May import: rapport.records, rapport.text, rapport.store, rapport.identity, rapport.graph,
-rapport.work, rapport.web (webhooks only), rapport.runtime. Never bot, addin, function_app or local.
+rapport.work, rapport.web (webhooks only), rapport.runtime; readers and signatures also
+rapport.drafting.safety (outsider text) and rapport.firm.accounts. Never bot, addin, function_app or local.
 """
 
 from rapport.capture.ingest import Ingestion, IngestStats, ingest

@@ -40,6 +40,7 @@ from rapport.capture.merge import (
     same_contact,
 )
 from rapport.capture.names import better_name
+from rapport.capture.reads import ReadPlan
 from rapport.records import Account, Contact, Interaction, Meeting, Person, Signal, Suppression, Tenant
 from rapport.store.base import Conflict, Read, Store
 
@@ -79,6 +80,7 @@ class IngestStats:
     meetings: int = 0  # meetings created or changed
     skipped: int = 0  # items without the fields Rapport needs (counted, never fatal to the batch)
     enquiries: int = 0  # enquiries the pipeline opened from this mail (rapport.pipeline.mail)
+    reads: int = 0  # single-message reads queued (signatures, bounces: rapport.capture.reads)
 
     def add(self, other: IngestStats) -> IngestStats:
         for name in self.__dataclass_fields__:
@@ -109,7 +111,7 @@ async def _rederive_moves(store: Store, tid: str, keys: list[str], fresh: set[st
         have: dict[str, Signal] = {}
         for c in group:
             for s in await store.find_all(Signal, tid, key=f"ct:{c.id}"):
-                if s.kind == "counsel_move":
+                if s.kind == "counsel_move" and s.via == "domain":  # signatures and bounces are not a group's
                     have[s.id] = s
         for sid, sig in wanted.items():
             old = have.get(sid)
@@ -160,7 +162,7 @@ class Ingestion:
     MAX_PEOPLE = 20_000
 
     def __init__(self, store: Store, firm: Tenant, owner: Person, *, now: datetime | None = None,
-                 intake: bool = False) -> None:
+                 intake: bool = False, reads: bool = False) -> None:
         self.store, self.firm, self.owner = store, firm, owner
         # The enquiry pipeline sees each batch's external mail (rapport.pipeline.mail); off for a
         # folder's first delta round (a mailbox's history is no stream of new enquiries).
@@ -174,6 +176,8 @@ class Ingestion:
         self._fresh: set[str] = set()  # contacts this round created
         self._regroup: set[str] = set()  # name keys whose counsel-move signals must be re-derived
         self._suppressed: frozenset[str] | None = None  # the firm's erased people, read once a round
+        # The single messages worth reading (signatures, bounces); Graph's sync asks for it (`reads`).
+        self._reads = ReadPlan(firm, owner, self.now) if reads else None
 
     def _seen(self, cid: str) -> Contact:
         email, name, acct, first, last = self._sightings[cid]
@@ -224,10 +228,13 @@ class Ingestion:
         suppressed = self._suppressed
         turn = _Turns()  # meanwhile the next delta page downloads (capture.sync prefetches)
         mail: list[tuple[dict, Interaction]] = []  # external mail, for the pipeline
+        reads = self._reads
         for n, msg in enumerate(messages, 1):
             stats.messages += 1
             c = map_message(msg, firm=self.firm, owner=self.owner, folder=folder, suppressed=suppressed)
             take(c)
+            if reads is not None:
+                reads.see(msg, c, folder)
             if self.intake and c.interactions and c.interactions[0].contactIds:
                 mail.append((msg, c.interactions[0]))
             await turn(n)
@@ -244,6 +251,8 @@ class Ingestion:
 
         await self._create_accounts(account_domains)
         await self._create_contacts(sorted(batch_contacts))
+        if reads is not None:
+            reads.after_batch(self._known)  # the batch's people as stored: which need their signature read
         await self._write_items(interactions, meetings, cancelled, dropped)
         if mail:
             from rapport.pipeline.mail import after_batch  # loaded only when intake is on
@@ -255,10 +264,13 @@ class Ingestion:
             await self._write_people()
 
     async def finish(self) -> IngestStats:
-        """Write what the round learnt about people, re-derive counsel moves; returns the round's stats."""
+        """Write what the round learnt about people, re-derive counsel moves, queue the round's
+        targeted reads; returns the round's stats."""
         await self._write_people()
         self.stats.signals += await _rederive_moves(self.store, self.firm.id, sorted(self._regroup), self._fresh)
         self._regroup.clear()
+        if self._reads is not None:
+            self.stats.reads += await self._reads.queue(self.store)
         return self.stats
 
     async def _create_accounts(self, domains: dict[str, str]) -> None:

@@ -72,6 +72,7 @@ class Captured:
     dropped_interaction_ids: list[str] = field(default_factory=list)  # cancelled/removed events
     removed: bool = False
     skipped: bool = False
+    sender: str | None = None  # a mail's sender, when a contact (external, a person): capture's targeted reads
 
     @property
     def contacts(self) -> list[Contact]:
@@ -231,8 +232,7 @@ def map_message(msg: dict, *, firm: Tenant, owner: Person, folder: str,
         return Captured(skipped=True)
     people = _Participants(firm, owner, at, suppressed)
     sender = _address(msg.get("from")) or _address(msg.get("sender"))
-    if sender:
-        people.see(*sender)
+    sender_id = people.see(*sender) if sender else None
     for key in ("toRecipients", "ccRecipients", "bccRecipients"):
         for entry in msg.get(key) or ():
             a = _address(entry)
@@ -255,7 +255,7 @@ def map_message(msg: dict, *, firm: Tenant, owner: Person, folder: str,
         participants=people.participants, source="graph-mail", sourceId=f"{owner.oid}:{msg['id']}",
         excerpt=None if people.dropped else _excerpt(msg, firm),
     )
-    return people.captured(interactions=[ix])
+    return people.captured(interactions=[ix], sender=sender_id)
 
 
 def _excerpt(item: dict, firm: Tenant) -> str | None:

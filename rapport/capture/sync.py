@@ -153,7 +153,10 @@ async def _round(store: Store, graph: GraphClient, firm: Tenant, person: Person,
     """Read one delta round (all its pages) and ingest it in batches. Returns (stats, items, deltaLink)."""
     count, final = 0, None
     # The pipeline looks at new mail only: not at a folder's first round (the mailbox's history).
-    run = Ingestion(store, firm, person, now=now, intake=link is not None and folder != "calendar")
+    # The single messages worth reading (signatures, bounces: rapport.capture.reads) are planned here,
+    # where a mailbox to read them from exists.
+    run = Ingestion(store, firm, person, now=now, intake=link is not None and folder != "calendar",
+                    reads=folder != "calendar")
     batch: list[dict[str, Any]] = []
     pages = (graph.event_delta(firm.id, person.oid, start=start, end=end, link=link) if folder == "calendar" else
              graph.message_delta(firm.id, person.oid, folder, link=link, excerpts=firm.settings.captureExcerpts))

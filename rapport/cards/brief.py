@@ -35,6 +35,7 @@ from rapport.cards.common import (
     row,
     run,
     section,
+    signal_label,
     text,
 )
 from rapport.cards.contact import DATE_WORDS, STAGE_WORDS, _channel, _without_prefix
@@ -98,7 +99,7 @@ def _attendee_block(a: dict[str, Any], now: datetime, tz: tzinfo, *, show_accoun
     elif status != "known":
         items.append(text("Not yet known to the firm", subtle=True, spacing="None"))
     for s in a.get("signals", [])[:1]:
-        items.append(line(run("Moved: " if s.get("kind") == "counsel_move" else "News: ", weight="Bolder"),
+        items.append(line(run(signal_label(s), weight="Bolder"),
                           run(s.get("summary"), limit=120),
                           run(f" ({_day(s.get('at'), now, tz)})", subtle=True), spacing="None"))
     items.extend(_knowers(a))

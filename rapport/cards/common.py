@@ -86,6 +86,14 @@ def text(value: Any, *, weight: str | None = None, size: str | None = None, colo
     return line(run(value, weight=weight, size=size, color=color, subtle=subtle, limit=limit), spacing=spacing)
 
 
+def signal_label(signal: dict[str, Any]) -> str:
+    """How a line about a signal starts (the sidebar's and the brief's cards alike): a move, a bounced
+    address (where they went is not known) or a new title."""
+    if signal.get("kind") == "counsel_move":
+        return "Bounced: " if signal.get("via") == "bounce" else "Moved: "
+    return "New title: " if signal.get("kind") == "title_change" else "News: "
+
+
 def heading(label: str) -> dict[str, Any]:
     """A fixed section label (our own text: safe as a TextBlock, marked as a heading for readers)."""
     return {"type": "TextBlock", "text": label, "weight": "Bolder", "size": "Small", "isSubtle": True,

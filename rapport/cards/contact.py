@@ -28,6 +28,7 @@ from rapport.cards.common import (
     row,
     run,
     section,
+    signal_label,
     text,
     when,
 )
@@ -88,7 +89,7 @@ def known_contact_card(facts: dict[str, Any], now: datetime) -> dict[str, Any]:
         _account_line(facts.get("account")),
     ]
     signals = [
-        line(run("Moved: " if s.get("kind") == "counsel_move" else "Changed: ", weight="Bolder"),
+        line(run(signal_label(s), weight="Bolder"),
              run(s.get("summary"), limit=160), run(f"  {when(s.get('at'), now)}", subtle=True))
         for s in facts.get("signals", [])
     ]

@@ -11,8 +11,10 @@ colleague typed (a reason) are TextRuns, never markdown.
 - the outcome, to the asker: accepted (shared, or an introduction is coming) or declined with the
   reason given. Nothing about the contact beyond what the asker already typed or saw (the address)
   unless the owner accepted.
-- the counsel move, to each partner who knows the person: who moved, from where to where, "who
-  replaces them?" (who at the firm knows others at the old company), and "Not a move".
+- the counsel move, to each partner who knows the person: who moved, from where to where (from
+  their signature, when that is how it was seen), "who replaces them?" (who at the firm knows others
+  at the old company), and "Not a move". A bounced address is the same card saying the address no
+  longer exists and that where they went is not known (no note is drafted for it).
 """
 
 from __future__ import annotations
@@ -134,24 +136,43 @@ def intro_outcome_card(f: dict[str, Any]) -> dict[str, Any]:
 # --- counsel moves ---------------------------------------------------------------------------------
 
 MOVE_LOOK = {"raised": ("Counsel move", "accent"), "dismissed": ("Not a move", "default")}
+BOUNCE_TITLE = "A contact's address bounced"
 
 
 def move_card(f: dict[str, Any], *, refresh_users: list[str] | None = None, notice: str | None = None) -> dict[str, Any]:
-    """The card to a partner who knows the person. `f`: alertId, state, name, fromCompany, toCompany,
-    fromDomain, toDomain, drafted (a congratulations note waits on its own card), othersAtOld: list of
-    {name, count} (colleagues who know others at the old company), contactedAt."""
+    """The card to a partner who knows the person. `f`: alertId, state, via ("domain", "signature" or
+    "bounce"), name, fromCompany, toCompany, fromDomain, toDomain, address (a bounce's), drafted (a
+    congratulations note waits on its own card), othersAtOld: list of {name, count} (colleagues who
+    know others at the old company), contactedAt."""
     state = f.get("state") or "raised"
+    via = f.get("via") or "domain"
     title, style = MOVE_LOOK.get(state, MOVE_LOOK["raised"])
+    if via == "bounce" and state == "raised":
+        title = BOUNCE_TITLE
     data = {"alertId": f["alertId"]}
     body: list[dict[str, Any] | None] = [_title_band(title, style)]
     if notice:
         body.append(text(notice, weight="Bolder", spacing="Small"))
-    body.append(line(run(f.get("name") or "A contact", weight="Bolder"), run(" moved from "),
-                     run(f.get("fromCompany") or f.get("fromDomain") or "their company", weight="Bolder"),
-                     run(" to "), run(f.get("toCompany") or f.get("toDomain") or "a new company", weight="Bolder"),
-                     spacing="Small"))
+    old = f.get("fromCompany") or f.get("fromDomain") or "their company"
+    if via == "bounce":
+        body.append(line(run(f.get("name") or "A contact", weight="Bolder"), run(" may have left "),
+                         run(old, weight="Bolder"), spacing="Small"))
+        body.append(line(run("Mail to "), run(f.get("address") or "their address", weight="Bolder"),
+                         run(" bounced: that address no longer exists."), spacing="Small"))
+    else:
+        body.append(line(run(f.get("name") or "A contact", weight="Bolder"), run(" moved from "),
+                         run(old, weight="Bolder"),
+                         run(" to "), run(f.get("toCompany") or f.get("toDomain") or "a new company", weight="Bolder"),
+                         spacing="Small"))
+        if via == "signature":
+            body.append(text("Seen in their email signature (they still write from the same address).",
+                             subtle=True, spacing="None"))
     actions: list[dict[str, Any]] = []
     if state == "raised":
+        if via == "bounce":
+            body.append(text("Where they went is not known yet, so nothing is drafted. When they write from a new "
+                             "address, you will get a card and a congratulations note to approve.",
+                             subtle=True, spacing="Small", limit=300))
         if f.get("drafted"):
             body.append(text("A congratulations note is drafted for you: approve it on its own card.",
                              subtle=True, spacing="Small"))
@@ -162,10 +183,12 @@ def move_card(f: dict[str, Any], *, refresh_users: list[str] | None = None, noti
         items = [line(run(o.get("name") or "A colleague", weight="Bolder"),
                       run(f" knows {o.get('count', 0)} other{'s' if o.get('count', 0) != 1 else ''} there"))
                  for o in others[:6]]
-        if not items:
-            items = [text("Nobody at the firm knows anyone else there yet.", subtle=True)]
+        # The company's name may be outsider text (a signature's): a text run, never the heading's markdown.
+        intro = (line(run("Colleagues who know others at "), run(where, weight="Bolder", limit=60), run(":"))
+                 if items else line(run("Nobody at the firm knows anyone else at "), run(where, limit=60),
+                                    run(" yet."), spacing="Small"))
         body.append({"type": "Container", "separator": True, "spacing": "Medium",
-                     "items": [heading(f"Who replaces them at {plain(where, 60)}?"), *items]})
+                     "items": [heading("Who replaces them?"), intro, *items]})
         actions = [execute("Not a move", VERB_MOVE_DISMISS, data)]
     else:
         body.append(text("Dismissed: Rapport will not raise this move again.", subtle=True, spacing="Small"))

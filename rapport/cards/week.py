@@ -31,7 +31,8 @@ def _more(items: list[Any], shown: int) -> dict[str, Any] | None:
 
 def partner_week_card(facts: dict[str, Any]) -> dict[str, Any]:
     """The partner's week: approved actions vs their own last four weeks, follow-ups pending, meetings
-    without a follow-up, relationships going cold (each with "Draft a note"), new counsel moves."""
+    without a follow-up, relationships going cold (each with "Draft a note"), new counsel moves and
+    title changes."""
     approved, prior = facts["approved"], facts["approvedPrior4"]
     body: list[dict[str, Any] | None] = [
         {"type": "TextBlock", "text": "Your week in BD", "weight": "Bolder", "size": "Medium",
@@ -62,7 +63,7 @@ def partner_week_card(facts: dict[str, Any]) -> dict[str, Any]:
         cold_items.append(text(f"and {len(cold) - 3} more", subtle=True))
     body.append(section(f"Going cold: no touch in {facts.get('coldWeeks', 8)} weeks ({len(cold)})", cold_items))
     moves = facts["counselMoves"]
-    body.append(section(f"Counsel moves ({len(moves)})",
+    body.append(section(f"Counsel moves and new roles ({len(moves)})",
                         [line(run(m["name"], weight="Bolder", limit=60), run(" " + m["summary"], limit=60))
                          for m in moves[:MAX_ITEMS]] + [x for x in [_more(moves, MAX_ITEMS)] if x]))
     if not (pending or without or cold or moves):

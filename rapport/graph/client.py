@@ -363,6 +363,23 @@ class GraphClient:
 
         return await self.send(tenant_id, user, build) or {}
 
+    async def get_message(self, tenant_id: str, user: str, message_id: str, select: list[str], *,
+                          text_body: bool = False) -> dict[str, Any]:
+        """GET /users/{user}/messages/{id} with only the fields `select` names (Mail.Read: the
+        targeted reads of rapport.capture.reads). `text_body`: bodies come as plain text
+        (Prefer: outlook.body-content-type="text"), so no HTML reaches Rapport."""
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+
+        def build(client: Any) -> Any:
+            builder = client.users.by_user_id(user).messages.by_message_id(message_id)
+            qp = builder.MessageItemRequestBuilderGetQueryParameters(select=list(select))
+            config = RequestConfiguration(query_parameters=qp)
+            if text_body:
+                config.headers.add("Prefer", 'outlook.body-content-type="text"')
+            return builder.to_get_request_information(config)
+
+        return await self.send(tenant_id, user, build) or {}
+
     async def mailbox_settings(self, tenant_id: str, user: str) -> dict[str, Any]:
         """GET /users/{user}/mailboxSettings (needs MailboxSettings.Read); we read its timeZone."""
         return await self.send(tenant_id, user, lambda c: c.users.by_user_id(user).mailbox_settings.to_get_request_information()) or {}

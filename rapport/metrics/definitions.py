@@ -209,7 +209,7 @@ def counsel_moves(h: History, partner: str, window: tuple[datetime, datetime],
     happened by `now`: a week's figure can still grow for 30 days after it ends."""
     surfaced = c7 = c30 = 0
     for s in h.signals_by_owner.get(partner, ()):
-        if s.kind != "counsel_move" or not in_window(s.at, window):
+        if not s.is_move or not in_window(s.at, window):
             continue
         contact = h.contacts.get(s.contactId)
         if partner not in _owners(contact):

@@ -96,9 +96,9 @@ async def load_history(store: Store, tenant_id: str, start: datetime, end: datet
                 first_met[cid] = aware(m.start)
 
     # Counsel moves: the contacts they name, and what their owners did in the 30 days after.
-    moved = sorted({s.contactId for s in signals if s.kind == "counsel_move"})
+    moved = sorted({s.contactId for s in signals if s.is_move})
     contacts = [c for c in await _batched(store, tenant_id, [Read(Contact, record_id=cid) for cid in moved]) if c]
-    windows = {s.contactId: aware(s.at) for s in signals if s.kind == "counsel_move"}
+    windows = {s.contactId: aware(s.at) for s in signals if s.is_move}
     touches = await _batched(store, tenant_id, [
         Read(Interaction, key=f"ct:{cid}", since=iso(windows[cid]),
              until=iso(windows[cid] + timedelta(days=d.COUNSEL_WINDOWS[-1])), every=True) for cid in moved])

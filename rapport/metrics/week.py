@@ -157,12 +157,14 @@ async def partner_facts(store: Store, tenant: Tenant, person: Person, now: datet
             cold.append({"contactId": cid, "name": view.contact.name or view.contact.email,
                          "since": when(entry.lastTouch, now, zone) if entry.lastTouch else ""})
 
+    # Moves (from a domain, a signature or a bounce) and title changes: a title change is told here
+    # and in the sidebar only, the lighter notice (rapport.relationships.moves raises the moves).
     moves = []
     for s in await store.find_all(Signal, tid, since=window[0], until=window[1]):
-        if s.kind != "counsel_move":
-            continue
         view = await scoped.contact(s.contactId)
         if view is None or view.contact is None or oid not in {o.oid for o in view.contact.owners}:
+            continue
+        if not await scoped.sees(s):  # a wall on a company the signal names (a signature's new one too)
             continue
         moves.append({"contactId": s.contactId, "name": view.contact.name or view.contact.email,
                       "summary": s.summary or f"now at {s.toValue}"})

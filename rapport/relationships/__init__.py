@@ -4,8 +4,10 @@
                 rapport.store.scope, applies it everywhere);
 - `intros`     asking the owners of a contact one may not see for an introduction, their answer,
                 the reminder after three working days;
-- `moves`      counsel moves (capture's Signal) raised once to the partners who know the person, with a
-                congratulations note through the follow-up approval card, dismissible, tracked;
+- `moves`      counsel moves (capture's Signal: a new domain, a signature naming another company, a
+                bounced address) raised once to the partners who know the person, with a
+                congratulations note through the follow-up approval card (none for a bounce),
+                dismissible, tracked;
 - `audit`      the introductions audit per partner (the CLI's `rapport audit intros`, the Monday
                 report) and the moves' tracking;
 - `notify`     cards to one person after the answer ("relationship-card" work), `delivery` its handler.

@@ -126,6 +126,7 @@ class MoveTracking:
     contacted_7: int = 0
     contacted_30: int = 0
     waiting: int = 0  # raised, not contacted, still inside the 30 days
+    bounced: int = 0  # raised from a bounce: no new address to contact them at, so not in the figures above
 
 
 async def move_tracking(store: Store, tenant_id: str, now: datetime, *,
@@ -134,6 +135,9 @@ async def move_tracking(store: Store, tenant_id: str, now: datetime, *,
     for a in await store.find_all(MoveAlert, tenant_id, since=since):
         if a.state == "dismissed":
             t.dismissed += 1
+            continue
+        if a.via == "bounce":
+            t.bounced += 1
             continue
         t.raised += 1
         if a.contactedAt is not None:

@@ -18,6 +18,7 @@ SUMMARIES = {
     intros.CARD_REQUEST: "Introduction requested",
     intros.CARD_OUTCOME: "Your introduction request",
     moves.CARD_MOVE: "A contact of yours moved",
+    moves.CARD_BOUNCE: "A contact's address bounced",
 }
 
 
@@ -32,7 +33,7 @@ async def build(store: Store, tenant_id: str, kind: str, ref: str, to_oid: str) 
         if req is None or req.askerOid != to_oid or req.state == "open":
             return None
         return await intros.outcome_card(store, req)
-    if kind == moves.CARD_MOVE:
+    if kind in (moves.CARD_MOVE, moves.CARD_BOUNCE):
         alert = await store.get(MoveAlert, tenant_id, ref)
         if alert is None or to_oid not in alert.partnerOids:
             return None

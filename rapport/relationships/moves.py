@@ -1,29 +1,40 @@
 """Counsel moves acted on: the partners who know the person are told, a note is drafted, the move is tracked.
 
-Capture writes a Signal (kind "counsel_move") when a known person writes from another company's
-domain (rapport.capture.merge.counsel_moves). On the next timer pass (`move_pass`, from
-rapport.relationships.timer_pass) each such signal of the last LOOKBACK days is raised once:
+Capture writes a Signal (kind "counsel_move") when it learns a known person moved, in one of three
+ways (Signal.via):
+- "domain": the same name writes from another company's domain (rapport.capture.merge.counsel_moves);
+- "signature": the person's own signature now names another company (rapport.capture.readers reads
+  one recent mail of theirs a month, in memory, and keeps only the title and company it shows);
+- "bounce": a non-delivery report says their address no longer exists (rapport.capture.readers
+  reads the report's text for the address); where they went is not known.
+On the next timer pass (`move_pass`, from rapport.relationships.timer_pass) each such signal of the
+last LOOKBACK days is raised once:
 
 - a MoveAlert keyed by the signal id is the memory: a raised or dismissed move is never raised
-  again (capture may delete and re-derive the signal; its id, and so the alert's, stays the same);
+  again (capture may delete and re-derive a domain signal, and reads a signature or a bounce again
+  and again; the signal's id, and so the alert's, stays the same);
 - every partner who knows the person (an owner entry on the old or the new address) who is not
-  walled from the old or the new company gets, through the scope's own answer (a walled contact is
-  None for them): a Teams card (who moved, from where to where, "who replaces them?" listing who at
-  the firm knows others at the old company) and a congratulations note as a follow-up Draft
-  (purpose "counsel_move") that goes through the follow-up approval card and its exactly-once send
+  walled from the old or the new company gets, through the scope's own answer (a walled contact or
+  signal is None for them): a Teams card (who moved, from where to where, "who replaces them?"
+  listing who at the firm knows others at the old company) and, where there is somewhere to write
+  to (a domain or a signature move), a congratulations note as a follow-up Draft (purpose
+  "counsel_move") that goes through the follow-up approval card and its exactly-once send
   (rapport.followups: queue_card, approval, sending). A walled partner gets nothing;
+- a bounce gets the card only, saying the old address bounced and that where they went is not
+  known yet, and no note: a note to an address that bounces would bounce again, and one asking the
+  old company where they went would tell it who the firm is chasing. When the person writes from a
+  new address, that domain move is raised with its note;
 - the note is conflict-safe by construction: its template is given only the person's first name,
   the new company's name and the partner's name, never anything of the old company (its matters,
   enquiries or opportunities), so nothing of the old employer can reach the new one;
 - "Not a move" on the card (`dismiss`) dismisses the alert and the notes still pending;
 - tracking: a raised alert is "contacted" at the first outbound mail or meeting to the new address by
   one of the partners told (the approved note's send records one), so the report can say
-  contacted within 7 and within 30 days (rapport.relationships.audit.move_tracking).
+  contacted within 7 and within 30 days (rapport.relationships.audit.move_tracking). A bounce has
+  no new address: it is counted apart, never as waiting.
 
-Bounces are not a source: capture reads metadata only, and a non-delivery report's metadata (sender
-postmaster/mailer-daemon, subject "Undeliverable: ...") does not name the address that bounced; that
-is in the report's body and its attached original, which Rapport does not read. Automated senders
-are dropped by capture (rapport.capture.names.is_automated) before any record is written.
+A title change at the same company (Signal kind "title_change") is not raised here: the sidebar,
+the brief and the partner's Monday card show it (rapport.metrics.week), a lighter notice than a card.
 
 Imports rapport's records, store, identity.membership, drafting.safety, followups (queue_card), cards and
 this package's notify.
@@ -62,6 +73,7 @@ from rapport.store.base import Read
 LOOKBACK = timedelta(days=30)  # a signal older than this when first seen is history, not news
 TRACK_FOR = timedelta(days=30)
 CARD_MOVE = "move.alert"
+CARD_BOUNCE = "move.bounced"  # the same card (card_for), its own summary line
 RAISED, DISMISSED = "move.raised", "move.dismissed"
 PURPOSE = "counsel_move"
 
@@ -121,7 +133,9 @@ async def raise_move(store: Store, tenant: Tenant, signal: Signal, now: datetime
     tid = tenant.id
     scopes = {} if scopes is None else scopes
     new = await store.get(Contact, tid, signal.contactId)
-    old = await store.get(Contact, tid, contact_id(signal.fromValue)) if signal.fromValue else None
+    # Only a domain move names another contact (the old address); a signature or bounce is one address.
+    old = (await store.get(Contact, tid, contact_id(signal.fromValue))
+           if signal.via == "domain" and signal.fromValue else None)
     if new is None:
         return None
     knowers = list(dict.fromkeys(o.oid for c in (old, new) if c is not None for o in c.owners))
@@ -132,39 +146,58 @@ async def raise_move(store: Store, tenant: Tenant, signal: Signal, now: datetime
         if person is None or not is_partner(person, tenant):
             continue
         scoped = scopes.setdefault(oid, ScopedStore(store, tid, oid))
-        # A wall on either company: for this partner the move does not exist.
+        # A wall on either company: for this partner the move does not exist. (The signal names every
+        # company it is about, the new one a signature names too: the scope hides it if any is walled.)
         if await scoped.contact(new.id) is None or (old is not None and await scoped.contact(old.id) is None):
             continue
-        new_account = await scoped.account(new.accountId) if new.accountId else None
-        subject, body = congratulations(new.name, new_account.name if new_account else "", person.name)
-        draft = Draft(id=draft_id(signal.id, oid), tenantId=tid, kind="followup", purpose=PURPOSE, ownerOid=oid,
-                      accountIds=[new.accountId] if new.accountId else [], to=[new.email], subject=subject, body=body,
-                      drafter="template", createdAt=now, updatedAt=now)
-        try:
-            draft = await store.put(draft, create_only=True)
-        except AlreadyExists:  # a pass that stopped half-way made it: its card is keyed, so not sent twice
-            draft = await store.get(Draft, tid, draft.id) or draft
-        await queue_card(store, draft)
+        if not await scoped.sees(signal):
+            continue
         told.append(oid)
+        if signal.via == "bounce":
+            continue  # nowhere to write to: the card says so, no note (the module's doc)
+        draft = await _note(store, scoped, signal, new, person, now)
+        await queue_card(store, draft)
         drafts.append(draft.id)
     alert = MoveAlert(id=MoveAlert.id_for(signal.id), tenantId=tid, signalId=signal.id, contactId=new.id,
-                      fromContactId=old.id if old else "", partnerOids=told, draftIds=drafts, raisedAt=now)
+                      fromContactId=old.id if old else "", via=signal.via, partnerOids=told, draftIds=drafts,
+                      raisedAt=now)
     try:
         alert = await store.put(alert, create_only=True)
     except AlreadyExists:
         return None
     for oid in told:
-        await notify.queue(store, tid, oid, CARD_MOVE, alert.id)
+        await notify.queue(store, tid, oid, CARD_BOUNCE if alert.via == "bounce" else CARD_MOVE, alert.id)
     await _audit(store, alert, RAISED, "rapport", now, told=len(told))
     return alert
+
+
+async def _note(store: Store, scoped: ScopedStore, signal: Signal, new: Contact, person: Person,
+                now: datetime) -> Draft:
+    """The congratulations note of one partner, to the address the person writes from now."""
+    tid = signal.tenantId
+    if signal.via == "signature":
+        # The company their signature names (outsider text: `congratulations` keeps it to a name), and
+        # the firm's account of that name if it has one; their address's own account is the old company.
+        company, accounts = signal.toValue, [a for a in signal.accountIds if a != new.accountId]
+    else:
+        account = await scoped.account(new.accountId) if new.accountId else None
+        company, accounts = (account.name if account else ""), ([new.accountId] if new.accountId else [])
+    subject, body = congratulations(new.name, company, person.name)
+    draft = Draft(id=draft_id(signal.id, person.oid), tenantId=tid, kind="followup", purpose=PURPOSE,
+                  ownerOid=person.oid, accountIds=accounts, to=[new.email], subject=subject, body=body,
+                  drafter="template", createdAt=now, updatedAt=now)
+    try:
+        return await store.put(draft, create_only=True)
+    except AlreadyExists:  # a pass that stopped half-way made it: its card is keyed, so not sent twice
+        return await store.get(Draft, tid, draft.id) or draft
 
 
 async def track(store: Store, tenant_id: str, now: datetime) -> int:
     """Mark raised alerts contacted at the first outbound interaction after the move by a partner told."""
     marked = 0
     for alert in await store.find_all(MoveAlert, tenant_id, key="move-state:raised", since=now - TRACK_FOR):
-        if alert.contactedAt is not None:
-            continue
+        if alert.contactedAt is not None or alert.via == "bounce":
+            continue  # a bounce has no address to contact them at
         page = await store.interactions_for_contact(tenant_id, alert.contactId, limit=50)
         times = [aware(i.at) for i in page.items if isinstance(i, Interaction) and i.ownerOid in alert.partnerOids
                  and i.direction == "outbound" and aware(i.at) >= aware(alert.raisedAt)]
@@ -239,9 +272,15 @@ async def card_for(store: Store, alert: MoveAlert, viewer_oid: str, *, notice: s
     old = await scoped.contact(alert.fromContactId) if alert.fromContactId else None
     if new is None or new.contact is None or (alert.fromContactId and old is None):
         return None
+    signal = await store.get(Signal, tid, alert.signalId) if alert.via != "domain" else None
+    if signal is not None and not await scoped.sees(signal):
+        return None
     old_contact = old.contact if old is not None else None
-    old_acct = old_contact.accountId if old_contact is not None else None
-    new_acct = await scoped.account(new.contact.accountId) if new.contact.accountId else None
+    if alert.via == "domain":
+        old_acct = old_contact.accountId if old_contact is not None else None
+        new_acct = await scoped.account(new.contact.accountId) if new.contact.accountId else None
+    else:  # one address: its account is the company they left (a signature names the new one as text)
+        old_acct, new_acct = new.contact.accountId, None
     from_acct = await scoped.account(old_acct) if old_acct else None
     others: dict[str, int] = {}
     if old_acct:
@@ -254,7 +293,7 @@ async def card_for(store: Store, alert: MoveAlert, viewer_oid: str, *, notice: s
                 others[name] = others.get(name, 0) + 1
     people = [await store.get_person(tid, o) for o in alert.partnerOids]
     facts = {
-        "alertId": alert.id, "state": alert.state, "name": new.contact.name or new.contact.email,
+        "alertId": alert.id, "state": alert.state, "via": alert.via, "name": new.contact.name or new.contact.email,
         "fromCompany": from_acct.name if isinstance(from_acct, Account) else "",
         "toCompany": new_acct.name if isinstance(new_acct, Account) else "",
         "fromDomain": old_contact.email.rpartition("@")[2] if old_contact else "",
@@ -263,5 +302,13 @@ async def card_for(store: Store, alert: MoveAlert, viewer_oid: str, *, notice: s
         "othersAtOld": [{"name": n, "count": c} for n, c in sorted(others.items(), key=lambda x: -x[1])],
         "contactedAt": alert.contactedAt.isoformat() if alert.contactedAt else None,
     }
+    if alert.via == "signature":
+        # The companies as the signatures named them (outsider text: the card shows it as plain text runs).
+        facts["fromCompany"] = (signal.fromValue if signal else "") or facts["fromCompany"]
+        facts["toCompany"] = signal.toValue if signal else ""
+        facts["fromDomain"] = facts["toDomain"] = ""
+    elif alert.via == "bounce":
+        facts["address"] = new.contact.email
+        facts["fromDomain"], facts["toDomain"] = facts["toDomain"], ""
     users = [teams_user_id(p, o) for p, o in zip(people, alert.partnerOids, strict=True)]
     return move_card(facts, refresh_users=users, notice=notice)

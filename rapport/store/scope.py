@@ -329,6 +329,11 @@ class ScopedStore:
             return None
         return record
 
+    async def sees(self, record: Record) -> bool:
+        """Does the viewer see this record, which the caller read already (a pass over many)? The same
+        rules as a read through this handle: walled or hidden is False."""
+        return (await self._visible([record]))[0]
+
     async def contact(self, cid: str) -> ContactView | None:
         self.calls += 1
         c = await self.store.get(Contact, self.tenant_id, cid)

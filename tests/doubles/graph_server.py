@@ -3,6 +3,10 @@
 What it serves (under /v1.0, so GRAPH_BASE_URL = http://127.0.0.1:<port>/v1.0):
 - GET /users/{id}                                             user (id, displayName, userPrincipalName, mail)
 - GET /users/{id}/mailboxSettings                             mailbox settings (timeZone: a Windows name)
+- GET /users/{id}/messages/{mid}?$select=...                  one message, only the fields selected
+  (uniqueBody and body as text under Prefer: outlook.body-content-type="text", else as HTML);
+  `message_reads` lists each such read (mailbox, id, $select, Prefer); `ndr_text` writes the
+  non-delivery reports of the common mail servers for `put_message`
 - GET /users/{id}/mailFolders/{inbox|sentitems}/messages/delta  messages delta ($select honoured)
 - GET /users/{id}/calendarView/delta?startDateTime&endDateTime  events delta (the window lives in the token)
   Delta pages carry @odata.nextLink ($skiptoken) until the last, which carries @odata.deltaLink
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import html
 import json
 import time
 import uuid
@@ -97,6 +102,8 @@ class GraphStandIn:
         self.hold: asyncio.Event | None = None  # when set to an unset Event, mailbox requests wait on it
         self.revoked: set[str] = set()
         self.reauthorized: list[str] = []
+        self.message_reads: list[dict[str, Any]] = []  # single-message GETs: {user, id, select, prefer}
+        self.forbid_bodies = False  # answer 403 to a single GET of a body field (Mail.ReadBasic only)
         self.base_url = ""
         self._runner: web.AppRunner | None = None
 
@@ -108,6 +115,7 @@ class GraphStandIn:
         r.add_get("/v1.0/users/{user}", self._user)
         r.add_get("/v1.0/users/{user}/mailboxSettings", self._mailbox_settings)
         r.add_get("/v1.0/users/{user}/mailFolders/{folder}/messages/{fn}", self._message_delta)
+        r.add_get("/v1.0/users/{user}/messages/{mid}", self._message)
         r.add_get("/v1.0/users/{user}/calendarView/{fn}", self._event_delta)
         r.add_post("/v1.0/subscriptions", self._create_subscription)
         r.add_patch("/v1.0/subscriptions/{sid}", self._renew_subscription)
@@ -146,12 +154,13 @@ class GraphStandIn:
         self, mb: Mailbox, folder: str, *, sender: str, to: list[str], cc: list[str] | None = None,
         subject: str = "", at: datetime | None = None, msg_id: str | None = None, body: str = "",
         sender_name: str = "", conversation: str | None = None, reply: bool = False,
-        inference: str = "focused", headers: dict[str, str] | None = None,
+        inference: str = "focused", headers: dict[str, str] | None = None, unique_body: str | None = None,
     ) -> dict[str, Any]:
         """Create or replace a message (Graph's shape); returns it. `conversation` names its thread;
         `reply` makes its conversationIndex a reply's (22 + 5 bytes, as Outlook grows it), else a
         thread start's (22 bytes); `headers` are internetMessageHeaders (Graph sends them only when
-        a single message is read with $select, so delta rounds leave them out)."""
+        a single message is read with $select, so delta rounds leave them out). `unique_body`: the
+        part of the body new in this message (Graph's uniqueBody; default: the whole body)."""
         at = at or datetime.now(UTC)
         mid = msg_id or f"AAMk{uuid.uuid4().hex}"
         msg = {
@@ -177,6 +186,7 @@ class GraphStandIn:
             "parentFolderId": f"folder-{folder}",
             "bodyPreview": body[:255],
             "body": {"contentType": "text", "content": body},
+            "uniqueBody": {"contentType": "text", "content": body if unique_body is None else unique_body},
         }
         self._bump(mb, folder, mid, msg)
         return msg
@@ -316,6 +326,45 @@ class GraphStandIn:
                                  "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
                                  "timeZone": {"name": mb.time_zone}},
                 "userPurpose": "user", "delegateMeetingMessageDeliveryOptions": "sendToDelegateOnly"})
+
+        return await self._guard(request, mb, answer)
+
+    # --- one message -------------------------------------------------------------------------
+
+    def find_message(self, mb: Mailbox, msg_id: str) -> dict[str, Any] | None:
+        for folder in ("inbox", "sentitems"):
+            entry = mb.items[folder].get(msg_id)
+            if entry is not None and entry[1] is not None:
+                return entry[1]
+        return None
+
+    async def _message(self, request: web.Request) -> web.StreamResponse:
+        mb = self.mailbox(request.match_info["user"])
+        mid = request.match_info["mid"]
+        select = [s for s in (self._query(request, "select") or "").split(",") if s]
+        prefer = request.headers.get("Prefer", "")
+
+        async def answer() -> web.Response:
+            assert mb is not None
+            self.message_reads.append({"user": mb.oid, "id": mid, "select": select, "prefer": prefer})
+            msg = self.find_message(mb, mid)
+            if msg is None:
+                return self._error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+            if self.forbid_bodies and {"body", "uniqueBody", "bodyPreview"} & set(select):
+                return self._error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+            text = 'outlook.body-content-type="text"' in prefer
+            out: dict[str, Any] = {"@odata.context": f"{self.base_url}/$metadata#users('{mb.oid}')/messages/$entity",
+                                   "@odata.etag": msg["@odata.etag"], "id": msg["id"]}
+            for name in select or [k for k in msg if not k.startswith("@")]:
+                value = msg.get(name)
+                if name in ("body", "uniqueBody") and isinstance(value, dict):
+                    content = value["content"]
+                    value = ({"contentType": "text", "content": content} if text else
+                             {"contentType": "html", "content": "<html><body>" + html.escape(content).replace(
+                                 "\n", "<br>") + "</body></html>"})
+                if name in msg:
+                    out[name] = value
+            return web.json_response(out)
 
         return await self._guard(request, mb, answer)
 
@@ -556,3 +605,38 @@ class GraphStandIn:
 
     async def notify_lifecycle(self, sub: dict[str, Any], event: str) -> tuple[int, float]:
         return await self.post_notifications(sub["lifecycleNotificationUrl"], [self.lifecycle_item(sub, event)])
+
+
+def ndr_text(style: str, address: str, *, reason: str = "unknown") -> str:
+    """The text of a non-delivery report for `address`, as each server writes it. `style`:
+    "exchange" (Exchange Online), "exchange-classic", "exim", "postfix"; `reason`: "unknown" (no
+    such mailbox) or "full" (mailbox full: no sign of a move)."""
+    local, _, domain = address.partition("@")
+    if style == "exchange":
+        why = (f"{local} wasn't found at {domain}." if reason == "unknown" else f"{local}'s mailbox is full.")
+        code = "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found" if reason == "unknown" else "552 5.2.2 mailbox full"
+        return (f"Your message to {address} couldn't be delivered.\n{why}\nann      Office 365      {local}\n"
+                "Action Required                 Recipient\nUnknown To address\n\nHow to Fix It\nThe address may "
+                "be misspelled or may not exist. Try one or more of the following:\n- Retype the recipient's "
+                "address, then resend the message.\n\nMore Info for Email Admins\nStatus code: 550 5.1.1\n\n"
+                f"Original Message Details\nRecipient Address: {address}\n\nError Details\nReported error: {code}\n"
+                "\nMessage Hops\nHOP  TIME (UTC)  FROM  TO  WITH  RELAY TIME\n1  10.4.1.20  mail.protection.outlook.com")
+    if style == "exchange-classic":
+        return (f"Delivery has failed to these recipients or groups:\n\n{address} ({address})\nThe e-mail address "
+                "you entered couldn't be found. Please check the recipient's e-mail address and try to resend the "
+                "message.\n\nDiagnostic information for administrators:\n"
+                f"Generating server: mail.firm.test\n{address}\n#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##")
+    if style == "exim":
+        return ("This message was created automatically by mail delivery software.\n\nA message that you sent could "
+                "not be delivered to one or more of its\nrecipients. This is a permanent error. The following "
+                f"address(es) failed:\n\n  {address}\n    SMTP error from remote mail server after RCPT TO:<{address}>:\n"
+                f"    550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox table")
+    if style == "postfix":
+        return ("This is the mail system at host mx.firm.test.\n\nI'm sorry to have to inform you that your message "
+                "could not\nbe delivered to one or more recipients. It's attached below.\n\n"
+                "For further assistance, please send mail to postmaster.\n\nIf you do so, please include this "
+                "problem report. You can\ndelete your own text from the attached returned message.\n\n"
+                "                   The mail system\n\n"
+                f"<{address}>: host mx.{domain}[192.0.2.1] said: 550 5.1.1 <{address}>: Recipient\n"
+                "    address rejected: User unknown (in reply to RCPT TO command)")
+    raise ValueError(f"unknown NDR style {style!r}")
