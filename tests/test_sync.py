@@ -200,6 +200,7 @@ async def test_safety_net_queues_every_captured_mailbox_of_consenting_tenants(
     assert await capture_store.find_all(WorkItem, "t-b") == []
     for task in work.kicks():
         await task
+    work.load_handlers()  # as every drain in a host does: the syncs queue reads (rapport.capture.readers)
     await work.drain(capture_store, tenant_ids=["t-a"])
     await reconcile(capture_store, a, graph_standin)
     assert {w.state for w in await capture_store.find_all(WorkItem, "t-a")} == {"done"}
@@ -234,3 +235,55 @@ async def test_sync_stores_each_partners_time_zone(capture_store, graph, graph_s
     assert (await capture_store.get(Person, "t-tz", kei.person.oid)).timeZone == "Asia/Tokyo"  # read today
     await sync.sync_tenant(capture_store, graph, "t-tz", "kei@firm-tz.test", now=later + sync.TIME_ZONE_REFRESH)
     assert (await capture_store.get(Person, "t-tz", kei.person.oid)).timeZone == "Europe/London"
+
+
+class FailingWrites(SqliteBackend):
+    """The real SQLite backend, whose Nth bulk write of interactions fails as a store outage would."""
+
+    def __init__(self, path: str, fail_at: int) -> None:
+        super().__init__(path)
+        self.fail_at, self.writes = fail_at, 0
+
+    async def put_records(self, tenant_id, family, records):
+        if family == "interactions":
+            self.writes += 1
+            if self.writes == self.fail_at:
+                await asyncio.sleep(0.05)  # still in flight while the next batch is mapped
+                from rapport.store.errors import StoreUnavailable
+
+                raise StoreUnavailable("injected outage")
+        return await super().put_records(tenant_id, family, records)
+
+
+async def test_a_failed_interaction_write_fails_the_round_before_its_delta_link(tmp_path, graph, graph_standin):
+    """The interactions' bulk write runs while the next batch is mapped (rapport.capture.ingest):
+    one that fails still fails the round, no delta link is saved, and the next round captures all."""
+    from rapport.records import Person
+    from rapport.store.errors import StoreUnavailable
+
+    backend = FailingWrites(str(tmp_path / "fail.db"), fail_at=1)
+    store = await Store(backend).open()
+    try:
+        firm = Tenant(id="t-f", tenantId="t-f", name="F", domains=["firm-f.test"], partners=["fay@firm-f.test"])
+        await store.put_tenant(firm)
+        mb = graph_standin.add_mailbox("t-f", "fay@firm-f.test")
+        person = Person(id=mb.oid, tenantId="t-f", oid=mb.oid, upn=mb.upn, name="Fay")
+        await store.put(person)
+        n = sync.INGEST_BATCH + 50  # two batches: the first one's write fails while the second is mapped
+        for i in range(n):
+            graph_standin.put_message(mb, "inbox", sender=f"p{i % 40}@client.test", to=[mb.upn],
+                                      subject=f"matter {i}", at=NOW - timedelta(minutes=i))
+        try:
+            await sync.sync_folder(store, graph, firm, person, "inbox")
+        except StoreUnavailable:
+            pass
+        else:
+            raise AssertionError("the round succeeded over a failed write")
+        state = await store.get(SyncState, "t-f", SyncState.id_for(person.oid, "inbox"))
+        assert state is None or state.deltaLink is None
+        _stats, count, _ = await sync.sync_folder(store, graph, firm, person, "inbox")
+        assert count == n
+        got = {ix.sourceId for ix in await store.find_all(Interaction, "t-f")}
+        assert got == {f"{person.oid}:{mid}" for mid in graph_standin.truth(mb, "inbox")}
+    finally:
+        await store.close()

@@ -88,12 +88,16 @@ class IngestStats:
         return self
 
 
+# Reads per Store.read_many: one hop to a reader thread on SQLite (fewer hops, less loop time), that
+# many concurrent queries on Cosmos (a first sync reads a few thousand people: tens of calls, not one per id).
+READ_CHUNK = 100
+
+
 async def _gather_get(store: Store, cls: type, tenant_id: str, ids: list[str]) -> dict[str, Any]:
-    """Point reads in small batches (Store.read_many: 32 concurrent round trips on Cosmos; one hop
-    to a reader a batch on SQLite, instead of one read and one task per id)."""
+    """Point reads in batches of READ_CHUNK (instead of one read and one task per id)."""
     out: dict[str, Any] = {}
-    for i in range(0, len(ids), 32):
-        chunk = ids[i: i + 32]
+    for i in range(0, len(ids), READ_CHUNK):
+        chunk = ids[i: i + READ_CHUNK]
         found = await store.read_many(tenant_id, [Read(cls, record_id=x) for x in chunk])
         out.update({k: v for k, v in zip(chunk, found, strict=True) if v is not None})
     return out
@@ -101,30 +105,43 @@ async def _gather_get(store: Store, cls: type, tenant_id: str, ids: list[str]) -
 
 async def _rederive_moves(store: Store, tid: str, keys: list[str], fresh: set[str]) -> int:
     """Bring the counsel-move signals of each name group in line with its members. Returns how many
-    signals are new. One find per key (a new contact with a unique name costs just that)."""
+    signals are new. The groups are read in batches, then the signals of the members of those that
+    can hold a move (a brand-new unique name cannot), also in one batch."""
     created = 0
-    for key in keys:
-        group = await store.find_all(Contact, tid, key=f"name:{key}")
-        if len(group) < 2 and all(c.id in fresh for c in group):
-            continue  # a brand-new name: nothing to move from, and no old signal can mention it
-        wanted = {s.id: s for s in counsel_moves(group)}
-        have: dict[str, Signal] = {}
-        for c in group:
-            for s in await store.find_all(Signal, tid, key=f"ct:{c.id}"):
-                if s.kind == "counsel_move" and s.via == "domain":  # signatures and bounces are not a group's
-                    have[s.id] = s
-        for sid, sig in wanted.items():
-            old = have.get(sid)
-            if old is None:
-                await store.put(sig)
-                created += 1
-            elif old.model_dump(exclude={"etag"}) != sig.model_dump(exclude={"etag"}):
-                await store.put(sig)
-        for sid in sorted(set(have) - set(wanted)):
-            # Only signals of this group's members are looked at; one whose "from" left the group
-            # (its name changed) is re-derived here, one of another group is left to that group.
-            if have[sid].contactId in {c.id for c in group}:
-                await store.delete(Signal, tid, sid)
+    for i in range(0, len(keys), READ_CHUNK):
+        groups = await store.read_many(tid, [Read(Contact, key=f"name:{k}", every=True)
+                                             for k in keys[i: i + READ_CHUNK]])
+        # a brand-new name: nothing to move from, and no old signal can mention it
+        groups = [g for g in groups if not (len(g) < 2 and all(c.id in fresh for c in g))]
+        members = [c.id for g in groups for c in g]
+        found = await store.read_many(tid, [Read(Signal, key=f"ct:{cid}", every=True) for cid in members])
+        signals_of = dict(zip(members, found, strict=True))
+        for group in groups:
+            created += await _rederive_group(store, tid, group, signals_of)
+    return created
+
+
+async def _rederive_group(store: Store, tid: str, group: list[Contact], signals_of: dict[str, list[Signal]]) -> int:
+    """One name group's domain-move signals made to match `counsel_moves(group)`; how many are new."""
+    created = 0
+    wanted = {s.id: s for s in counsel_moves(group)}
+    have: dict[str, Signal] = {}
+    for c in group:
+        for s in signals_of[c.id]:
+            if s.kind == "counsel_move" and s.via == "domain":  # signatures and bounces are not a group's
+                have[s.id] = s
+    for sid, sig in wanted.items():
+        old = have.get(sid)
+        if old is None:
+            await store.put(sig)
+            created += 1
+        elif old.model_dump(exclude={"etag"}) != sig.model_dump(exclude={"etag"}):
+            await store.put(sig)
+    for sid in sorted(set(have) - set(wanted)):
+        # Only signals of this group's members are looked at; one whose "from" left the group
+        # (its name changed) is re-derived here, one of another group is left to that group.
+        if have[sid].contactId in {c.id for c in group}:
+            await store.delete(Signal, tid, sid)
     return created
 
 
@@ -137,8 +154,12 @@ async def ingest(
     A one-batch `Ingestion`: see there for the order of writes and what guards concurrent mailboxes.
     """
     run = Ingestion(store, firm, owner, now=now, intake=intake)
-    await run.add(messages=messages, events=events, folder=folder)
-    return await run.finish()
+    try:
+        await run.add(messages=messages, events=events, folder=folder)
+        return await run.finish()
+    except BaseException:
+        await run.abandon()
+        raise
 
 
 class Ingestion:
@@ -146,7 +167,10 @@ class Ingestion:
 
     Each batch writes its interactions and meetings at once (one bulk write), after creating the
     people and companies it shows that the store does not have yet, so a stored interaction never
-    names a contact that is not there. What a round learns about people it already knows (a first
+    names a contact that is not there. The interactions' bulk write runs while the next batch is
+    mapped (one write in flight, in batch order; `add` and `finish` wait for the one before, so a
+    failed write fails the round before its delta link is saved, and `abandon` settles it when the
+    round fails otherwise): on SQLite the write is the writer thread's, and the mapping the loop's. What a round learns about people it already knows (a first
     or last sighting, a better name, another owner) is folded in memory over the whole round and
     written once, at `finish`: a first sync of a mailbox sees the same few thousand people in tens
     of thousands of mails, and rewriting each of them per batch was most of capture's cost (and, on
@@ -178,6 +202,20 @@ class Ingestion:
         self._suppressed: frozenset[str] | None = None  # the firm's erased people, read once a round
         # The single messages worth reading (signatures, bounces); Graph's sync asks for it (`reads`).
         self._reads = ReadPlan(firm, owner, self.now) if reads else None
+        self._writing: asyncio.Task | None = None  # the previous batch's interactions, being written
+
+    async def _settled(self) -> None:
+        """The previous batch's interaction write, finished (its failure raised here)."""
+        task, self._writing = self._writing, None
+        if task is not None:
+            await task
+
+    async def abandon(self) -> None:
+        """The round failed elsewhere: let the write in flight end (its outcome no longer matters:
+        the delta link is not saved, and every write is a rewrite the next round repeats)."""
+        task, self._writing = self._writing, None
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
 
     def _seen(self, cid: str) -> Contact:
         email, name, acct, first, last = self._sightings[cid]
@@ -253,19 +291,24 @@ class Ingestion:
         await self._create_contacts(sorted(batch_contacts))
         if reads is not None:
             reads.after_batch(self._known)  # the batch's people as stored: which need their signature read
-        await self._write_items(interactions, meetings, cancelled, dropped)
         if mail:
+            # Before this batch's interactions are written: the pipeline works from the mail in hand
+            # (it reads no interaction back), and its few writes then do not queue behind the bulk
+            # write on SQLite's one writer. A round that fails after it is read again, and the
+            # pipeline's records are keyed so a second reading creates nothing twice.
             from rapport.pipeline.mail import after_batch  # loaded only when intake is on
 
             self.stats.enquiries += await after_batch(
                 self.store, self.firm, self.owner, folder, mail, fresh_contacts=self._fresh,
                 fresh_accounts=self._fresh_accounts, now=now)
+        await self._write_items(interactions, meetings, cancelled, dropped)
         if len(sightings) >= self.MAX_PEOPLE:
             await self._write_people()
 
     async def finish(self) -> IngestStats:
         """Write what the round learnt about people, re-derive counsel moves, queue the round's
         targeted reads; returns the round's stats."""
+        await self._settled()
         await self._write_people()
         self.stats.signals += await _rederive_moves(self.store, self.firm.id, sorted(self._regroup), self._fresh)
         self._regroup.clear()
@@ -354,10 +397,17 @@ class Ingestion:
                            cancelled: set[str], dropped: set[str]) -> None:
         store, tid, stats = self.store, self.firm.id, self.stats
         # Interactions: one bulk write; deterministic ids make re-delivery a rewrite of the same record.
+        # It runs while the next batch is mapped; the one before it has landed first (batch order).
+        if interactions or dropped:
+            await self._settled()
         if interactions:
             items = list(interactions.values())
-            for i in range(0, len(items), ITEM_CHUNK):  # a turn of the loop between two chunks
-                await store.put_many(items[i: i + ITEM_CHUNK])
+
+            async def write() -> None:
+                for i in range(0, len(items), ITEM_CHUNK):  # a turn of the loop between two chunks
+                    await store.put_many(items[i: i + ITEM_CHUNK])
+
+            self._writing = asyncio.create_task(write())
             stats.interactions += len(interactions)
         for ix_id in sorted(dropped):
             if await store.get(Interaction, tid, ix_id) is not None:

@@ -168,16 +168,20 @@ async def _round(store: Store, graph: GraphClient, firm: Tenant, person: Person,
             await run.add(messages=batch, folder=folder)
         batch.clear()
 
-    async with aclosing(_prefetched(pages)) as prefetched:
-        async for page in prefetched:
-            count += len(page.items)
-            batch.extend(page.items)
-            if len(batch) >= INGEST_BATCH:
-                await flush()
-            final = page.delta_link or final
-    if batch:
-        await flush()
-    stats = await run.finish()  # the people the round saw, written once (before its delta link is saved)
+    try:
+        async with aclosing(_prefetched(pages)) as prefetched:
+            async for page in prefetched:
+                count += len(page.items)
+                batch.extend(page.items)
+                if len(batch) >= INGEST_BATCH:
+                    await flush()
+                final = page.delta_link or final
+        if batch:
+            await flush()
+        stats = await run.finish()  # the people the round saw, written once (before its delta link is saved)
+    except BaseException:
+        await run.abandon()  # a batch's write may still be in flight
+        raise
     return stats, count, final
 
 
