@@ -51,7 +51,8 @@ async def dev_senders(request: Request) -> Answer:
     tid = tenant.tenantId
     contacts = (await store.find(Contact, tid, limit=1000)).items
     moved = {s.contactId for s in (await store.find(Signal, tid, limit=50)).items}
-    # A useful mix: anyone who moved firms, anyone kept private, then one contact per account.
+    # A useful mix: anyone with a signal (a move, a new title, a bounce), anyone kept private, then one
+    # contact per account.
     picked: dict[str, Contact] = {}
     for c in contacts:
         if c.id in moved or any(o.visibility != "firm" for o in c.owners):
