@@ -1,9 +1,8 @@
 """What captured mail means for the pipeline: new enquiries, stopped clocks, paused cadences.
 
 Called by capture (rapport.capture.ingest) once per batch, before the batch's interactions are
-written (nothing here reads one back), with the batch's external
-mails as (Graph message, Interaction) pairs and the people and companies the round saw for the
-first time. Never on a folder's first delta round (a mailbox being onboarded: its history is not a
+written (nothing here reads one back), with the batch's external mails as (Graph message,
+Interaction) pairs and the people and companies the round saw for the first time. Never on a folder's first delta round (a mailbox being onboarded: its history is not a
 stream of new enquiries), and only for mail received within INTAKE_WINDOW of now.
 
 - A new enquiry: an inbound mail that `intake.classify` accepts, from a person the firm had never
