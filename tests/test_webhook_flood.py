@@ -23,9 +23,9 @@ from rapport.capture import webhooks
 from rapport.identity import dev as devauth
 from rapport.records import Contact, Interaction, Owner, Person, Tenant, WorkItem, account_id, contact_id
 from rapport.settings import load_settings
-from rapport.web import ApiError, Request
 from rapport.store.base import Store
 from rapport.store.sqlite import SqliteBackend
+from rapport.web import ApiError, Request
 
 from .test_webhooks import PUBLIC, queued, subscribed_firm
 
