@@ -78,10 +78,9 @@ async def test_log_a_call_from_the_sidebar_stops_the_clock(demo_pane, http):
     before = await context(http, demo_pane, email)
     call = verbs_of(before["card"])[VERB_ENQUIRY_CALL]
     assert call["title"] == "Log a call" and call["data"] == {"email": email, "enquiryId": eid}
-    # A partner who may see it but not change it: 403, nothing written.
-    status, err = await act(http, demo_pane, {"action": "call", "enquiryId": eid}, upn=TOMASZ)
+    # A partner who may see it but not change it: its stage is not his to move (403, nothing written).
+    status, err = await act(http, demo_pane, {"action": "stage", "enquiryId": eid, "stage": "proposal"}, upn=TOMASZ)
     assert status == 403 and err["error"]["correlationId"]
-    assert not any(i["channel"] == "call" for i in (await context(http, demo_pane, email))["interactions"])
     # The owner logs the call the way the task pane posts it (the card's data, the note box's text).
     status, done = await act(http, demo_pane, {"action": "call", "enquiryId": call["data"]["enquiryId"],
                                                "note": "Talked through the <b>opposition</b>"})
@@ -97,6 +96,13 @@ async def test_log_a_call_from_the_sidebar_stops_the_clock(demo_pane, http):
     calls = [i for i in await demo_pane.store.find_all(Interaction, DEMO_TENANT_ID, key=f"ct:{contact_id(email)}")
              if i.channel == "call"]
     assert len(calls) == 1 and calls[0].ownerOid == ELEANOR_OID
+    # A colleague who phoned them too logs his own call: the clock stays as the first answer left it.
+    status, his = await act(http, demo_pane, {"action": "call", "enquiryId": eid}, upn=TOMASZ)
+    assert status == 200 and "clock" not in his["message"]
+    [e] = await demo_pane.store.find_all(Enquiry, DEMO_TENANT_ID, key=f"ct:{contact_id(email)}:open")
+    assert e.firstResponderOid == ELEANOR_OID
+    assert sorted(i.ownerOid == ELEANOR_OID for i in await demo_pane.store.find_all(
+        Interaction, DEMO_TENANT_ID, key=f"ct:{contact_id(email)}") if i.channel == "call") == [False, True]
     # Bad input: the standard 4xx, nothing written.
     for bad, code in (({"action": "call"}, 400), ({"action": "call", "enquiryId": ""}, 400),
                       ({"action": "call", "enquiryId": 7}, 400), ({"action": "call", "enquiryId": "eq_nope"}, 404),

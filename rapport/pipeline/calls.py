@@ -4,9 +4,11 @@ Rapport does not capture calls (there is no call record in Graph to read), so a 
 someone says happened: "Log a call" on the enquiry's card, on the sidebar for that sender, or
 "called NAME or EMAIL" to the bot. `log_call` is the one way all three go:
 
-- Who: someone who may act on the enquiry (rapport.pipeline.stages.may_act: its owner, a delegate
-  the owner named, or a role that may act on the firm's pipeline). Anyone who may not see it
-  (walls, privacy, another tenant, a merged or bad id) gets "not_found", the same as for none.
+- Who: anyone at the firm who can see the enquiry. A call is something its caller did, not a change
+  to the enquiry: a colleague who phoned the enquirer answered them, as a colleague's reply by mail
+  does (rapport.pipeline.mail), and the clock is credited to them. Changing the enquiry (its stage,
+  a merge) stays with those who may act on it (stages.may_act). Anyone who may not see it (walls,
+  privacy, another tenant, a merged or bad id) gets "not_found", the same as for none.
 - The record: an Interaction(channel "call", direction "outbound") owned by the caller, naming the
   enquiry's person and company, written through the caller's scoped store, so it is seen as any of
   their mail or notes is (the owner visibility rule of rapport.store.scope). Its id comes from
@@ -55,10 +57,9 @@ async def log_call(store: Store, tenant_id: str, viewer_oid: str, enquiry_id: An
     text = clean(note or "").strip()
     if len(text) > NOTE_MAX_CHARS:
         return stages.Outcome("invalid", message=f"The call's note is too long (limit {NOTE_MAX_CHARS:,} characters).")
-    e, status = await stages.acting(store, tenant_id, viewer_oid, enquiry_id)
-    if e is None or status != "ok":
-        return stages.Outcome(status, None if status == "not_found" else e,
-                              stages.REFUSED if status == "refused" else "")
+    e = await stages.visible_enquiry(store, tenant_id, viewer_oid, enquiry_id)
+    if e is None:
+        return stages.Outcome("not_found")
     if e.contactId is None:
         return stages.Outcome("invalid", e, "This enquiry names no one to have called.")
     call = Interaction(id=call_id(viewer_oid, e.id, now), tenantId=tenant_id, channel="call", at=now,
