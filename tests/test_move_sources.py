@@ -27,7 +27,6 @@ from rapport.records import (
     Draft,
     MoveAlert,
     OutboxItem,
-    Record,
     Signal,
     Tenant,
     Wall,
@@ -41,6 +40,7 @@ from rapport.settings import load_settings
 from rapport.sidebar import compose
 from rapport.store import ScopedStore
 from tests.doubles.graph_server import ndr_text
+from tests.test_forget import everything
 
 T = "dddddddd-1111-4000-8000-00000000000d"
 BODY_CANARY = "BODYCANARY-7f3a"  # in every mail's text: must never be stored or logged
@@ -51,28 +51,6 @@ DISCLAIMER = ("This e-mail and any attachments are confidential and may be privi
 def signature_mail(name: str, title: str, company: str) -> str:
     return (f"Hi,\n\nThanks for the draft; comments by Friday ({BODY_CANARY}).\n\nBest regards,\n{name}\n{title}\n"
             f"{company}\nT: +44 20 7946 0000\nwww.{company.split()[0].lower()}.example\n\n{DISCLAIMER}")
-
-
-def every_family() -> set[str]:
-    out, todo = set(), [Record]
-    while todo:
-        cls = todo.pop()
-        todo += cls.__subclasses__()
-        out.add(cls.family)
-    return out - {"records"}
-
-
-async def everything(store) -> str:
-    texts = []
-    for family in sorted(every_family()):
-        after = None
-        while True:
-            page = await store.scan(T, family, after=after)
-            texts += page.items
-            if page.cursor is None:
-                break
-            after = page.cursor
-    return "\n".join(texts)
 
 
 @pytest.fixture
@@ -147,7 +125,7 @@ async def test_the_first_read_is_a_baseline_one_get_of_the_new_part_and_nothing_
         await capture_and_read(store, graph)
         await capture_and_read(store, graph)
     assert len(graph_standin.message_reads) == 3  # Rita's new mail once, then nothing
-    assert BODY_CANARY not in await everything(store)
+    assert BODY_CANARY not in await everything(store, T)
     assert BODY_CANARY not in caplog.text and "comments by Friday" not in caplog.text
 
 
