@@ -372,12 +372,12 @@ class UnreadRefusals:
         raise refused
 
 
-def _http_handler(trigger: HttpTrigger, max_body: int, before_body: BeforeBody | None = None,
-                  unread: UnreadRefusals | None = None) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _http_handler(trigger: HttpTrigger, max_body: int, before_body: BeforeBody | None,
+                  unread: UnreadRefusals) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         refused = before_body(request.content_length) if before_body is not None else None
         if refused is not None:
-            await (unread or UnreadRefusals()).answer(refused)
+            await unread.answer(refused)
         body = await _read_body(request, max_body)
         req = _to_func_request(request, body, request[_CID])
         return _from_func_response(await call(trigger.fn, **{trigger.arg: req}))

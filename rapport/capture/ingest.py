@@ -153,13 +153,9 @@ async def ingest(
 
     A one-batch `Ingestion`: see there for the order of writes and what guards concurrent mailboxes.
     """
-    run = Ingestion(store, firm, owner, now=now, intake=intake)
-    try:
+    async with Ingestion(store, firm, owner, now=now, intake=intake) as run:
         await run.add(messages=messages, events=events, folder=folder)
         return await run.finish()
-    except BaseException:
-        await run.abandon()
-        raise
 
 
 class Ingestion:
@@ -169,8 +165,11 @@ class Ingestion:
     people and companies it shows that the store does not have yet, so a stored interaction never
     names a contact that is not there. The interactions' bulk write runs while the next batch is
     mapped (one write in flight, in batch order; `add` and `finish` wait for the one before, so a
-    failed write fails the round before its delta link is saved, and `abandon` settles it when the
-    round fails otherwise): on SQLite the write is the writer thread's, and the mapping the loop's. What a round learns about people it already knows (a first
+    failed write fails the round before its delta link is saved; used as `async with`, a round that
+    fails otherwise lets the write in flight end): on SQLite the write is the writer thread's, and
+    the mapping the loop's.
+
+    What a round learns about people it already knows (a first
     or last sighting, a better name, another owner) is folded in memory over the whole round and
     written once, at `finish`: a first sync of a mailbox sees the same few thousand people in tens
     of thousands of mails, and rewriting each of them per batch was most of capture's cost (and, on
@@ -210,11 +209,14 @@ class Ingestion:
         if task is not None:
             await task
 
-    async def abandon(self) -> None:
-        """The round failed elsewhere: let the write in flight end (its outcome no longer matters:
-        the delta link is not saved, and every write is a rewrite the next round repeats)."""
+    async def __aenter__(self) -> Ingestion:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         task, self._writing = self._writing, None
-        if task is not None:
+        if exc_type is not None and task is not None:
+            # The round failed elsewhere: let the write in flight end. Its outcome no longer matters
+            # (the delta link is not saved, and every write is a rewrite the next round repeats).
             await asyncio.gather(task, return_exceptions=True)
 
     def _seen(self, cid: str) -> Contact:

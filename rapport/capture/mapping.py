@@ -139,6 +139,13 @@ def _address(entry: Any) -> tuple[str, str] | None:
     return email, clean_name(ea.get("name"))
 
 
+def sender_address(msg: dict[str, Any]) -> str:
+    """The normalized address a Graph message is from, "" when it has none Rapport can key (the
+    rule map_message uses; the targeted reads compare senders by it)."""
+    found = _address(msg.get("from")) or _address(msg.get("sender"))
+    return found[0] if found else ""
+
+
 @lru_cache(maxsize=65536)
 def _normal_address(address: str) -> str:
     # A mailbox sees the same few hundred addresses over and over: normalize each once.

@@ -35,7 +35,7 @@ from typing import Any
 
 from rapport import work
 from rapport.capture import bounces
-from rapport.capture.mapping import parse_graph_time
+from rapport.capture.mapping import parse_graph_time, sender_address
 from rapport.capture.names import account_name_from_domain
 from rapport.capture.reads import BOUNCE_WORK, SIGNATURE_WORK, checked_recently
 from rapport.capture.signatures import SignatureFacts, company_key, parse_signature, same_company, title_key
@@ -94,13 +94,6 @@ async def _get(graph: GraphClient, tid: str, user: str, mid: str, fields: list[s
         raise
 
 
-def _address(msg: dict[str, Any]) -> str:
-    frm = msg.get("from") or msg.get("sender")
-    ea = frm.get("emailAddress") if isinstance(frm, dict) else None
-    address = ea.get("address") if isinstance(ea, dict) else None
-    return address.strip().lower() if isinstance(address, str) else ""
-
-
 def _text(body: Any) -> str:
     if not isinstance(body, dict) or not isinstance(body.get("content"), str):
         return ""
@@ -131,7 +124,7 @@ async def read_signature(store: Store, item: WorkItem) -> None:
     if contact is None or not contact.owners or checked_recently(contact, now):
         return
     msg = await _get(graph_client(), firm.id, user, str(item.payload.get("message") or ""), SIGNATURE_FIELDS, text=True)
-    if msg is None or _address(msg) != contact.email:
+    if msg is None or sender_address(msg) != contact.email:
         return  # gone, unreadable, or not theirs: their next mail is planned again next period
     known = await _known_names(store, contact)
     facts = parse_signature(_text(msg.get("uniqueBody")), contact.name, known)
@@ -230,7 +223,7 @@ async def read_bounce(store: Store, item: WorkItem) -> None:
     msg = await _get(graph, firm.id, user, mid, REPORT_FIELDS, text=True)
     if msg is None:
         return
-    sender = _address(msg)
+    sender = sender_address(msg)
     if not bounces.is_report(msg.get("subject"), sender):
         return
     addresses = bounces.bounced_addresses(msg.get("bodyPreview"))
@@ -270,8 +263,8 @@ async def apply_bounce(store: Store, firm: Tenant, sender: str, addresses: list[
         signal = Signal(
             id=stable_id("sg", "bounce", cid), tenantId=tid, kind="counsel_move", via="bounce", contactId=cid,
             accountIds=[contact.accountId] if contact.accountId else [],
-            summary=(f"Mail to {name} at {where} bounced: the address no longer exists, they may have moved"
-                     if where else f"Mail to {name} bounced: the address no longer exists, they may have moved"),
+            summary=f"Mail to {name}{f' at {where}' if where else ''} bounced: the address no longer exists, "
+                    "they may have moved",
             fromValue=contact.email, toValue="", at=at)
         try:
             out.append(await store.put(signal, create_only=True))

@@ -21,8 +21,8 @@ Only Graph's sync asks for a plan (`Ingestion(reads=True)`): other callers of in
 mailbox to read from.
 
 `ReadPlan.see` runs once per message on capture's hot path: a few attribute reads and, for a report's
-subject, one prefix test. Imports rapport.records, rapport.work, rapport.capture.mapping (Captured)
-and rapport.capture.bounces.
+subject, one prefix test. Imports rapport.records, rapport.work, rapport.capture.mapping (Captured,
+sender_address) and rapport.capture.bounces.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 
 from rapport import work
 from rapport.capture.bounces import is_report_subject, is_system_sender
-from rapport.capture.mapping import Captured
+from rapport.capture.mapping import Captured, sender_address
 from rapport.records import Contact, Person, Tenant, aware
 from rapport.store.base import Store
 
@@ -90,9 +90,7 @@ class ReadPlan:
                     self._latest[sender] = (at, msg["id"])
             return
         if folder == "inbox" and at >= self._bounce_after and is_report_subject(msg.get("subject")):
-            frm = msg.get("from") or msg.get("sender")
-            address = frm.get("emailAddress", {}).get("address") if isinstance(frm, dict) else None
-            if is_system_sender(address) and len(self._bounces) < MAX_BOUNCES:
+            if is_system_sender(sender_address(msg)) and len(self._bounces) < MAX_BOUNCES:
                 self._bounces.append(str(msg["id"]))
 
     def after_batch(self, known: dict[str, Contact]) -> None:
@@ -116,15 +114,12 @@ class ReadPlan:
     async def queue(self, store: Store) -> int:
         """Queue the round's reads (create-only work items). Returns how many were new."""
         tid, user = self.firm.id, self.owner.oid
-        created = 0
         newest = sorted(self._signatures.items(), key=lambda kv: kv[1][0], reverse=True)[:MAX_SIGNATURES]
-        for cid, (_, mid, last) in newest:
-            _, new = await work.enqueue(store, tid, SIGNATURE_WORK, read_key(cid, last, self.now),
-                                        {"user": user, "message": mid, "contact": cid})
-            created += new
-        for mid in self._bounces:
-            _, new = await work.enqueue(store, tid, BOUNCE_WORK, f"{user}:{mid}", {"user": user, "message": mid})
-            created += new
+        created = await work.enqueue_many(store, tid, SIGNATURE_WORK, [
+            (read_key(cid, last, self.now), {"user": user, "message": mid, "contact": cid})
+            for cid, (_, mid, last) in newest])
+        created += await work.enqueue_many(store, tid, BOUNCE_WORK, [
+            (f"{user}:{mid}", {"user": user, "message": mid}) for mid in self._bounces])
         self._signatures.clear()
         self._bounces.clear()
         return created

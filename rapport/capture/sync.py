@@ -155,20 +155,19 @@ async def _round(store: Store, graph: GraphClient, firm: Tenant, person: Person,
     # The pipeline looks at new mail only: not at a folder's first round (the mailbox's history).
     # The single messages worth reading (signatures, bounces: rapport.capture.reads) are planned here,
     # where a mailbox to read them from exists.
-    run = Ingestion(store, firm, person, now=now, intake=link is not None and folder != "calendar",
-                    reads=folder != "calendar")
     batch: list[dict[str, Any]] = []
     pages = (graph.event_delta(firm.id, person.oid, start=start, end=end, link=link) if folder == "calendar" else
              graph.message_delta(firm.id, person.oid, folder, link=link, excerpts=firm.settings.captureExcerpts))
+    async with Ingestion(store, firm, person, now=now, intake=link is not None and folder != "calendar",
+                         reads=folder != "calendar") as run:
 
-    async def flush() -> None:
-        if folder == "calendar":
-            await run.add(events=batch)
-        else:
-            await run.add(messages=batch, folder=folder)
-        batch.clear()
+        async def flush() -> None:
+            if folder == "calendar":
+                await run.add(events=batch)
+            else:
+                await run.add(messages=batch, folder=folder)
+            batch.clear()
 
-    try:
         async with aclosing(_prefetched(pages)) as prefetched:
             async for page in prefetched:
                 count += len(page.items)
@@ -179,9 +178,6 @@ async def _round(store: Store, graph: GraphClient, firm: Tenant, person: Person,
         if batch:
             await flush()
         stats = await run.finish()  # the people the round saw, written once (before its delta link is saved)
-    except BaseException:
-        await run.abandon()  # a batch's write may still be in flight
-        raise
     return stats, count, final
 
 

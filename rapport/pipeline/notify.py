@@ -48,7 +48,7 @@ async def facts_for(store: Store, firm: Tenant, e: Enquiry, viewer_oid: str) -> 
             names.append(p.name)
     also: list[tuple[str, str, Any]] = []
     if e.contactId and e.is_open:  # a duplicate to merge: the same person's other open enquiries
-        others = await scope._filter(await store.find_all(Enquiry, firm.id, key=f"ct:{e.contactId}:open"))
+        others = await scope.find_all(Enquiry, f"ct:{e.contactId}:open")
         also = [(x.id, x.subject, x.receivedAt) for x in sorted(others, key=lambda x: (aware(x.receivedAt), x.id))
                 if x.id != e.id and x.is_open]
     return EnquiryFacts(enquiry=e, person=person or "someone new", company=company,

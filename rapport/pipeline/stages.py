@@ -72,7 +72,7 @@ async def may_act(store: Store, tenant_id: str, viewer_oid: str, e: Enquiry) -> 
     return owner is not None and viewer_oid in owner.delegates
 
 
-async def acting(store: Store, tenant_id: str, viewer_oid: str, enquiry_id: Any) -> tuple[Enquiry | None, Status]:
+async def _acting(store: Store, tenant_id: str, viewer_oid: str, enquiry_id: Any) -> tuple[Enquiry | None, Status]:
     e = await visible_enquiry(store, tenant_id, viewer_oid, enquiry_id)
     if e is None:
         return None, "not_found"
@@ -90,7 +90,7 @@ async def change_stage(store: Store, tenant_id: str, viewer_oid: str, enquiry_id
     why = cut(" ".join(clean(reason if isinstance(reason, str) else "", multiline=False).split()), REASON_MAX)
     if stage == "lost" and not why:
         return Outcome("invalid", message="Say why it was lost (a few words).")
-    e, status = await acting(store, tenant_id, viewer_oid, enquiry_id)
+    e, status = await _acting(store, tenant_id, viewer_oid, enquiry_id)
     if e is None or status != "ok":
         return Outcome(status, None if status == "not_found" else e, REFUSED if status == "refused" else "")
 
@@ -115,7 +115,7 @@ async def set_conflicts_cleared(store: Store, tenant_id: str, viewer_oid: str, e
                                 now: datetime | None = None) -> Outcome:
     """The owner says conflicts are cleared: drafts may now speak about the matter."""
     now = aware(now or utcnow())
-    e, status = await acting(store, tenant_id, viewer_oid, enquiry_id)
+    e, status = await _acting(store, tenant_id, viewer_oid, enquiry_id)
     if e is None or status != "ok":
         return Outcome(status, None if status == "not_found" else e)
 
@@ -134,7 +134,7 @@ async def set_conflicts_cleared(store: Store, tenant_id: str, viewer_oid: str, e
 
 async def keep_open(store: Store, tenant_id: str, viewer_oid: str, enquiry_id: Any) -> Outcome:
     """After the fifth touch: keep the enquiry open (the cadence stays finished)."""
-    e, status = await acting(store, tenant_id, viewer_oid, enquiry_id)
+    e, status = await _acting(store, tenant_id, viewer_oid, enquiry_id)
     return Outcome(status, e, "Kept open." if status == "ok" else "")
 
 
@@ -145,8 +145,8 @@ async def merge(store: Store, tenant_id: str, viewer_oid: str, keep_id: Any, oth
     and touches, so the cadence goes on where it was); `other` is closed as merged (it no longer
     shows anywhere) and a pending acknowledgement no longer needed is dismissed."""
     now = aware(now or utcnow())
-    keep, s1 = await acting(store, tenant_id, viewer_oid, keep_id)
-    other, s2 = await acting(store, tenant_id, viewer_oid, other_id)
+    keep, s1 = await _acting(store, tenant_id, viewer_oid, keep_id)
+    other, s2 = await _acting(store, tenant_id, viewer_oid, other_id)
     if keep is None or other is None:
         return Outcome("not_found")
     if "refused" in (s1, s2):
@@ -203,8 +203,7 @@ async def merge_duplicate(store: Store, tenant_id: str, viewer_oid: str, one_id:
 async def open_enquiries_of(store: Store, tenant_id: str, viewer_oid: str, cid: str) -> list[Enquiry]:
     """A person's open enquiries as the viewer may see them, oldest first (a second one is a
     duplicate to merge)."""
-    scope = ScopedStore(store, tenant_id, viewer_oid)
-    found = await scope._filter(await store.find_all(Enquiry, tenant_id, key=f"ct:{cid}:open"))
+    found = await ScopedStore(store, tenant_id, viewer_oid).find_all(Enquiry, f"ct:{cid}:open")
     return sorted((e for e in found if e.is_open), key=lambda e: (aware(e.receivedAt), e.id))
 
 
@@ -226,7 +225,7 @@ async def log_by_hand(store: Store, tenant_id: str, viewer_oid: str, email: Any,
     acct = None if is_free_mail(domain) else account_id(domain)
     if acct and await scope.account(acct) is None and await store.get(Account, tenant_id, acct) is not None:
         return Outcome("not_found")  # a walled company: as if unknown, and nothing is written
-    for e in await scope._filter(await store.find_all(Enquiry, tenant_id, key=f"ct:{cid}:open")):
+    for e in await scope.find_all(Enquiry, f"ct:{cid}:open"):
         if e.mergedInto is None:
             return Outcome("already", e, "This person already has an open enquiry.")
     viewer = await store.get_person(tenant_id, viewer_oid)
@@ -259,8 +258,7 @@ async def my_pipeline(store: Store, tenant_id: str, viewer_oid: str, *, now: dat
                       overdue: Any = None) -> list[Enquiry]:
     """The viewer's open enquiries: overdue first (clock past its deadline), then by stage, newest first.
     `overdue(e) -> bool` decides overdue (rapport.pipeline.timer.is_overdue, given the firm's hours)."""
-    scope = ScopedStore(store, tenant_id, viewer_oid)
-    mine = [e for e in await scope._filter(await store.find_all(Enquiry, tenant_id, key=f"owner:{viewer_oid}:open"))
+    mine = [e for e in await ScopedStore(store, tenant_id, viewer_oid).find_all(Enquiry, f"owner:{viewer_oid}:open")
             if e.mergedInto is None]
     order = {s: i for i, s in enumerate(OPEN_STAGES)}
     mine.sort(key=lambda e: aware(e.receivedAt), reverse=True)
@@ -275,7 +273,7 @@ async def find_by_name(store: Store, tenant_id: str, viewer_oid: str, name: str)
         return []
     scope = ScopedStore(store, tenant_id, viewer_oid)
     out = []
-    for e in await scope._filter(await store.find_all(Enquiry, tenant_id, key=f"owner:{viewer_oid}:open")):
+    for e in await scope.find_all(Enquiry, f"owner:{viewer_oid}:open"):
         view = await scope.contact(e.contactId) if e.contactId else None
         acct = await scope.account(e.accountId) if e.accountId else None
         hay = " ".join(x for x in (
@@ -295,6 +293,6 @@ async def audit(store: Store, e: Enquiry, actor: str, action: str, details: dict
         pass
 
 
-__all__ = ["NEXT_STAGE", "REFUSED", "STAGE_LABELS", "Outcome", "acting", "audit", "change_stage", "find_by_name",
+__all__ = ["NEXT_STAGE", "REFUSED", "STAGE_LABELS", "Outcome", "audit", "change_stage", "find_by_name",
            "keep_open", "log_by_hand", "may_act", "merge", "merge_duplicate", "my_pipeline", "open_enquiries_of",
            "set_conflicts_cleared", "visible_enquiry"]

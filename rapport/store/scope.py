@@ -329,6 +329,12 @@ class ScopedStore:
             return None
         return record
 
+    async def find_all(self, cls: type[Record], key: str) -> list[Any]:
+        """Every record under an index key that this viewer may see (bounded sets only: a person's
+        open enquiries, an owner's): the same rules as a read through this handle."""
+        self.calls += 1
+        return await self._filter(await self.store.find_all(cls, self.tenant_id, key=key))
+
     async def sees(self, record: Record) -> bool:
         """Does the viewer see this record, which the caller read already (a pass over many)? The same
         rules as a read through this handle: walled or hidden is False."""
